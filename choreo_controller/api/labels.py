@@ -1,0 +1,41 @@
+"""Label, annotation and finalizer names, and the build-plane namespace rule (SPEC sections 2, 4, 5)."""
+
+from __future__ import annotations
+
+PREFIX = "openchoreo.dev"
+
+LABEL_WORKFLOWRUN = f"{PREFIX}/workflowrun"
+LABEL_WORKFLOWRUN_NAMESPACE = f"{PREFIX}/workflowrun-namespace"
+LABEL_WORKFLOWRUN_UID = f"{PREFIX}/workflowrun-uid"
+LABEL_MANAGED_BY = f"{PREFIX}/managed-by"
+MANAGED_BY = "choreo-controller"
+LABEL_PROJECT = f"{PREFIX}/project"
+LABEL_COMPONENT = f"{PREFIX}/component"
+
+ANNOTATION_WORKFLOW_SCOPE = f"{PREFIX}/workflow-scope"
+ANNOTATION_COMPONENT_WORKFLOW_PARAMETERS = f"{PREFIX}/component-workflow-parameters"
+ANNOTATION_CANCEL = f"{PREFIX}/cancel"
+
+FINALIZER = f"{PREFIX}/workflowrun-cleanup"
+FIELD_MANAGER = "choreo-controller"
+
+BUILD_NAMESPACE_PREFIX = "openchoreo-ci-"
+WORKFLOW_SERVICE_ACCOUNT = "workflow-sa"
+
+
+def build_namespace(namespace: str) -> str:
+    """The build-plane namespace of a control-plane namespace: ``openchoreo-ci-<namespace>``."""
+    return f"{BUILD_NAMESPACE_PREFIX}{namespace}"
+
+
+def run_labels(run_name: str, run_namespace: str, run_uid: str) -> dict[str, str]:
+    """Labels forced onto every build-plane object rendered for a run."""
+    return {
+        LABEL_WORKFLOWRUN: run_name,
+        LABEL_WORKFLOWRUN_NAMESPACE: run_namespace,
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_WORKFLOWRUN_UID: run_uid,
+    }
+
+
+MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"

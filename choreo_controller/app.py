@@ -1,0 +1,1 @@
+"""Composition root: builds clients, informers, reconcilers and servers from parsed options and runs them."""

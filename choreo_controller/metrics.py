@@ -1,0 +1,1 @@
+"""Prometheus metrics: controller-runtime and workqueue names, plus the engine's own."""

@@ -1,0 +1,1 @@
+"""Generic controller machinery: rate limiters, queue, informers, controller, manager, leader election."""
