@@ -1,1 +1,31 @@
-"""The only importer of ``kubernetes_asyncio``: configuration, the REST transport, error mapping."""
+"""The only importer of ``kubernetes_asyncio``: configuration, the REST transport, error mapping.
+
+* ``config``    - kubeconfig / in-cluster credentials -> ``connect()`` -> ``KubeClient``;
+* ``transport`` - ``contracts.Transport`` over the ApiClient's aiohttp session, optional token bucket;
+* ``client``    - ``KubeClient``: the ``contracts.KubeApi`` verbs over any transport (the relay reuses it);
+* ``errors``    - ``raise_for_status`` / ``error_for``: HTTP status -> ``contracts`` error, once.
+
+``connect`` is loaded on first use: importing ``kubernetes_asyncio`` costs about a second, and code that
+only needs ``KubeClient`` over another transport (the relay) should not pay for it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from choreo_controller.kube.client import KubeClient
+from choreo_controller.kube.errors import error_for, raise_for_status
+from choreo_controller.kube.transport import ApiClientTransport, TokenBucket
+
+if TYPE_CHECKING:
+    from choreo_controller.kube.config import connect
+
+__all__ = ["ApiClientTransport", "KubeClient", "TokenBucket", "connect", "error_for", "raise_for_status"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "connect":
+        from choreo_controller.kube.config import connect as loaded  # noqa: PLC0415 - deferred on purpose
+
+        return loaded
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,247 @@
+"""``KubeClient``: the ``contracts.KubeApi`` verbs as REST calls over any ``contracts.Transport``.
+
+It knows URLs, query parameters, content types and JSON, nothing about sockets: the direct transport
+(``kube.transport``) and the relay's websocket transport both plug in, so control plane and build plane
+are driven by the same code. It does not import ``kubernetes_asyncio``.
+
+Invariants:
+
+* Every non-2xx answer becomes a ``contracts`` error in ``kube.errors`` - one mapping, here and for watch
+  ``ERROR`` events (410 there is ``Gone``: the caller relists).
+* Merge patches are sent as ``application/merge-patch+json`` and applies as ``application/apply-patch+yaml``
+  (JSON is YAML) with ``fieldManager`` and ``force``; CRDs reject strategic merge patch and the generated
+  client's default for a dict body (json-patch).
+* ``list`` follows ``continue`` tokens until the last page and returns the first page's resourceVersion
+  (every page of one consistent list carries the same one). If a token expires mid-way, it lists again in
+  one unpaginated request, as client-go's pager does.
+* Items of a LIST lack ``apiVersion``/``kind`` for built-in types; they are filled in so a cached object
+  looks like one read with GET.
+* ``watch`` yields BOOKMARK events too: an informer needs their resourceVersion to resume cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, get_args
+
+from choreo_controller.contracts import ApiRequest, Gone, ObjectList, Transport, WatchEvent
+from choreo_controller.contracts.ports import WatchEventType
+from choreo_controller.kube.errors import error_for, raise_for_status
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from choreo_controller.contracts import ApiResource, ApiResponse, JsonObj
+
+T = TypeVar("T", bound=Transport)
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+WATCH_SLACK = 30  # seconds the client waits beyond the server-side watch timeout before giving up
+_EVENT_TYPES = frozenset(get_args(WatchEventType))
+
+
+class KubeClient(Generic[T]):
+    """Typed verbs on plain JSON objects. Usable as ``async with``; closing it closes the transport."""
+
+    def __init__(self, transport: T, *, page_size: int = 500) -> None:
+        self.transport = transport
+        self._page_size = page_size
+
+    async def __aenter__(self) -> KubeClient[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the transport."""
+        await self.transport.close()
+
+    async def get(self, res: ApiResource, name: str, namespace: str | None = None) -> JsonObj:
+        """Read one object."""
+        return await self._call(ApiRequest("GET", _object_path(res, name, namespace)))
+
+    async def list(
+        self,
+        res: ApiResource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> ObjectList:
+        """List all pages."""
+        selectors = _selectors(label_selector, field_selector)
+        path = res.path(namespace)
+        items: list[JsonObj] = []
+        resource_version = ""
+        token = ""
+        while True:
+            query = (*selectors, ("limit", str(self._page_size)))
+            if token:
+                query = (*query, ("continue", token))
+            try:
+                page = await self._call(ApiRequest("GET", path, query))
+            except Gone:
+                if not token:
+                    raise
+                # The continue token expired (etcd compacted past it): start over in one piece.
+                page = await self._call(ApiRequest("GET", path, selectors))
+                items, resource_version, token = [], "", ""
+            meta = page.get("metadata") or {}
+            resource_version = resource_version or str(meta.get("resourceVersion") or "")
+            items.extend(_typed(res, item) for item in page.get("items") or ())
+            token = str(meta.get("continue") or "")
+            if not token:
+                return ObjectList(items, resource_version)
+
+    async def watch(
+        self,
+        res: ApiResource,
+        namespace: str | None = None,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[WatchEvent]:
+        """Watch from ``resource_version``; ends when the server closes the watch. ``Gone``: relist."""
+        query = (
+            ("watch", "1"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout_seconds)),
+            *_selectors(label_selector, field_selector),
+        )
+        req = ApiRequest("GET", res.path(namespace), query, timeout=timeout_seconds + WATCH_SLACK)
+        lines = self.transport.stream(req)
+        try:
+            async for line in lines:
+                event = _parse_event(line)
+                if event is not None:
+                    yield event
+        finally:
+            # Closing this generator closes the stream, and with it the HTTP response, at once.
+            aclose = getattr(lines, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def create(self, res: ApiResource, obj: JsonObj) -> JsonObj:
+        """POST to the collection of ``obj``'s namespace."""
+        path = res.path(_namespace_of(res, obj))
+        return await self._call(ApiRequest("POST", path, body=_encode(obj), content_type=JSON))
+
+    async def replace(self, res: ApiResource, obj: JsonObj, *, subresource: str | None = None) -> JsonObj:
+        """PUT; the body's ``metadata.resourceVersion`` is the optimistic-concurrency precondition."""
+        path = res.path(_namespace_of(res, obj), _name_of(obj), subresource)
+        return await self._call(ApiRequest("PUT", path, body=_encode(obj), content_type=JSON))
+
+    async def merge_patch(
+        self,
+        res: ApiResource,
+        name: str,
+        patch: JsonObj,
+        *,
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> JsonObj:
+        """JSON merge patch (RFC 7386)."""
+        path = _object_path(res, name, namespace, subresource)
+        return await self._call(ApiRequest("PATCH", path, body=_encode(patch), content_type=MERGE_PATCH))
+
+    async def apply(
+        self,
+        res: ApiResource,
+        obj: JsonObj,
+        *,
+        field_manager: str,
+        force: bool = True,
+        subresource: str | None = None,
+    ) -> JsonObj:
+        """Server-side apply of the fields ``field_manager`` owns."""
+        path = res.path(_namespace_of(res, obj), _name_of(obj), subresource)
+        query = (("fieldManager", field_manager), ("force", "true" if force else "false"))
+        return await self._call(ApiRequest("PATCH", path, query, _encode(obj), APPLY_PATCH))
+
+    async def delete(
+        self,
+        res: ApiResource,
+        name: str,
+        *,
+        namespace: str | None = None,
+        uid: str | None = None,
+        resource_version: str | None = None,
+        propagation: Literal["Background", "Foreground", "Orphan"] = "Background",
+    ) -> None:
+        """DELETE with optional uid/resourceVersion preconditions (``Conflict`` when they fail)."""
+        options: JsonObj = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
+        preconditions = {
+            k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v is not None
+        }
+        if preconditions:
+            options["preconditions"] = preconditions
+        path = _object_path(res, name, namespace)
+        await self._call(ApiRequest("DELETE", path, body=_encode(options), content_type=JSON))
+
+    async def _call(self, req: ApiRequest) -> JsonObj:
+        resp: ApiResponse = await self.transport.request(req)
+        raise_for_status(resp)
+        decoded = json.loads(resp.body) if resp.body else {}
+        if not isinstance(decoded, dict):
+            raise TypeError(f"{req.method} {req.path}: expected a JSON object")
+        return decoded
+
+
+def _object_path(res: ApiResource, name: str, namespace: str | None, subresource: str | None = None) -> str:
+    if res.namespaced and not namespace:
+        raise ValueError(f"{res.kind} {name!r} is namespaced; a namespace is required")
+    return res.path(namespace, name, subresource)
+
+
+def _namespace_of(res: ApiResource, obj: JsonObj) -> str | None:
+    namespace = (obj.get("metadata") or {}).get("namespace")
+    if res.namespaced and not namespace:
+        raise ValueError(f"{res.kind} object has no metadata.namespace")
+    return str(namespace) if res.namespaced else None
+
+
+def _name_of(obj: JsonObj) -> str:
+    name = (obj.get("metadata") or {}).get("name")
+    if not name:
+        raise ValueError("object has no metadata.name")
+    return str(name)
+
+
+def _selectors(label_selector: str | None, field_selector: str | None) -> tuple[tuple[str, str], ...]:
+    query: tuple[tuple[str, str], ...] = ()
+    if label_selector:
+        query += (("labelSelector", label_selector),)
+    if field_selector:
+        query += (("fieldSelector", field_selector),)
+    return query
+
+
+def _typed(res: ApiResource, item: JsonObj) -> JsonObj:
+    item.setdefault("apiVersion", res.api_version)
+    item.setdefault("kind", res.kind)
+    return item
+
+
+def _encode(obj: JsonObj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _parse_event(line: bytes) -> WatchEvent | None:
+    """One watch line as an event; ``ERROR`` raises the mapped error; unknown types are skipped."""
+    decoded: Any = json.loads(line)
+    if not isinstance(decoded, dict) or not isinstance(decoded.get("object"), dict):
+        raise TypeError("watch line is not a JSON event object")
+    kind = decoded.get("type")
+    obj: JsonObj = decoded["object"]
+    if kind == "ERROR":
+        code = obj.get("code")
+        raise error_for(code if isinstance(code, int) else 500, obj)
+    if kind not in _EVENT_TYPES:
+        return None
+    return WatchEvent(cast("WatchEventType", kind), obj)

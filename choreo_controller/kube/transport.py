@@ -1,0 +1,186 @@
+"""``contracts.Transport`` over the aiohttp session of a ``kubernetes_asyncio`` ``ApiClient``.
+
+We reuse the ApiClient only for what it does well - reading kubeconfig credentials into an SSL context
+(client certificates, CA) and keeping a bearer token fresh (``Configuration.auth_settings`` runs the
+in-cluster refresh hook) - and send the HTTP ourselves. The generated API methods guess content types
+(json-patch for a dict body, see notes/python-stack.md section 2.3) and deserialise into models we do not
+want; raw bytes in, raw bytes out keeps ``KubeClient`` identical over this transport and the relay's.
+
+Invariants:
+
+* ``request`` returns an ``ApiResponse`` for every HTTP status; only an unreachable server (connection
+  refused or reset, TLS failure, timeout) raises, and then always ``Unavailable``.
+* ``stream`` yields one newline-delimited JSON line at a time and closes the HTTP response when the
+  consumer stops early (``aclose`` or garbage collection), so an abandoned watch never holds a connection.
+* Redirects are not followed: a 3xx would otherwise carry the bearer token to another host.
+* The optional ``TokenBucket`` throttles every call. ``unthrottled()`` gives a sibling transport on the
+  same connections without it, for leader election, whose renewals must never queue behind reconciles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import aiohttp
+from yarl import URL
+
+from choreo_controller.contracts import ApiResponse, Unavailable
+from choreo_controller.kube.errors import raise_for_status
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from choreo_controller.contracts import ApiRequest
+
+USER_AGENT = "choreo-controller/0.1"
+MAX_LINE = 16 * 1024 * 1024  # a watch line holds one object; etcd caps objects at 1.5 MiB
+
+
+class TokenBucket:
+    """client-go's token bucket (``flowcontrol.NewTokenBucketRateLimiter``): ``qps``/s, ``burst`` deep.
+
+    A call reserves a token immediately and then sleeps off any deficit, like ``x/time/rate``'s ``Wait``:
+    the count may go negative, so concurrent callers are served in arrival order without a lock.
+    """
+
+    def __init__(
+        self,
+        qps: float,
+        burst: int,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if qps <= 0 or burst < 1:
+            raise ValueError("qps must be positive and burst at least 1")
+        self.qps = qps
+        self.burst = burst
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._tokens = float(burst)
+        self._last = monotonic()
+
+    def reserve(self) -> float:
+        """Take one token; the seconds to wait before using it."""
+        now = self._monotonic()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
+        self._last = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
+
+    async def wait(self) -> None:
+        """Take one token, sleeping until it is due."""
+        delay = self.reserve()
+        if delay > 0:
+            await self._sleep(delay)
+
+
+class ApiClientTransport:
+    """One apiserver, reached with a ``kubernetes_asyncio.client.ApiClient``'s session and credentials."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        limiter: TokenBucket | None = None,
+        request_timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        owns_client: bool = True,
+    ) -> None:
+        self._api_client = api_client
+        self._config = api_client.configuration
+        self._session: aiohttp.ClientSession = api_client.rest_client.pool_manager
+        self._limiter = limiter
+        self._request_timeout = request_timeout
+        self._connect_timeout = connect_timeout
+        self._owns_client = owns_client
+
+    @property
+    def host(self) -> str:
+        """The apiserver base URL."""
+        return str(self._config.host)
+
+    def unthrottled(self) -> ApiClientTransport:
+        """A transport on the same connections that skips the rate limiter; closing it closes nothing."""
+        return ApiClientTransport(
+            self._api_client,
+            limiter=None,
+            request_timeout=self._request_timeout,
+            connect_timeout=self._connect_timeout,
+            owns_client=False,
+        )
+
+    async def request(self, req: ApiRequest) -> ApiResponse:
+        """Perform one exchange; any HTTP status is returned, an unreachable server is ``Unavailable``."""
+        timeout = aiohttp.ClientTimeout(
+            total=req.timeout or self._request_timeout, sock_connect=self._connect_timeout
+        )
+        try:
+            async with await self._send(req, timeout) as resp:
+                body = await resp.read()
+                return ApiResponse(resp.status, body, dict(resp.headers))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _unavailable(req, exc) from exc
+
+    async def stream(self, req: ApiRequest) -> AsyncIterator[bytes]:
+        """Open a streaming GET and yield its lines (without the newline); empty lines are skipped."""
+        timeout = aiohttp.ClientTimeout(total=req.timeout, sock_connect=self._connect_timeout)
+        try:
+            resp = await self._send(req, timeout)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _unavailable(req, exc) from exc
+        try:
+            if not 200 <= resp.status <= 299:
+                raise_for_status(ApiResponse(resp.status, await resp.read(), dict(resp.headers)))
+            pending = b""
+            async for chunk in resp.content.iter_any():
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                if len(pending) > MAX_LINE:
+                    raise Unavailable(f"{req.method} {req.path}: watch line over {MAX_LINE} bytes")
+                for line in lines:
+                    if line.strip():
+                        yield line
+            if pending.strip():
+                yield pending
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _unavailable(req, exc) from exc
+        finally:
+            # close, not release: an unfinished stream must not go back to the pool.
+            resp.close()
+
+    async def close(self) -> None:
+        """Close the ApiClient's session (unless this is an ``unthrottled`` sibling)."""
+        if self._owns_client:
+            await self._api_client.close()
+
+    async def _send(self, req: ApiRequest, limits: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+        if self._limiter is not None:
+            await self._limiter.wait()
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if req.content_type:
+            headers["Content-Type"] = req.content_type
+        # auth_settings() runs the configuration's refresh hook (in-cluster token rotation) first.
+        auth = (await self._config.auth_settings()).get("BearerToken")
+        if auth and auth.get("value"):
+            headers["Authorization"] = auth["value"]
+        url = self.host + req.path + ("?" + urlencode(req.query) if req.query else "")
+        return await self._session.request(
+            req.method,
+            URL(url, encoded=True),
+            data=req.body,
+            headers=headers,
+            timeout=limits,
+            allow_redirects=False,
+            proxy=self._config.proxy,
+            proxy_headers=self._config.proxy_headers,
+            server_hostname=self._config.tls_server_name,
+        )
+
+
+def _unavailable(req: ApiRequest, exc: BaseException) -> Unavailable:
+    detail = str(exc)[:200] or type(exc).__name__
+    return Unavailable(f"{req.method} {req.path}: {type(exc).__name__}: {detail}")

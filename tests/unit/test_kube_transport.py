@@ -1,0 +1,202 @@
+"""ApiClientTransport and connect() against a real aiohttp server on loopback (no apiserver needed)."""
+
+import asyncio
+import json
+import socket
+
+import pytest
+from aiohttp import web
+from kubernetes_asyncio.client import Configuration
+
+from choreo_controller.api import resources
+from choreo_controller.contracts import ApiRequest, ApiResponse, Forbidden, Unavailable, WatchEvent
+from choreo_controller.kube import connect
+
+TOKEN = "t0ken-not-real"
+
+
+class FakeApiserver:
+    """A few routes that behave like an apiserver; records what the client sent."""
+
+    def __init__(self):
+        self.seen = []
+        self.stream_ended = asyncio.Event()
+        self.never = asyncio.Event()
+        app = web.Application()
+        app.router.add_route("*", "/api/v1/namespaces/{name}", self.namespace)
+        app.router.add_get("/redirect", self.redirect)
+        app.router.add_get("/slow", self.slow)
+        app.router.add_get("/apis/openchoreo.dev/v1alpha1/namespaces/ns/workflowruns", self.watch)
+        self.runner = web.AppRunner(app)
+
+    async def start(self):
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        return site._server.sockets[0].getsockname()[1]
+
+    def record(self, request, body):
+        self.seen.append(
+            (
+                request.method,
+                request.path_qs,
+                request.headers.get("Authorization"),
+                request.headers.get("Content-Type"),
+                body,
+            )
+        )
+
+    async def namespace(self, request):
+        self.record(request, await request.read())
+        name = request.match_info["name"]
+        if name == "missing":
+            status = {
+                "kind": "Status",
+                "code": 404,
+                "reason": "NotFound",
+                "message": 'namespaces "missing" not found',
+            }
+            return web.json_response(status, status=404)
+        return web.json_response({"kind": "Namespace", "metadata": {"name": name}})
+
+    async def redirect(self, _request):
+        raise web.HTTPFound("http://example.invalid/")
+
+    async def slow(self, _request):
+        await self.never.wait()
+        return web.Response()
+
+    async def watch(self, request):
+        self.record(request, b"")
+        if request.query.get("resourceVersion") == "forbidden":
+            status = {"kind": "Status", "code": 403, "reason": "Forbidden", "message": "watch is forbidden"}
+            return web.json_response(status, status=403)
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        events = b"".join(
+            json.dumps({"type": "ADDED", "object": {"metadata": {"name": f"r{i}"}}}).encode() + b"\n"
+            for i in range(3)
+        )
+        try:
+            # Split mid-line on purpose: the client must reassemble lines across chunks.
+            for chunk in (events[:10], events[10:70], events[70:]):
+                await resp.write(chunk)
+            if request.query.get("resourceVersion") == "endless":
+                while True:
+                    await resp.write(b"\n")
+                    await asyncio.sleep(0.01)
+            await resp.write(b'{"type":"DELETED","object":{"metadata":{"name":"last"}}}')
+        finally:
+            self.stream_ended.set()
+        return resp
+
+
+@pytest.fixture
+async def server():
+    fake = FakeApiserver()
+    port = await fake.start()
+    fake.port = port
+    yield fake
+    fake.never.set()
+    await fake.runner.cleanup()
+
+
+@pytest.fixture
+def kubeconfig(tmp_path, server):
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "other",
+                "clusters": [
+                    {"name": "fake", "cluster": {"server": f"http://127.0.0.1:{server.port}"}},
+                    {"name": "nowhere", "cluster": {"server": "http://127.0.0.1:1"}},
+                ],
+                "users": [{"name": "u", "user": {"token": TOKEN}}],
+                "contexts": [
+                    {"name": "fake", "context": {"cluster": "fake", "user": "u"}},
+                    {"name": "other", "context": {"cluster": "nowhere", "user": "u"}},
+                ],
+            }
+        )
+    )
+    return path
+
+
+async def test_request_returns_any_status_with_auth_and_content_type(server, kubeconfig):
+    default_before = Configuration._default
+    async with connect(kubeconfig, "fake") as api:
+        transport = api.transport
+        found = await transport.request(
+            ApiRequest("GET", "/api/v1/namespaces/a", (("labelSelector", "x in (a,b)"),))
+        )
+        missing = await transport.request(
+            ApiRequest(
+                "PATCH", "/api/v1/namespaces/missing", body=b"{}", content_type="application/merge-patch+json"
+            )
+        )
+    assert 200 == found.status
+    assert {"kind": "Namespace", "metadata": {"name": "a"}} == json.loads(found.body)
+    assert 404 == missing.status
+    assert [
+        ("GET", "/api/v1/namespaces/a?labelSelector=x+in+%28a%2Cb%29", f"Bearer {TOKEN}", None, b""),
+        ("PATCH", "/api/v1/namespaces/missing", f"Bearer {TOKEN}", "application/merge-patch+json", b"{}"),
+    ] == server.seen
+    assert default_before is Configuration._default
+
+
+async def test_client_over_transport_maps_and_watches(server, kubeconfig):
+    async with connect(kubeconfig, "fake") as api:
+        assert "a" == (await api.get(resources.NAMESPACE, "a"))["metadata"]["name"]
+        events = [e async for e in api.watch(resources.WORKFLOW_RUN, "ns", resource_version="1")]
+        with pytest.raises(Forbidden, match="watch is forbidden"):
+            async for _ in api.watch(resources.WORKFLOW_RUN, "ns", resource_version="forbidden"):
+                pass
+    expected = [WatchEvent("ADDED", {"metadata": {"name": f"r{i}"}}) for i in range(3)]
+    assert [*expected, WatchEvent("DELETED", {"metadata": {"name": "last"}})] == events
+
+
+async def test_abandoned_watch_closes_the_connection(server, kubeconfig):
+    async with connect(kubeconfig, "fake") as api:
+        events = api.watch(resources.WORKFLOW_RUN, "ns", resource_version="endless")
+        assert "r0" == (await anext(events)).object["metadata"]["name"]
+        await events.aclose()
+        async with asyncio.timeout(5):
+            await server.stream_ended.wait()
+
+
+@pytest.mark.parametrize(
+    ("context", "path", "limit", "expected_status"),
+    [
+        pytest.param("other", "/api/v1/namespaces/a", None, None, id="connection-refused"),
+        pytest.param("fake", "/slow", 0.2, None, id="timeout"),
+        pytest.param("fake", "/redirect", None, 302, id="redirect-not-followed"),
+    ],
+)
+async def test_unreachable_is_unavailable(server, kubeconfig, context, path, limit, expected_status):
+    async with connect(kubeconfig, context) as api:
+        req = ApiRequest("GET", path, timeout=limit)
+        if expected_status is None:
+            with pytest.raises(Unavailable):
+                await api.transport.request(req)
+        else:
+            resp = await api.transport.request(req)
+            assert expected_status == resp.status
+
+
+async def test_rate_limited_transport_and_unthrottled_sibling(server, kubeconfig):
+    async with connect(kubeconfig, "fake", qps=1000, burst=1) as api:
+        sibling = api.transport.unthrottled()
+        resp = await sibling.request(ApiRequest("GET", "/api/v1/namespaces/b"))
+        await sibling.close()  # a sibling does not own the session
+        again = await api.transport.request(ApiRequest("GET", "/api/v1/namespaces/c"))
+    assert [200, 200] == [resp.status, again.status]
+    assert isinstance(resp, ApiResponse)
+
+
+def test_closed_port_is_really_closed():
+    # Guards the connection-refused case above: port 1 must not be listening on this machine.
+    with socket.socket() as sock:
+        assert 0 != sock.connect_ex(("127.0.0.1", 1))
