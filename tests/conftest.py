@@ -54,3 +54,6 @@ async def async_hygiene():
         pytest.fail(f"test left {len(leftover)} asyncio task(s) running: {names}")
     if handler.slow:
         pytest.fail("event loop blocked: " + "; ".join(handler.slow))
+
+
+pytest_plugins = ["clusterfixtures"]

@@ -1,0 +1,368 @@
+"""One plane = one real cluster made of local processes.
+
+``start_control_plane``: etcd, kube-apiserver, kube-controller-manager; our CRDs applied and Established.
+``start_build_plane``: the same plus kube-scheduler, kwok (node ``kwok-node-0``, pods simulated by stages:
+Argo pods complete ~1 s after starting, or fail when annotated ``kwok.choreo.dev/fail: "true"``), and Argo's
+workflow-controller with Argo's and External Secrets' CRDs.
+
+Authentication is by client certificate (admin = ``system:masters``); ``user_kubeconfig`` mints more users
+for RBAC tests. The apiserver can be stopped and started again on the same port (the etcd data survives),
+and etcd can be compacted, so informer tests can force watch errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import ssl
+import subprocess
+import urllib.request
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from localcluster.binaries import BUILD_PLANE, HACK, assets_dir, bin_dir
+from localcluster.pki import CA, write_pair
+from localcluster.process import Proc, free_port, http_ok, wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+REPO = HACK.parent
+START_TIMEOUT = 120.0  # seconds; a cold apiserver on a busy 2-core machine takes 10-30 s
+ARGO_CONFIG = """\
+metricsConfig: |
+  enabled: false
+telemetryConfig: |
+  enabled: false
+"""
+KWOK_NODE = """\
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-0
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
+  labels:
+    {kubernetes.io/hostname: kwok-node-0, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
+spec: {}
+status:
+  allocatable: {cpu: "64", memory: 256Gi, pods: "1000"}
+  capacity: {cpu: "64", memory: 256Gi, pods: "1000"}
+"""
+
+
+@dataclass
+class Plane:
+    """A running cluster. ``kubeconfig`` authenticates as a cluster admin."""
+
+    name: str
+    workdir: Path
+    build: bool
+    procs: dict[str, Proc] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "admin.kubeconfig"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports['apiserver']}"
+
+    @property
+    def logdir(self) -> Path:
+        return self.workdir / "logs"
+
+    @property
+    def pki(self) -> Path:
+        return self.workdir / "pki"
+
+    # ---- kubectl ----------------------------------------------------------------------------------
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(bin_dir() / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+        return proc
+
+    def apply(self, *paths: Path, stdin: str | None = None) -> None:
+        """Server-side apply of YAML files (or ``stdin``)."""
+        if stdin is not None:
+            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=stdin)
+        for path in paths:
+            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path), timeout=120)
+
+    def wait_crds(self, *names: str, timeout: float = 60.0) -> None:
+        if names:
+            self.kubectl(
+                "wait",
+                "--for=condition=Established",
+                f"--timeout={int(timeout)}s",
+                *[f"crd/{n}" for n in names],
+                timeout=timeout + 10,
+            )
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+    def _ssl(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.pki / "serving-ca.crt"))
+
+    def start_apiserver(self) -> None:
+        self.procs["kube-apiserver"].start()
+        wait_until(
+            f"{self.name} kube-apiserver",
+            lambda: http_ok(f"{self.server}/readyz", self._ssl()),
+            timeout=START_TIMEOUT,
+            procs=(self.procs["kube-apiserver"], self.procs["etcd"]),
+        )
+
+    def stop_apiserver(self) -> None:
+        self.procs["kube-apiserver"].stop()
+
+    def restart_apiserver(self) -> None:
+        self.stop_apiserver()
+        self.start_apiserver()
+
+    def compact_etcd(self) -> int:
+        """Compact etcd to its current revision, so every older resourceVersion is Gone. Returns it."""
+        base = f"http://127.0.0.1:{self.ports['etcd']}/v3"
+        rng = _post_json(f"{base}/kv/range", {"key": "AA==", "range_end": "AA==", "limit": 1})
+        revision = int(rng["header"]["revision"])
+        _post_json(f"{base}/kv/compaction", {"revision": revision, "physical": True})
+        return revision
+
+    def stop(self) -> None:
+        """Stop every process, in reverse start order. Data stays; ``start`` brings it back."""
+        for proc in reversed(list(self.procs.values())):
+            proc.stop()
+
+    def start(self) -> None:
+        """Start every process again (same ports, same data), waiting for the apiserver."""
+        for name, proc in self.procs.items():
+            if name == "kube-apiserver":
+                self.start_apiserver()
+            elif not proc.running:
+                proc.start()
+
+    def logs_tail(self, lines: int = 30) -> str:
+        return "\n".join(f"----- {self.name}/{n}.log\n{p.tail(lines)}" for n, p in self.procs.items())
+
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for ``user`` (client certificate), for RBAC tests."""
+        ca = _load_ca(self.pki / "client-ca")
+        cert, key = ca.issue(user, organizations=groups, client=True)
+        crt, pem = write_pair(self.pki, f"user-{user}", cert, key)
+        path = self.workdir / f"{user}.kubeconfig"
+        _write_kubeconfig(path, self.server, self.pki / "serving-ca.crt", crt, pem)
+        return path
+
+
+def _post_json(url: str, body: dict[str, object]) -> dict[str, object]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")  # noqa: S310 - loopback
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        return dict(json.loads(resp.read()))
+
+
+def _load_ca(stem: Path) -> CA:
+    cert = x509.load_pem_x509_certificate(stem.with_suffix(".crt").read_bytes())
+    key = serialization.load_pem_private_key(stem.with_suffix(".key").read_bytes(), password=None)
+    return CA(key, cert)  # type: ignore[arg-type]
+
+
+def _write_kubeconfig(path: Path, server: str, ca: Path, crt: Path, key: Path) -> None:
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {"name": "local", "cluster": {"server": server, "certificate-authority": str(ca)}}
+                ],
+                "users": [{"name": "user", "user": {"client-certificate": str(crt), "client-key": str(key)}}],
+                "contexts": [{"name": "local", "context": {"cluster": "local", "user": "user"}}],
+                "current-context": "local",
+            },
+            indent=2,
+        )
+    )
+    path.chmod(0o600)
+
+
+def _prepare(name: str, workdir: Path, build: bool) -> Plane:
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    (workdir / "logs").mkdir(parents=True)
+    plane = Plane(name=name, workdir=workdir, build=build)
+    plane.ports = {"etcd": free_port(), "etcd-peer": free_port(), "apiserver": free_port()}
+    pki = plane.pki
+    serving = CA.new(f"{name}-serving-ca")
+    serving.write(pki, "serving-ca")
+    cert, key = serving.issue("kube-apiserver", dns=("localhost",), ips=("127.0.0.1",), server=True)
+    write_pair(pki, "apiserver", cert, key)
+    client = CA.new(f"{name}-client-ca")
+    client.write(pki, "client-ca")
+    cert, key = client.issue("admin", organizations=("system:masters",), client=True)
+    crt, pem = write_pair(pki, "admin", cert, key)
+    sa = CA.new("service-account-signer")  # only its key is used, to sign service-account tokens
+    write_pair(pki, "sa", sa.cert, sa.key)
+    _write_kubeconfig(plane.kubeconfig, plane.server, pki / "serving-ca.crt", crt, pem)
+    return plane
+
+
+def _define_core(plane: Plane, bins: Path) -> None:
+    p, pki, logs = plane.ports, plane.pki, plane.logdir
+    peer = f"http://127.0.0.1:{p['etcd-peer']}"
+    plane.procs["etcd"] = Proc("etcd", [
+        str(bins / "etcd"), "--name=etcd", f"--data-dir={plane.workdir / 'etcd'}",
+        f"--listen-client-urls=http://127.0.0.1:{p['etcd']}",
+        f"--advertise-client-urls=http://127.0.0.1:{p['etcd']}",
+        f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=etcd={peer}",
+        "--unsafe-no-fsync=true", "--log-level=warn", "--quota-backend-bytes=4294967296",
+    ], logs)  # fmt: skip
+    plane.procs["kube-apiserver"] = Proc("kube-apiserver", [
+        str(bins / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
+        f"--secure-port={p['apiserver']}", "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+        f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
+        f"--client-ca-file={pki / 'client-ca.crt'}", f"--cert-dir={pki}",
+        "--service-cluster-ip-range=10.96.0.0/24", "--authorization-mode=Node,RBAC",
+        "--allow-privileged=true",
+        f"--service-account-issuer=https://127.0.0.1:{p['apiserver']}/",
+        f"--service-account-key-file={pki / 'sa.key'}",
+        f"--service-account-signing-key-file={pki / 'sa.key'}",
+        "--profiling=false", "--v=1",
+    ], logs)  # fmt: skip
+    plane.procs["kube-controller-manager"] = Proc("kube-controller-manager", [
+        str(bins / "kube-controller-manager"), f"--kubeconfig={plane.kubeconfig}",
+        f"--authentication-kubeconfig={plane.kubeconfig}", f"--authorization-kubeconfig={plane.kubeconfig}",
+        "--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false",
+        f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'serving-ca.crt'}",
+        "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller",
+        "--concurrent-gc-syncs=20", "--v=1",
+    ], logs)  # fmt: skip
+
+
+def _boot_core(plane: Plane) -> None:
+    plane.procs["etcd"].start()
+    wait_until(
+        f"{plane.name} etcd",
+        lambda: http_ok(f"http://127.0.0.1:{plane.ports['etcd']}/health"),
+        timeout=START_TIMEOUT,
+        procs=(plane.procs["etcd"],),
+    )
+    plane.start_apiserver()
+    plane.procs["kube-controller-manager"].start()
+
+    def default_sa() -> bool:
+        return plane.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0
+
+    wait_until(f"{plane.name} controller-manager", default_sa, timeout=START_TIMEOUT,
+               procs=(plane.procs["kube-controller-manager"],), interval=0.5)  # fmt: skip
+
+
+def _crd_names(paths: list[Path]) -> list[str]:
+    docs = [doc for path in paths for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return [doc["metadata"]["name"] for doc in docs if doc.get("kind") == "CustomResourceDefinition"]
+
+
+def our_crd_files() -> list[Path]:
+    return sorted(p for p in (REPO / "manifests" / "crds").glob("*.yaml") if p.name != "kustomization.yaml")
+
+
+def start_control_plane(workdir: Path, name: str = "control-plane") -> Plane:
+    """Start a control plane with our CRDs; returns when everything is ready."""
+    bins = bin_dir()
+    plane = _prepare(name, workdir, build=False)
+    _define_core(plane, bins)
+    try:
+        _boot_core(plane)
+        files = our_crd_files()
+        plane.apply(*files)
+        plane.wait_crds(*_crd_names(files))
+    except BaseException:
+        plane.stop()
+        raise
+    return plane
+
+
+def start_build_plane(workdir: Path, name: str = "build-plane") -> Plane:
+    """Start a build plane: scheduler, kwok node, Argo controller, Argo + ESO CRDs."""
+    bins, assets = bin_dir(BUILD_PLANE), assets_dir()
+    plane = _prepare(name, workdir, build=True)
+    _define_core(plane, bins)
+    plane.ports["kwok"] = free_port()
+    plane.procs["kube-scheduler"] = Proc("kube-scheduler", [
+        str(bins / "kube-scheduler"), f"--kubeconfig={plane.kubeconfig}",
+        f"--authentication-kubeconfig={plane.kubeconfig}", f"--authorization-kubeconfig={plane.kubeconfig}",
+        "--leader-elect=false", "--secure-port=0", "--v=1",
+    ], plane.logdir)  # fmt: skip
+    plane.procs["kwok"] = Proc("kwok", [
+        str(bins / "kwok"), f"--kubeconfig={plane.kubeconfig}",
+        f"--config={assets / 'kwok-stages.yaml'}",
+        f"--config={HACK / 'localcluster' / 'kwok-argo-stages.yaml'}",
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        "--node-lease-duration-seconds=40", "--cidr=10.244.0.0/16", "--node-ip=10.0.0.1",
+        f"--server-address=127.0.0.1:{plane.ports['kwok']}",
+    ], plane.logdir)  # fmt: skip
+    plane.procs["workflow-controller"] = Proc("workflow-controller", [
+        str(bins / "workflow-controller"), f"--kubeconfig={plane.kubeconfig}", "--namespace=argo",
+        "--executor-image=quay.io/argoproj/argoexec:kwok", "--loglevel=info", "--qps=100", "--burst=200",
+    ], plane.logdir, env={"LEADER_ELECTION_DISABLE": "true", "DEFAULT_REQUEUE_TIME": "1s"})  # fmt: skip
+    try:
+        _boot_core(plane)
+        plane.procs["kube-scheduler"].start()
+        plane.procs["kwok"].start()
+        crds = sorted((assets / "argo-crds").glob("*.yaml")) + sorted((assets / "eso-crds").glob("*.yaml"))
+        plane.apply(*crds)
+        plane.wait_crds(*_crd_names(crds))
+        plane.kubectl("create", "namespace", "argo")
+        plane.kubectl("create", "configmap", "workflow-controller-configmap", "-n", "argo",
+                      *[f"--from-literal={k}={v}" for k, v in _argo_config().items()])  # fmt: skip
+        plane.apply(stdin=KWOK_NODE)
+        plane.procs["workflow-controller"].start()
+        _wait_node_ready(plane)
+    except BaseException:
+        plane.stop()
+        raise
+    return plane
+
+
+def _argo_config() -> dict[str, str]:
+    return {k: str(v) for k, v in yaml.safe_load(ARGO_CONFIG).items()}
+
+
+def _wait_node_ready(plane: Plane) -> None:
+    def ready() -> bool:
+        out = plane.kubectl(
+            "get",
+            "node",
+            "kwok-node-0",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+            check=False,
+        )
+        return out.stdout.strip() == "True"
+
+    wait_until(
+        f"{plane.name} kwok node", ready, timeout=START_TIMEOUT, procs=(plane.procs["kwok"],), interval=0.5
+    )
+
+
+@contextlib.contextmanager
+def running(plane: Plane) -> Iterator[Plane]:
+    try:
+        yield plane
+    finally:
+        plane.stop()
