@@ -40,7 +40,9 @@ Registrar = Callable[["Subparsers[argparse.ArgumentParser]"], None]
 def _registrars() -> list[Registrar]:
     # Each subcommand module exposes `register(sub)`; its handler imports heavy modules (aiohttp,
     # kubernetes_asyncio) lazily so `render` and `--help` stay fast.
-    return []
+    from choreo_controller.cli import render  # noqa: PLC0415 - registrars load on demand
+
+    return [render.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,1 +1,45 @@
-"""CEL rendering (SPEC section 4): compile cache, bounded evaluation, functions, the template walk."""
+"""CEL rendering (SPEC section 4): compile cache, bounded evaluation, functions, the template walk.
+
+Public API (pure functions of their inputs; no IO, no clock except the render budget's monotonic one):
+
+* ``render_run(workflow, run, external_refs, build_plane, *, parameters, budget=None) -> RenderedRun``
+  renders a Workflow (or ClusterWorkflow) for a WorkflowRun. ``parameters`` must already be defaulted and
+  validated (``schema.resolve_parameters``); ``external_refs`` maps ref id to the fetched object (a
+  ``SecretReference``); ``build_plane`` is the resolved BuildPlane/ClusterBuildPlane or ``None``.
+  ``RenderedRun.resources`` are ``(id, object)`` in ``spec.resources`` order, skipped ones left out;
+  ``RenderedRun.workflow`` is the Argo Workflow; ``objects()`` lists them in apply order.
+* ``external_ref_requests(workflow, run, parameters) -> list[ExternalRefRequest]``: the refs to fetch
+  before rendering, names rendered; ``name is None`` means the ref is skipped.
+* ``check_workflow(workflow) -> list[InvalidTemplate]``: static problems (syntax, limits, form), for the
+  Workflow's ``Ready`` condition; also warms the compile cache.
+* Errors: ``RenderError`` (a ``TerminalError``) with ``reason`` (``RenderFailed`` or ``InvalidTemplate``),
+  ``path``, ``expression`` and a ``message`` that never contains context values.
+
+Modules: ``scan`` (``${...}`` splitting), ``cel`` (compile cache, fast path, error mapping), ``budget``
+(metered evaluator), ``functions`` (strings subset, ``oc_*``), ``values`` (CEL -> JSON), ``walk`` (template
+walk), ``run`` (context, includeWhen, forced fields, checks), ``check`` (static checks), ``names``.
+"""
+
+from choreo_controller.render.budget import Budget
+from choreo_controller.render.check import check_workflow
+from choreo_controller.render.errors import InvalidTemplate, RenderError, RenderFailed
+from choreo_controller.render.run import (
+    ExternalRefRequest,
+    RenderedRun,
+    build_context,
+    external_ref_requests,
+    render_run,
+)
+
+__all__ = [
+    "Budget",
+    "ExternalRefRequest",
+    "InvalidTemplate",
+    "RenderError",
+    "RenderFailed",
+    "RenderedRun",
+    "build_context",
+    "check_workflow",
+    "external_ref_requests",
+    "render_run",
+]

@@ -1,0 +1,129 @@
+"""Bounded evaluation: CEL bombs fail fast with RenderFailed; budgets per evaluation and per render."""
+
+import re
+import time
+
+import pytest
+
+from choreo_controller.render import Budget, RenderFailed, check_workflow, render_run
+from choreo_controller.render.budget import EVAL_STEPS, MAX_STRING, MAX_WEIGHT
+from choreo_controller.render.cel import compile_expression
+
+RUN = {"metadata": {"name": "run", "namespace": "dev", "uid": "u"}}
+RANGE = "[" + ",".join(str(i) for i in range(100)) + "]"
+STEPS = re.escape(f"evaluation step budget exhausted ({EVAL_STEPS} steps)")
+LONG = re.escape(f"string longer than {MAX_STRING} characters")
+LARGE = re.escape(f"value larger than {MAX_WEIGHT} elements")
+
+
+def nest(seed, layer, times):
+    text = seed
+    for _ in range(times):
+        text = layer.format(text)
+    return text
+
+
+def workflow(*values):
+    spec = {"values": [f"${{{value}}}" for value in values]}
+    return {
+        "spec": {
+            "runTemplate": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": spec}
+        }
+    }
+
+
+def render(*values, params=None, budget=None):
+    return render_run(workflow(*values), RUN, {}, None, parameters=params or {}, budget=budget)
+
+
+@pytest.mark.parametrize(
+    ("expression", "params", "detail"),
+    [
+        pytest.param(
+            f"{RANGE}.map(a, {RANGE}.map(b, {RANGE}.map(c, a + b + c)))",
+            {},
+            STEPS,
+            id="nested-map-over-ranges",
+        ),
+        pytest.param(
+            f"{RANGE}.all(a, {RANGE}.all(b, {RANGE}.exists(c, c < 0)))", {}, STEPS, id="nested-all-exists"
+        ),
+        pytest.param(
+            nest("'xxxxxxxxxxxxxxxx'", "[{}].map(a, a + a)[0]", 24),
+            {},
+            f"{STEPS}|{LONG}",
+            id="string-doubling",
+        ),
+        pytest.param(
+            nest("parameters.s", "[{}].map(a, a + a)[0]", 24),
+            {"s": "y" * 64},
+            f"{STEPS}|{LONG}",
+            id="parameter-doubling",
+        ),
+        pytest.param(
+            nest("parameters.s", "[{}].map(a, a + a)[0]", 8),
+            {"s": "y" * 300_000},
+            LONG,
+            id="big-parameter-doubling",
+        ),
+        pytest.param(
+            nest("[1, 2, 3, 4]", "[{}].map(a, a + a)[0]", 24), {}, f"{STEPS}|{LARGE}", id="list-doubling"
+        ),
+        pytest.param(nest("[1]", "[{}].map(a, [a, a])[0]", 24), {}, LARGE, id="shared-structure"),
+        pytest.param(
+            "parameters.s.split('')",
+            {"s": "z" * 300_000},
+            "split would build a list of more than 200000 items",
+            id="split-huge",
+        ),
+        pytest.param(
+            "parameters.s.replace('', parameters.s)",
+            {"s": "z" * 2000},
+            "replace would build a string longer than 1048576 characters",
+            id="replace-blowup",
+        ),
+        pytest.param("parameters.l.map(x, x)", {"l": list(range(100_000))}, STEPS, id="huge-parameter-list"),
+    ],
+)
+def test_cel_bombs_fail_fast(expression, params, detail):
+    assert [] == check_workflow(workflow(expression))  # statically fine (and compiled, as at admission)
+    start = time.monotonic()
+    with pytest.raises(RenderFailed) as caught:
+        render(expression, params=params)
+    elapsed = time.monotonic() - start
+    assert "RenderFailed" == caught.value.reason
+    assert re.fullmatch(detail, caught.value.detail), caught.value.detail
+    assert elapsed < 1.0, f"took {elapsed:.2f}s"
+
+
+def test_fast_path_is_metered_too():
+    expression = " + ".join(["size(oc_merge(parameters.m, parameters.m))"] * 60)
+    assert compile_expression(expression).fast is not None
+    start = time.monotonic()
+    with pytest.raises(RenderFailed) as caught:
+        render(expression, params={"m": {f"k{i}": i for i in range(50_000)}})
+    assert re.fullmatch(STEPS, caught.value.detail)
+    assert time.monotonic() - start < 1.0
+
+
+def test_render_step_budget_spans_expressions():
+    # Each expression fits its own budget; together they exhaust the render's.
+    expression = f"{RANGE}.map(a, a + 1)"
+    with pytest.raises(RenderFailed) as caught:
+        render(*[expression] * 20, budget=Budget(steps=5000))
+    assert "render step budget exhausted" == caught.value.detail
+    assert caught.value.path.startswith("runTemplate.data.values[")
+
+
+def test_render_deadline_is_checked_between_and_inside_evaluations():
+    ticks = iter(range(1000))
+    budget = Budget(seconds=5, clock=lambda: float(next(ticks)))  # every clock read is a second later
+    with pytest.raises(RenderFailed) as caught:
+        render("parameters.l.map(x, x + 1)", params={"l": list(range(100))}, budget=budget)
+    assert caught.value.detail in {"render time budget exhausted", "evaluation time budget exhausted"}
+
+
+def test_legitimate_comprehensions_fit_comfortably():
+    params = {"env": {f"VAR_{i}": str(i) for i in range(50)}}
+    rendered = render("parameters.env.map(k, {'name': k, 'value': parameters.env[k]})", params=params)
+    assert 50 == len(rendered.workflow["data"]["values"][0])
