@@ -29,7 +29,6 @@ def main() -> int:
     workdir = args.workdir.resolve()
     t0 = time.monotonic()
     print(f"starting control plane and build plane under {workdir} ...", flush=True)
-    # The boot threads must outlive the planes: children die with the thread that spawned them.
     pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="plane-boot")
     cp_f = pool.submit(start_control_plane, workdir / "control-plane")
     bp_f = pool.submit(start_build_plane, workdir / "build-plane")

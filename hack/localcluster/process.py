@@ -3,13 +3,15 @@
 Children get PR_SET_PDEATHSIG=SIGKILL so a killed test run never leaves apiservers behind, and their own
 session so a Ctrl-C in the terminal reaches only the parent, which then stops them in order.
 
-Caveat (Linux semantics): the death signal fires when the *thread* that spawned the child exits, not the
-process. Start planes from the main thread or from a thread that lives as long as the planes (the pytest
-fixtures and hack/planes.py keep their boot threads alive).
+Linux fires the death signal when the *thread* that spawned the child exits, not the process. So every
+child is spawned by one module-level spawner thread that lives as long as the process: callers may start
+and restart processes from any thread (``asyncio.to_thread`` included) without their children dying when
+that thread ends.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import os
 import signal
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+_SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="localcluster-spawner")
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -54,17 +57,20 @@ class Proc:
         out = self.log.open("ab")
         out.write(f"\n===== start {time.strftime('%H:%M:%S')}: {' '.join(self.argv)}\n".encode())
         out.flush()
-        self.popen = subprocess.Popen(
+        self.popen = _SPAWNER.submit(self._spawn, out).result()
+        out.close()
+        return self
+
+    def _spawn(self, out: object) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             self.argv,
-            stdout=out,
+            stdout=out,  # type: ignore[arg-type]
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=self.env,
             start_new_session=True,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks taken
         )
-        out.close()
-        return self
 
     @property
     def running(self) -> bool:

@@ -1,0 +1,242 @@
+"""The informer's list/watch loop against an in-memory apiserver: sync, events, Gone, reconnects, handlers.
+
+Time is a FakeClock (backoff sleeps are stepped, never waited); the only waiting is yielding to the loop
+until a condition holds, under a deadline.
+"""
+
+import asyncio
+import contextlib
+import random
+
+import pytest
+from fakeapi import FakeApi
+
+from choreo_controller.api.resources import CONFIG_MAP
+from choreo_controller.contracts import ObjectKey, ServerError, Unavailable
+from choreo_controller.runtime.backoff import Backoff
+from choreo_controller.runtime.clock import FakeClock
+from choreo_controller.runtime.handlers import EventHandler
+from choreo_controller.runtime.informer import Informer
+
+
+async def until(predicate):
+    async with asyncio.timeout(5):
+        while True:
+            if predicate():
+                return
+            await asyncio.sleep(0)
+
+
+def cm(name, value="1", namespace="ns", labels=None):
+    meta = {"name": name, "namespace": namespace, "labels": labels or {"app": "x"}}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"v": value}}
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+
+    def handler(self):
+        return EventHandler(
+            on_add=lambda o: self.events.append(("add", o["metadata"]["name"])),
+            on_update=lambda old, new: self.events.append(
+                ("update", new["metadata"]["name"], old["data"]["v"], new["data"]["v"])
+            ),
+            on_delete=lambda o: self.events.append(("delete", o["metadata"]["name"])),
+        )
+
+
+@pytest.fixture
+def api():
+    return FakeApi()
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@contextlib.asynccontextmanager
+async def running(informer):
+    task = asyncio.create_task(informer.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def cached(informer):
+    return {
+        k.name: o["data"]["v"] for k, o in zip(informer.store.list_keys(), informer.store.list(), strict=True)
+    }
+
+
+def listed(api):
+    return {name: o["data"]["v"] for (plural, _, name), o in api.objects.items() if plural == "configmaps"}
+
+
+def informer_for(api, clock, **kwargs):
+    backoff = Backoff(initial=1.0, cap=4.0, jitter=0.0)
+    return Informer(api, CONFIG_MAP, clock=clock, backoff=backoff, label_selector="app=x", **kwargs)
+
+
+async def test_lists_then_watches_and_tells_handlers_in_order(api, clock):
+    await api.put(CONFIG_MAP, cm("a"))
+    await api.put(CONFIG_MAP, cm("other", labels={"app": "y"}))
+    informer = informer_for(api, clock)
+    rec = Recorder()
+    informer.add_handler(rec.handler())
+
+    async with running(informer):
+        await informer.wait_synced()
+        await api.put(CONFIG_MAP, cm("b"))
+        await api.put(CONFIG_MAP, cm("a", "2"), event="MODIFIED")
+        await api.remove(CONFIG_MAP, "ns", "b")
+        await until(lambda: len(rec.events) == 4)
+
+    assert [("add", "a"), ("add", "b"), ("update", "a", "1", "2"), ("delete", "b")] == rec.events
+    assert {"a": "2"} == cached(informer)
+    assert (1, True) == (informer.lists, informer.has_synced)
+
+
+async def test_gone_relists_and_reports_what_changed_while_away(api, clock):
+    for name in ["keep", "change", "vanish", "recreate"]:
+        await api.put(CONFIG_MAP, cm(name))
+    informer = informer_for(api, clock)
+    rec = Recorder()
+    informer.add_handler(rec.handler())
+
+    async with running(informer):
+        await informer.wait_synced()
+        rec.events.clear()
+        await api.drop_watches()  # the watch breaks; while it is down (backing off):
+        await api.put(CONFIG_MAP, cm("change", "2"), event="MODIFIED")
+        await api.remove(CONFIG_MAP, "ns", "vanish")
+        await api.remove(CONFIG_MAP, "ns", "recreate")
+        await api.put(
+            CONFIG_MAP, {**cm("recreate", "new"), "metadata": {**cm("recreate")["metadata"], "uid": "u2"}}
+        )
+        await api.put(CONFIG_MAP, cm("born"))
+        api.compact()
+        await until(lambda: clock.pending)
+        clock.step(1.0)  # the backoff ends; the watch resumes from a compacted version: Gone
+        await until(lambda: informer.lists == 2)
+
+    assert sorted(
+        [
+            ("update", "change", "1", "2"),
+            ("delete", "vanish"),
+            ("delete", "recreate"),
+            ("add", "recreate"),
+            ("add", "born"),
+        ]
+    ) == sorted(rec.events)
+    assert rec.events.index(("delete", "recreate")) < rec.events.index(("add", "recreate"))
+    assert listed(api) == cached(informer)
+    assert 1 == informer.expired
+
+
+async def test_connection_loss_backs_off_then_resumes_without_relisting(api, clock):
+    await api.put(CONFIG_MAP, cm("a"))
+    informer = informer_for(api, clock)
+    rec = Recorder()
+    informer.add_handler(rec.handler())
+
+    async with running(informer):
+        await informer.wait_synced()
+        await api.drop_watches()
+        api.fail("watch", ServerError("boom"))
+        await api.put(CONFIG_MAP, cm("b"))
+        sleeps = []
+        for _ in range(2):
+            await until(lambda: clock.pending)
+            sleeps.append(clock.next_deadline() - clock.monotonic())
+            clock.step(sleeps[-1])
+        await until(lambda: len(rec.events) == 2)
+
+    assert [1.0, 2.0] == sleeps  # exponential, from the backoff's initial delay
+    assert [("add", "a"), ("add", "b")] == rec.events
+    assert (1, 0) == (informer.lists, informer.expired)
+
+
+async def test_a_failing_first_list_is_retried(api, clock):
+    await api.put(CONFIG_MAP, cm("a"))
+    api.fail("list", Unavailable("refused"))
+    informer = informer_for(api, clock)
+
+    async with running(informer):
+        await until(lambda: clock.pending)
+        assert not informer.has_synced
+        clock.step(1.0)
+        await informer.wait_synced()
+
+    assert {"a": "1"} == cached(informer)
+
+
+async def test_a_raising_handler_does_not_stop_the_others_or_the_informer(api, clock):
+    informer = informer_for(api, clock)
+    rec = Recorder()
+
+    def explode(_obj):
+        raise RuntimeError("handler bug")
+
+    informer.add_handler(EventHandler(on_add=explode))
+    informer.add_handler(rec.handler())
+
+    async with running(informer):
+        await informer.wait_synced()
+        await api.put(CONFIG_MAP, cm("a"))
+        await api.put(CONFIG_MAP, cm("b"))
+        await until(lambda: len(rec.events) == 2)
+
+    assert [("add", "a"), ("add", "b")] == rec.events
+
+
+async def test_a_late_handler_first_hears_of_everything_cached(api, clock):
+    await api.put(CONFIG_MAP, cm("a"))
+    await api.put(CONFIG_MAP, cm("b"))
+    informer = informer_for(api, clock)
+
+    async with running(informer):
+        await informer.wait_synced()
+        rec = Recorder()
+        informer.add_handler(rec.handler())
+        await api.put(CONFIG_MAP, cm("c"))
+        await until(lambda: len(rec.events) == 3)
+
+    assert [("add", "a"), ("add", "b"), ("add", "c")] == rec.events
+
+
+async def test_a_watch_that_ends_at_once_counts_as_a_failure(api, clock):
+    class Hangup(FakeApi):
+        async def watch(self, *_args, **_kwargs):
+            self._check("watch")
+            return
+            yield
+
+    hangup = Hangup()
+    informer = informer_for(hangup, clock)
+
+    async with running(informer):
+        await informer.wait_synced()
+        await until(lambda: clock.pending)
+
+    assert 1 == informer._backoff.attempts
+
+
+def test_backoff_is_capped_jittered_and_resettable():
+    plain = Backoff(initial=0.8, cap=30.0, jitter=0.0)
+    assert [0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0, 30.0] == [plain.next() for _ in range(8)]
+    plain.reset()
+    assert 0.8 == plain.next()
+    jittered = Backoff(initial=1.0, cap=8.0, rng=random.Random(7))  # noqa: S311 - jitter
+    delays = [jittered.next() for _ in range(6)]
+    assert all(top / 2 <= d <= top for d, top in zip(delays, [1, 2, 4, 8, 8, 8], strict=True))
+    with pytest.raises(ValueError, match="initial"):
+        Backoff(initial=2.0, cap=1.0)
+
+
+def test_informer_name_and_key_type():
+    informer = Informer(FakeApi(), CONFIG_MAP, clock=FakeClock())
+    assert ("configmaps", ObjectKey("ns", "a")) == (informer.name, ObjectKey.of(cm("a")))
