@@ -1,0 +1,15 @@
+"""The WorkflowRun engine (SPEC section 5), split by phase.
+
+* ``reconciler``  - ``WorkflowRunReconciler.reconcile(key)``: dispatch, finalizer, TTL, outcomes;
+* ``submitting``  - resolve, validate, render, submit (``resolve``, ``plan``, ``submit``);
+* ``tracking``    - Argo Workflow -> status by watch, coalesced (``status``: the pure mapping; ``cancel``);
+* ``finalize``    - cleanup in the recorded build plane; ``sweep`` - orphans of vanished runs;
+* ``state``       - pure lifecycle transitions and status diffs; ``ttl`` - pure TTL arithmetic;
+* ``writer``      - compare-then-patch of status, Events and run metrics; ``indexes`` - cache indexes.
+"""
+
+from choreo_controller.reconcilers.workflowrun.indexes import INDEXERS
+from choreo_controller.reconcilers.workflowrun.reconciler import RunDeps, WorkflowRunReconciler
+from choreo_controller.reconcilers.workflowrun.sweep import OrphanSweep
+
+__all__ = ["INDEXERS", "OrphanSweep", "RunDeps", "WorkflowRunReconciler"]

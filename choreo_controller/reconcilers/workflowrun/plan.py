@@ -1,0 +1,97 @@
+"""Plan a submission: validate parameters, fetch external refs, render (SPEC section 5 step 5).
+
+``plan_run`` is the pure core (``schema``, ``render``) plus cache reads: the result is the exact list of
+build-plane objects to create, each paired with its ``ApiResource``, extra resources first and the Argo
+Workflow last. Every failure is a ``TerminalError`` with its specific reason - ``InvalidParameters``,
+``InvalidSchema``, ``InvalidTemplate``, ``RenderFailed``, ``ExternalRefNotFound`` - whose message names
+paths and expressions, never values from external refs.
+
+Rendering is CPU-bound and runs on the event loop; the renderer's own budget (about one second per run)
+bounds it. Its duration goes to ``choreo_render_seconds``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from choreo_controller.api.resources import ARGO_WORKFLOW, resource_for
+from choreo_controller.reconcilers.workflowrun.resolve import fetch_external_refs
+from choreo_controller.render import RenderFailed, external_ref_requests, render_run
+from choreo_controller.schema import resolve_parameters
+
+if TYPE_CHECKING:
+    from choreo_controller.contracts import ApiResource, Clock, JsonObj
+    from choreo_controller.metrics import Metrics
+    from choreo_controller.reconcilers.ports import Caches
+    from choreo_controller.reconcilers.workflowrun.resolve import PlaneRef
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One object to create in the build plane."""
+
+    resource: ApiResource
+    obj: JsonObj
+
+    def ref(self) -> dict[str, str]:
+        """``{apiVersion, kind, name, namespace}`` as recorded in the run's status."""
+        meta = self.obj.get("metadata") or {}
+        return {
+            "apiVersion": str(self.obj.get("apiVersion")),
+            "kind": str(self.obj.get("kind")),
+            "name": str(meta.get("name")),
+            "namespace": str(meta.get("namespace") or ""),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The objects of one run: ``resources`` (extra objects, in order), then ``workflow`` (Argo)."""
+
+    resources: tuple[Planned, ...]
+    workflow: Planned
+
+
+def plan_run(
+    caches: Caches,
+    run: JsonObj,
+    workflow: JsonObj,
+    plane: PlaneRef,
+    *,
+    clock: Clock,
+    metrics: Metrics | None = None,
+) -> Plan:
+    """Validate, resolve refs and render ``run``; raises a ``TerminalError`` with a specific reason."""
+    spec_params: Any = ((run.get("spec") or {}).get("workflow") or {}).get("parameters")
+    parameters = resolve_parameters(workflow, spec_params)
+    refs = fetch_external_refs(caches, run, external_ref_requests(workflow, run, parameters))
+    started = clock.monotonic()
+    try:
+        rendered = render_run(workflow, run, refs, plane.obj, parameters=parameters)
+    finally:
+        if metrics is not None:
+            metrics.render_seconds.observe(clock.monotonic() - started)
+    resources = []
+    for index, (_, obj) in enumerate(rendered.resources):
+        resources.append(Planned(_resource_of(obj, f"resources[{index}].template"), obj))
+    argo = rendered.workflow
+    if (argo.get("apiVersion"), argo.get("kind")) != (ARGO_WORKFLOW.api_version, ARGO_WORKFLOW.kind):
+        raise RenderFailed(
+            f"runTemplate must render an {ARGO_WORKFLOW.api_version} {ARGO_WORKFLOW.kind}, "
+            f"got {argo.get('apiVersion')} {argo.get('kind')}",
+            path="runTemplate",
+        )
+    return Plan(tuple(resources), Planned(ARGO_WORKFLOW, argo))
+
+
+def _resource_of(obj: JsonObj, path: str) -> ApiResource:
+    api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
+    resource = resource_for(api_version, kind)
+    if resource is None or not resource.namespaced:
+        raise RenderFailed(
+            f"{api_version} {kind} is not a kind the engine creates in the build plane "
+            "(namespaced kinds it knows: ExternalSecret, ConfigMap, Secret, ServiceAccount, ...)",
+            path=path,
+        )
+    return resource

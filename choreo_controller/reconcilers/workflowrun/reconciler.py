@@ -1,0 +1,216 @@
+"""``WorkflowRunReconciler``: SPEC section 5, one level-based step per reconcile.
+
+``reconcile(key)`` reads the run from the cache and moves it along, whatever event brought it here:
+
+1. deleted -> ``finalize.cleanup`` in the recorded build plane, then drop the finalizer (plane unreachable:
+   the error propagates, the finalizer stays, the key is retried with backoff). Otherwise ensure the
+   finalizer (a merge patch carrying the resourceVersion, so other finalizers are never lost).
+2. completed -> TTL: ``Result(requeue_after=remaining)``, then delete with a uid precondition (a run
+   recreated under the same name is never deleted by its predecessor's TTL). A run that failed before
+   submission only because its Workflow was missing or invalid is revived once that Workflow exists in
+   a new version (``state.REVIVABLE``).
+3. not submitted -> ``submitting.Submission`` (resolve, validate, render, create in the build plane).
+4. submitted -> track the Argo Workflow from the plane's watch-fed cache (``tracking``).
+
+Outcomes: a ``TerminalError`` becomes ``WorkflowFailed``/``WorkflowCompleted`` with its reason and
+``completedAt`` (so TTL applies), then the TTL result; ``WaitForPlane`` (no build plane yet, or it cannot
+be reached) writes the waiting condition and comes back with its own backoff, 1 s doubling to 5 min, as a
+``requeue_after`` - an expected state, not an error - while BuildPlane events re-enqueue waiting runs at
+once; ``RequeueSoon`` is a short ``requeue_after``; any other exception propagates to the controller's
+rate-limited retry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+
+from choreo_controller.api import conditions as c
+from choreo_controller.api import labels
+from choreo_controller.api.resources import WORKFLOW_RUN
+from choreo_controller.contracts import ApiError, Conflict, NotFound, ObjectKey, Result, TerminalError
+from choreo_controller.reconcilers.ports import AllowAll
+from choreo_controller.reconcilers.workflowrun import finalize, state
+from choreo_controller.reconcilers.workflowrun.resolve import WaitForPlane, identity, workflow_ref
+from choreo_controller.reconcilers.workflowrun.submit import RequeueSoon
+from choreo_controller.reconcilers.workflowrun.submitting import Attempt, Submission
+from choreo_controller.reconcilers.workflowrun.tracking import Tracker
+from choreo_controller.reconcilers.workflowrun.ttl import parse_time, parse_ttl, seconds_left
+from choreo_controller.reconcilers.workflowrun.writer import StatusWriter
+
+if TYPE_CHECKING:
+    from choreo_controller.contracts import Clock, EventRecorder, JsonObj, KubeApi
+    from choreo_controller.metrics import Metrics
+    from choreo_controller.reconcilers.ports import BuildPlanes, Caches, Governance
+
+log = structlog.get_logger("choreo_controller.workflowrun")
+WAIT_INITIAL: Final = 1.0  # seconds: first retry of a run waiting for its build plane
+WAIT_MAX: Final = 300.0  # BuildPlane events wake waiting runs at once; this is only the fallback
+
+
+@dataclass(frozen=True)
+class RunDeps:
+    """What the WorkflowRun reconciler talks to."""
+
+    api: KubeApi  # the control plane
+    caches: Caches
+    planes: BuildPlanes
+    clock: Clock
+    events: EventRecorder
+    metrics: Metrics | None = None
+    governance: Governance = field(default_factory=AllowAll)
+    coalesce_seconds: float = 1.0  # at most one progress-only status write per run per this interval
+
+
+class WorkflowRunReconciler:
+    """Drives WorkflowRuns; see the module docstring."""
+
+    def __init__(self, deps: RunDeps) -> None:
+        self._d = deps
+        self._writer = StatusWriter(deps.api, deps.clock, deps.events, deps.metrics)
+        self._submission = Submission(deps, self._writer)
+        self._tracker = Tracker(deps, self._writer)
+        self._waits: dict[ObjectKey, int] = {}  # consecutive waits for a build plane, per run
+
+    def note_build_plane_event(self, key: ObjectKey) -> None:
+        """Called by the Argo Workflow informer's handler (no IO): starts the status-lag clock for ``key``."""
+        self._tracker.note(key)
+
+    async def reconcile(self, key: ObjectKey) -> Result:
+        """One step of ``key``'s lifecycle."""
+        run = await self._writer.fresh(key, self._d.caches.runs.get(key))
+        if run is None:
+            self._forget(key, gone=True)
+            return Result()
+        if state.is_deleting(run):
+            return await self._finalize(key, run)
+        run = await self._ensure_finalizer(run)
+        if state.is_completed(run):
+            if not (state.is_revivable(run) and self._workflow_changed(run)):
+                self._forget(key)
+                return await self._expire(run)
+            log.info("reviving run: its Workflow appeared or changed", reason=state.completed_reason(run))
+            revived = state.revived(
+                state.status(run), "Workflow is available again; retrying", **self._kw(run)
+            )
+            run = await self._writer.write(run, revived)
+        return await self._advance(key, run)
+
+    async def _advance(self, key: ObjectKey, run: JsonObj) -> Result:
+        """Submit (if not yet) and track a run that is not completed; settle the outcome."""
+        attempt = Attempt(run)
+        try:
+            if not state.is_submitted(run):
+                run = await self._submission.submit(attempt)
+                self._waits.pop(key, None)
+            return await self._tracker.track(key, run, expire=self._expire)
+        except TerminalError as err:
+            return await self._fail(attempt, err)
+        except WaitForPlane as wait:
+            waiting = state.waiting(attempt.status(), wait.reason, wait.message, **self._kw(attempt.run))
+            await self._writer.write(attempt.run, waiting)
+            return Result(requeue_after=self._wait_backoff(key))
+        except RequeueSoon as soon:
+            log.info("requeue soon", why=str(soon))
+            return Result(requeue_after=soon.seconds)
+
+    # ---- outcomes ----------------------------------------------------------------------------------------
+    async def _fail(self, attempt: Attempt, err: TerminalError) -> Result:
+        log.info("run failed", reason=err.reason)
+        st = state.failed(attempt.status(), err.reason, err.message, **self._kw(attempt.run))
+        run = await self._writer.write(attempt.run, st)
+        self._forget(ObjectKey.of(run))
+        return await self._expire(run)
+
+    async def _expire(self, run: JsonObj) -> Result:
+        """TTL of a completed run: wait for it, or delete the run (uid precondition)."""
+        text = str((run.get("spec") or {}).get("ttlAfterCompletion") or "")
+        try:
+            ttl = parse_ttl(text)
+        except ValueError:
+            log.warning("invalid ttlAfterCompletion; the run is kept", ttl=text[:64])
+            return Result()
+        st = state.status(run)
+        done = c.find(st.get("conditions"), c.COMPLETED) or {}
+        completed_at = parse_time(st.get("completedAt") or done.get("lastTransitionTime"))
+        if ttl is None or completed_at is None:
+            return Result()
+        left = seconds_left(completed_at, ttl, self._d.clock.now())
+        if left > 0:
+            return Result(requeue_after=left)
+        meta = state.meta(run)
+        try:
+            await self._d.api.delete(
+                WORKFLOW_RUN, meta["name"], namespace=meta["namespace"], uid=meta.get("uid")
+            )
+            log.info("run deleted after its TTL", ttl=text)
+        except (NotFound, Conflict):
+            pass  # already gone, or replaced by a new run of the same name: not ours to delete
+        return Result()
+
+    # ---- finalizer ---------------------------------------------------------------------------------------
+    async def _ensure_finalizer(self, run: JsonObj) -> JsonObj:
+        if state.has_finalizer(run):
+            return run
+        meta = state.meta(run)
+        finalizers = [*(meta.get("finalizers") or []), labels.FINALIZER]
+        return await self._patch_meta(run, {"finalizers": finalizers})
+
+    async def _finalize(self, key: ObjectKey, run: JsonObj) -> Result:
+        if not state.has_finalizer(run):
+            self._forget(key)
+            return Result()
+        plane = state.status(run).get("buildPlane") or {}
+        if plane.get("planeID"):
+            try:
+                view = self._d.planes.plane(str(plane["planeID"]))
+                await finalize.cleanup(view.api, run)
+            except ApiError as exc:
+                message = (
+                    f"cleanup in build plane {plane['planeID']!r} failed ({type(exc).__name__}); the "
+                    "finalizer stays and cleanup is retried with backoff"
+                )
+                await self._d.events.record(run, "Warning", "CleanupPending", message)
+                raise
+        meta = state.meta(run)
+        rest = [f for f in meta.get("finalizers") or [] if f != labels.FINALIZER]
+        with contextlib.suppress(NotFound):  # NotFound: a stale cache, it was released and is gone
+            await self._patch_meta(run, {"finalizers": rest})  # remembered: a stale cache re-reads
+        self._forget(key)
+        return Result()
+
+    async def _patch_meta(self, run: JsonObj, changes: dict[str, Any]) -> JsonObj:
+        meta = state.meta(run)
+        body = {"metadata": {**changes, "resourceVersion": meta.get("resourceVersion")}}
+        updated = await self._d.api.merge_patch(WORKFLOW_RUN, meta["name"], body, namespace=meta["namespace"])
+        return self._writer.remember(updated)
+
+    # ---- helpers -----------------------------------------------------------------------------------------
+    def _workflow_changed(self, run: JsonObj) -> bool:
+        """A revivable run's Workflow now exists, in a version other than the one it failed against."""
+        kind, name = workflow_ref(run)
+        namespace = str(state.meta(run).get("namespace") or "")
+        caches = self._d.caches
+        key = ObjectKey("", name) if kind == "ClusterWorkflow" else ObjectKey(namespace, name)
+        current = (caches.cluster_workflows if kind == "ClusterWorkflow" else caches.workflows).get(key)
+        if current is None:
+            return False
+        recorded = state.status(run).get("resolvedWorkflow")
+        return recorded != identity(current, kind)
+
+    def _wait_backoff(self, key: ObjectKey) -> float:
+        """Seconds until a run waiting for its build plane looks again: 1, 2, 4 ... 300 (reset on success)."""
+        attempt = self._waits.get(key, 0)
+        self._waits[key] = attempt + 1
+        return float(min(WAIT_INITIAL * 2 ** min(attempt, 16), WAIT_MAX))
+
+    def _kw(self, run: JsonObj) -> dict[str, Any]:
+        return {"gen": state.generation(run), "now": self._d.clock.now()}
+
+    def _forget(self, key: ObjectKey, *, gone: bool = False) -> None:
+        self._waits.pop(key, None)
+        self._writer.forget(key, gone=gone)
+        self._tracker.forget(key)

@@ -1,0 +1,137 @@
+"""Creating a run's objects in the build plane: prerequisites, extras, the Argo Workflow (SPEC 5 step 6).
+
+Everything is *create if missing* with deterministic names, so a crash at any point repeats safely:
+
+* Prerequisites of the build namespace ``openchoreo-ci-<ns>`` - the Namespace, ServiceAccount
+  ``workflow-sa``, and a Role + RoleBinding letting it create/patch ``argoproj.io`` workflowtaskresults
+  (what Argo's executor writes). GET, then create; ``AlreadyExists`` from a racing writer is success. They
+  are shared by every run of the namespace and never deleted by a run's cleanup. A namespace checked once
+  is remembered per plane until a create in it fails.
+* Each planned object is created. On ``AlreadyExists`` the existing object is read: carrying this run's
+  ``openchoreo.dev/workflowrun-uid`` label it is *adopted* (we created it before a crash); being deleted
+  (the previous run of the same name is still cleaning up) -> ``RequeueSoon``; anything else is a terminal
+  ``NameConflict`` naming the object - never overwritten.
+
+Writes go through the plane's ``KubeApi`` (direct or relayed); ``Unavailable`` propagates to the reconciler,
+which reports ``BuildPlaneUnavailable`` and retries with backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Final
+
+from choreo_controller.api import conditions as c
+from choreo_controller.api import labels
+from choreo_controller.api.resources import NAMESPACE, ROLE, ROLE_BINDING, SERVICE_ACCOUNT
+from choreo_controller.contracts import AlreadyExists, ApiError, NotFound, TerminalError
+
+if TYPE_CHECKING:
+    from choreo_controller.contracts import ApiResource, JsonObj, KubeApi
+    from choreo_controller.reconcilers.workflowrun.plan import Planned
+
+TASKRESULTS_ROLE: Final = "choreo-workflow-taskresults"
+DELETING_RETRY: Final = 1.0  # seconds: how soon to look again at an object that is being deleted
+
+
+class RequeueSoon(Exception):
+    """Come back in ``seconds``; nothing is wrong, something else has to finish first."""
+
+    def __init__(self, seconds: float, why: str) -> None:
+        super().__init__(why)
+        self.seconds = seconds
+
+
+def prerequisites(namespace: str) -> list[tuple[ApiResource, JsonObj]]:
+    """The shared objects a build namespace needs before any run's objects, in creation order."""
+    managed = {labels.LABEL_MANAGED_BY: labels.MANAGED_BY}
+    sa = labels.WORKFLOW_SERVICE_ACCOUNT
+    return [
+        (
+            NAMESPACE,
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": managed}},
+        ),
+        (
+            SERVICE_ACCOUNT,
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": namespace}},
+        ),
+        (
+            ROLE,
+            {
+                "apiVersion": ROLE.api_version,
+                "kind": "Role",
+                "metadata": {"name": TASKRESULTS_ROLE, "namespace": namespace, "labels": managed},
+                "rules": [
+                    {
+                        "apiGroups": ["argoproj.io"],
+                        "resources": ["workflowtaskresults"],
+                        "verbs": ["create", "patch"],
+                    }
+                ],
+            },
+        ),
+        (
+            ROLE_BINDING,
+            {
+                "apiVersion": ROLE_BINDING.api_version,
+                "kind": "RoleBinding",
+                "metadata": {"name": TASKRESULTS_ROLE, "namespace": namespace, "labels": managed},
+                "roleRef": {"apiGroup": ROLE.group, "kind": "Role", "name": TASKRESULTS_ROLE},
+                "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": namespace}],
+            },
+        ),
+    ]
+
+
+class Submitter:
+    """Creates a run's objects in a build plane; remembers which build namespaces are prepared."""
+
+    def __init__(self) -> None:
+        self._prepared: set[tuple[str, str]] = set()
+
+    async def ensure_namespace(self, api: KubeApi, plane_id: str, namespace: str) -> None:
+        """Create the build namespace's prerequisites that are missing."""
+        if (plane_id, namespace) in self._prepared:
+            return
+        for resource, obj in prerequisites(namespace):
+            name = obj["metadata"]["name"]
+            try:
+                await api.get(resource, name, obj["metadata"].get("namespace"))
+                continue
+            except NotFound:
+                pass
+            with contextlib.suppress(AlreadyExists):
+                await api.create(resource, obj)
+        self._prepared.add((plane_id, namespace))
+
+    async def create(self, api: KubeApi, plane_id: str, planned: Planned, run_uid: str) -> None:
+        """Create ``planned`` or adopt our own copy of it; ``NameConflict`` for a foreign one."""
+        meta = planned.obj["metadata"]
+        try:
+            await api.create(planned.resource, planned.obj)
+        except AlreadyExists:
+            pass
+        except ApiError:
+            self._prepared.discard((plane_id, str(meta.get("namespace") or "")))  # re-check next time
+            raise
+        else:
+            return
+        try:
+            existing = await api.get(planned.resource, meta["name"], meta.get("namespace"))
+        except NotFound:
+            raise RequeueSoon(DELETING_RETRY, "the existing object vanished; creating again") from None
+        what = f"{planned.resource.kind} {meta.get('namespace')}/{meta['name']}"
+        existing_meta = existing.get("metadata") or {}
+        owner_uid = (existing_meta.get("labels") or {}).get(labels.LABEL_WORKFLOWRUN_UID)
+        if owner_uid == run_uid:
+            return  # ours, from before a crash: adopted
+        if existing_meta.get("deletionTimestamp"):
+            raise RequeueSoon(DELETING_RETRY, f"{what} is still being deleted")
+        owner = (
+            f"belongs to another WorkflowRun (uid {owner_uid})" if owner_uid else "was not created by a run"
+        )
+        raise TerminalError(
+            c.R_NAME_CONFLICT,
+            f"{what} already exists in build plane {plane_id!r} and {owner}; it is never overwritten - "
+            "delete it or rename this run",
+        )

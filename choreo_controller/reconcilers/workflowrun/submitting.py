@@ -1,0 +1,140 @@
+"""The submission of a run that has no Argo Workflow yet (SPEC section 5 steps 3-6 and 8).
+
+In order, each step either passes or raises with the reason the run will show:
+
+1. cancel requested -> terminal ``Cancelled`` (nothing is submitted);
+2. Workflow resolved (terminal ``WorkflowResolutionFailed``); its ``ttlAfterCompletion`` copied into an
+   empty ``spec.ttlAfterCompletion`` (SPEC section 2), so TTL applies even to early failures;
+3. Workflow valid (terminal ``InvalidSchema``/``InvalidTemplate``);
+4. component runs: governance (the hook for SPEC section 6);
+5. build plane resolved (``WaitForPlane``: not terminal);
+6. parameters, external refs, render (``plan_run``: terminal reasons);
+7. status: ``startedAt``, ``WorkflowPending``, ``buildPlane`` and ``resolvedWorkflow`` - recorded *before*
+   anything exists in the build plane, so cleanup always knows where to look;
+8. build namespace prerequisites, extra resources, the Argo Workflow (``submit.Submitter``; an unreachable
+   plane is ``WaitForPlane(BuildPlaneUnavailable)``, a rejected object terminal ``RenderFailed``);
+9. status: ``resources`` and ``runReference``.
+
+``Attempt`` carries the latest version of the run (each write returns a newer one) and the status fields
+learned so far, so that a failure at any step is written on top of them with the right resourceVersion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from choreo_controller.api import conditions as c
+from choreo_controller.api import labels
+from choreo_controller.api.resources import WORKFLOW_RUN
+from choreo_controller.contracts import BadRequest, Invalid, TerminalError, TooManyRequests, Unavailable
+from choreo_controller.reconcilers.workflowrun import state
+from choreo_controller.reconcilers.workflowrun.cancel import CANCELLED_BEFORE_SUBMISSION
+from choreo_controller.reconcilers.workflowrun.plan import plan_run
+from choreo_controller.reconcilers.workflowrun.resolve import (
+    WaitForPlane,
+    check_valid,
+    identity,
+    resolve_plane,
+    resolve_workflow,
+    workflow_ref,
+)
+from choreo_controller.reconcilers.workflowrun.submit import Submitter
+
+if TYPE_CHECKING:
+    from choreo_controller.contracts import JsonObj
+    from choreo_controller.reconcilers.workflowrun.plan import Plan, Planned
+    from choreo_controller.reconcilers.workflowrun.reconciler import RunDeps
+    from choreo_controller.reconcilers.workflowrun.writer import StatusWriter
+
+MAX_API_MESSAGE: Final = 300
+
+
+@dataclass
+class Attempt:
+    """The run as last written, and status fields to keep if the attempt fails."""
+
+    run: JsonObj
+    found: dict[str, Any] = field(default_factory=dict)
+
+    def status(self) -> dict[str, Any]:
+        """The run's status with what this attempt learned merged in."""
+        return {**state.status(self.run), **self.found}
+
+
+class Submission:
+    """Takes a run from "not submitted" to "Argo Workflow created and recorded"."""
+
+    def __init__(self, deps: RunDeps, writer: StatusWriter) -> None:
+        self._d = deps
+        self._writer = writer
+        self._submitter = Submitter()
+
+    async def submit(self, attempt: Attempt) -> JsonObj:
+        """Run steps 1-9 for ``attempt.run``; returns the run as last written."""
+        d, run = self._d, attempt.run
+        if state.cancel_requested(run):
+            raise TerminalError(c.R_CANCELLED, CANCELLED_BEFORE_SUBMISSION)
+        workflow = resolve_workflow(d.caches, run)
+        attempt.found["resolvedWorkflow"] = identity(workflow, workflow_ref(run)[0])
+        attempt.run = run = await self._copy_ttl(run, workflow)
+        check_valid(workflow)
+        if state.is_component_run(run):
+            # GOVERNANCE HOOK (SPEC section 6): ComponentType.allowedWorkflows and Component.spec.workflow
+            # are checked here by the component issue's implementation; ``AllowAll`` until then.
+            await d.governance.check(run, workflow)
+        plane = resolve_plane(d.caches, run, workflow)
+        attempt.found["buildPlane"] = plane.record()
+        plan = plan_run(d.caches, run, workflow, plane, clock=d.clock, metrics=d.metrics)
+        kw: dict[str, Any] = {"gen": state.generation(run), "now": d.clock.now()}
+        pending = state.pending(attempt.status(), f"Submitting to build plane {plane.plane_id!r}", **kw)
+        attempt.run = run = await self._writer.write(run, pending)
+        await self._create(attempt, plane.plane_id, plan)
+        ref = plan.workflow.ref()
+        message = (
+            f"Submitted Argo Workflow {ref['namespace']}/{ref['name']} to build plane {plane.plane_id!r}"
+        )
+        st = {**attempt.status(), "runReference": ref}
+        attempt.run = run = await self._writer.write(run, state.pending(st, message, **kw))
+        return run
+
+    async def _create(self, attempt: Attempt, plane_id: str, plan: Plan) -> None:
+        uid = str(state.meta(attempt.run).get("uid") or "")
+        try:
+            api = self._d.planes.plane(plane_id).api
+            namespace = labels.build_namespace(str(state.meta(attempt.run).get("namespace")))
+            await self._submitter.ensure_namespace(api, plane_id, namespace)
+            created: list[dict[str, str]] = []
+            for planned in plan.resources:
+                await self._one(api, plane_id, planned, uid)
+                created.append(planned.ref())
+                attempt.found["resources"] = list(created)
+            await self._one(api, plane_id, plan.workflow, uid)
+        except (Unavailable, TooManyRequests) as exc:
+            message = (
+                f"build plane {plane_id!r} cannot be reached ({type(exc).__name__}); retrying with backoff"
+            )
+            raise WaitForPlane(c.R_BUILD_PLANE_UNAVAILABLE, message) from exc
+
+    async def _one(self, api: Any, plane_id: str, planned: Planned, uid: str) -> None:
+        try:
+            await self._submitter.create(api, plane_id, planned, uid)
+        except (Invalid, BadRequest) as exc:
+            ref = planned.ref()
+            raise TerminalError(
+                c.R_RENDER_FAILED,
+                f"build plane {plane_id!r} rejected {ref['kind']} {ref['namespace']}/{ref['name']}: "
+                f"{exc.message[:MAX_API_MESSAGE]}",
+            ) from exc
+
+    async def _copy_ttl(self, run: JsonObj, workflow: JsonObj) -> JsonObj:
+        """``spec.ttlAfterCompletion`` from the Workflow when the run leaves it empty (SPEC section 2)."""
+        ttl = (workflow.get("spec") or {}).get("ttlAfterCompletion")
+        if not ttl or (run.get("spec") or {}).get("ttlAfterCompletion"):
+            return run
+        meta = state.meta(run)
+        body = {
+            "metadata": {"resourceVersion": meta.get("resourceVersion")},
+            "spec": {"ttlAfterCompletion": ttl},
+        }
+        return await self._d.api.merge_patch(WORKFLOW_RUN, meta["name"], body, namespace=meta["namespace"])

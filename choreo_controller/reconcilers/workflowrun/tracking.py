@@ -1,0 +1,119 @@
+"""Tracking a submitted run (SPEC section 5 steps 7-8): Argo Workflow -> run status, coalesced.
+
+The Argo Workflow is read from the build plane's *watch-fed* cache (``PlaneView.argo_workflow``); the
+informer's handler enqueues the run on every change, so status follows the build plane within the time of
+one reconcile - nothing polls. A cache miss is confirmed with one GET before it counts (right after
+creation the watch may not have delivered the object yet); confirmed missing, or replaced by an object of
+another run, while the run is in flight -> ``WorkflowFailed``. Until the plane's cache has synced a miss
+means nothing, so the run is looked at again shortly.
+
+Writes: the desired status (``status.desired``) is compared with the current one; equal -> nothing. A
+change of phase (a condition's status or reason, or ``completedAt``) is written at once; a change of
+progress only (tasks) at most once per ``coalesce_seconds`` per run - the rest waits in a
+``requeue_after``. ``choreo_status_lag_seconds`` observes, for each phase change, the time from the first
+unprocessed build-plane event (``note``) to the write.
+
+Cancel: while the annotation is set and Argo has not finished, ``cancel.shutdown`` asks Argo to terminate.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from choreo_controller.api import labels
+from choreo_controller.api.resources import ARGO_WORKFLOW
+from choreo_controller.contracts import NotFound, Result
+from choreo_controller.reconcilers.workflowrun import cancel, state
+from choreo_controller.reconcilers.workflowrun import status as argo_status
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from typing import Any
+
+    from choreo_controller.contracts import JsonObj, KubeApi, ObjectKey
+    from choreo_controller.reconcilers.workflowrun.reconciler import RunDeps
+    from choreo_controller.reconcilers.workflowrun.writer import StatusWriter
+
+SYNC_WAIT: Final = 1.0  # seconds between looks while a plane's cache has not synced
+
+
+class Tracker:
+    """Maps the Argo Workflow of a submitted run onto the run's status."""
+
+    def __init__(self, deps: RunDeps, writer: StatusWriter) -> None:
+        self._d = deps
+        self._writer = writer
+        self._noted: dict[ObjectKey, float] = {}
+
+    def note(self, key: ObjectKey) -> None:
+        """A build-plane event for ``key`` arrived now (kept until the next write)."""
+        self._noted.setdefault(key, self._d.clock.monotonic())
+
+    def forget(self, key: ObjectKey) -> None:
+        """Drop per-run memory."""
+        self._noted.pop(key, None)
+
+    async def track(
+        self, key: ObjectKey, run: JsonObj, *, expire: Callable[[JsonObj], Awaitable[Result]]
+    ) -> Result:
+        """One look at the run's Argo Workflow; writes status if it changed."""
+        st = state.status(run)
+        ref = st.get("runReference") or {}
+        plane_id = str((st.get("buildPlane") or {}).get("planeID") or "")
+        namespace, name = str(ref.get("namespace") or ""), str(ref.get("name") or "")
+        view = self._d.planes.plane(plane_id)
+        if not view.synced:
+            return Result(requeue_after=SYNC_WAIT)
+        uid = str(state.meta(run).get("uid") or "")
+        argo = view.argo_workflow(namespace, name)
+        if argo is None or _run_uid(argo) != uid:
+            argo = await _confirm(view.api, namespace, name, uid)
+        cancelled = state.cancel_requested(run)
+        where = f"{namespace}/{name} in build plane {plane_id!r}"
+        kw: dict[str, Any] = {"gen": state.generation(run), "now": self._d.clock.now()}
+        if argo is None:
+            new = argo_status.vanished(st, where=where, cancelled=cancelled, **kw)
+        else:
+            if cancelled:
+                await cancel.shutdown(view.api, argo)
+            new = argo_status.desired(st, argo_status.observe(argo), where=where, cancelled=cancelled, **kw)
+        return await self._apply(key, run, st, new, expire)
+
+    async def _apply(
+        self,
+        key: ObjectKey,
+        run: JsonObj,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        expire: Callable[[JsonObj], Awaitable[Result]],
+    ) -> Result:
+        if state.status_patch(old, new) is None:
+            self._noted.pop(key, None)
+            return Result()
+        phase_change = state.conditions_changed(old, new)
+        now = self._d.clock.monotonic()
+        if not phase_change:
+            since = now - self._writer.last_write.get(key, float("-inf"))
+            if since < self._d.coalesce_seconds:
+                return Result(requeue_after=self._d.coalesce_seconds - since)
+        updated = await self._writer.write(run, new)
+        noted = self._noted.pop(key, None)
+        if noted is not None and phase_change and self._d.metrics is not None:
+            self._d.metrics.status_lag.observe(max(0.0, self._d.clock.monotonic() - noted))
+        if state.is_completed(updated):
+            self._writer.forget(key)
+            return await expire(updated)
+        return Result()
+
+
+def _run_uid(argo: JsonObj) -> str:
+    return str(((argo.get("metadata") or {}).get("labels") or {}).get(labels.LABEL_WORKFLOWRUN_UID) or "")
+
+
+async def _confirm(api: KubeApi, namespace: str, name: str, uid: str) -> JsonObj | None:
+    """Read the Argo Workflow directly: the cache may lag behind a create. ``None``: not ours, or gone."""
+    try:
+        argo = await api.get(ARGO_WORKFLOW, name, namespace)
+    except NotFound:
+        return None
+    return argo if _run_uid(argo) == uid else None

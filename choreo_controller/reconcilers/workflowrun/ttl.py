@@ -1,0 +1,43 @@
+r"""TTL after completion: parse ``ttlAfterCompletion`` and compute when a finished run is deleted.
+
+Pure functions of their inputs and ``now``; the reconciler turns the answer into ``Result(requeue_after=...)``
+(no per-object timers or tasks, SPEC section 5 step 2).
+
+The format is the CRD's pattern ``^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$`` (``90d``, ``1h30m``, ``1d12h30m15s``).
+The empty string means "no TTL" (keep the run). Admission rejects anything else, so ``parse_ttl`` raising
+``ValueError`` means the object got past validation some other way; the caller then keeps the run and says
+so. Huge values (``99999999999d``) are clamped to ``MAX_TTL`` instead of overflowing ``timedelta``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Final
+
+_TTL = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_UNIT_SECONDS: Final = (86400, 3600, 60, 1)
+MAX_TTL: Final = timedelta(days=36500)  # a century: "keep it", without overflowing datetime arithmetic
+
+
+def parse_ttl(text: str | None) -> timedelta | None:
+    """``None`` for no TTL (missing or empty); raises ``ValueError`` for a malformed value."""
+    if not text:
+        return None
+    match = _TTL.fullmatch(text)
+    if match is None:
+        raise ValueError(f"ttlAfterCompletion {text[:64]!r} is not of the form 1d2h3m4s")
+    seconds = sum(int(v) * unit for v, unit in zip(match.groups(), _UNIT_SECONDS, strict=True) if v)
+    return min(timedelta(seconds=min(seconds, int(MAX_TTL.total_seconds()))), MAX_TTL)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """A Kubernetes RFC 3339 timestamp (``2026-01-01T10:00:00Z``) as an aware datetime; ``None`` if absent."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text)
+
+
+def seconds_left(completed_at: datetime, ttl: timedelta, now: datetime) -> float:
+    """Seconds until ``completed_at + ttl``; ``0.0`` once due (never negative)."""
+    return max(0.0, (completed_at + ttl - now).total_seconds())

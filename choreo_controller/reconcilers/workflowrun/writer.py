@@ -1,0 +1,129 @@
+"""Writing a run's status: compare first, patch the difference, announce transitions.
+
+``StatusWriter.write(run, desired)`` is the only path by which the WorkflowRun reconciler changes status:
+
+* it diffs ``desired`` against the run's current status (``state.status_patch``); equal -> no request;
+* otherwise it sends one JSON merge patch to the ``status`` subresource carrying the
+  ``metadata.resourceVersion`` the decision was based on, so a decision made on a stale cache fails with
+  ``Conflict`` (and is retried on fresh data) instead of overwriting newer status - e.g. a second
+  ``startedAt``;
+* it returns the updated object, so a reconcile can continue on the version it just wrote;
+* each transition is announced once: a Kubernetes Event (Normal: Pending, Submitted, Running, Succeeded;
+  Warning: every failure and wait, with the condition's reason and message) and, on completion, the
+  ``choreo_workflowruns_total{result}`` counter and ``choreo_workflowrun_duration_seconds`` (creation to
+  completion).
+
+``last_write`` remembers when each run's status was last written (monotonic), for coalescing progress.
+
+Read your writes: the informer cache lags our own writes by a watch round trip, and a reconcile triggered
+by an earlier event in that window would decide on the old version (and fail with ``Conflict``, or worse,
+redo a step). ``remember`` records the resourceVersion of every write to a run; ``fresh`` returns the
+cached run if it shows that version, else - within ``READ_YOUR_WRITES`` seconds of the write - reads the
+run from the apiserver once. Versions are only compared for equality, never ordered.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from choreo_controller.api import conditions as c
+from choreo_controller.api.resources import WORKFLOW_RUN
+from choreo_controller.contracts import NotFound, ObjectKey
+from choreo_controller.reconcilers.workflowrun import state
+from choreo_controller.reconcilers.workflowrun.ttl import parse_time
+
+if TYPE_CHECKING:
+    from choreo_controller.contracts import Clock, EventRecorder, JsonObj, KubeApi
+    from choreo_controller.metrics import Metrics
+
+READ_YOUR_WRITES: Final = 10.0  # seconds after a write during which a differing cache is re-read
+_NORMAL = {c.R_PENDING: "Pending", c.R_RUNNING: "Running", c.R_SUCCEEDED: "Succeeded"}
+
+
+class StatusWriter:
+    """Compare-then-patch of WorkflowRun status, with Events and run metrics on transitions."""
+
+    def __init__(self, api: KubeApi, clock: Clock, events: EventRecorder, metrics: Metrics | None) -> None:
+        self._api = api
+        self._clock = clock
+        self._events = events
+        self._metrics = metrics
+        self.last_write: dict[ObjectKey, float] = {}
+        self._written: dict[ObjectKey, tuple[str, float]] = {}
+
+    def remember(self, obj: JsonObj) -> JsonObj:
+        """Record that ``obj`` (a run as returned by a write) is the newest version; returns it."""
+        version = str(state.meta(obj).get("resourceVersion") or "")
+        self._written[ObjectKey.of(obj)] = (version, self._clock.monotonic())
+        return obj
+
+    async def fresh(self, key: ObjectKey, cached: JsonObj | None) -> JsonObj | None:
+        """``cached``, unless we wrote a version of ``key`` the cache does not show yet: then a live read."""
+        mine = self._written.get(key)
+        if cached is None or mine is None:
+            return cached
+        version, at = mine
+        if (
+            state.meta(cached).get("resourceVersion") == version
+            or self._clock.monotonic() - at > READ_YOUR_WRITES
+        ):
+            del self._written[key]
+            return cached
+        try:
+            return await self._api.get(WORKFLOW_RUN, key.name, key.namespace)
+        except NotFound:
+            return None
+
+    async def write(self, run: JsonObj, desired: dict[str, Any]) -> JsonObj:
+        """Patch ``run``'s status to ``desired`` if it differs; the updated run (``run`` itself if equal)."""
+        old = state.status(run)
+        patch = state.status_patch(old, desired)
+        if patch is None:
+            return run
+        meta = state.meta(run)
+        body = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": patch}
+        updated = await self._api.merge_patch(
+            WORKFLOW_RUN, str(meta["name"]), body, namespace=str(meta["namespace"]), subresource="status"
+        )
+        self.last_write[ObjectKey.of(run)] = self._clock.monotonic()
+        self.remember(updated)
+        await self._announce(updated, old, state.status(updated))
+        return updated
+
+    def forget(self, key: ObjectKey, *, gone: bool = False) -> None:
+        """Drop the coalescing memory of a finished run (and everything, once it is ``gone``)."""
+        self.last_write.pop(key, None)
+        if gone:
+            self._written.pop(key, None)
+
+    async def _announce(self, run: JsonObj, old: dict[str, Any], new: dict[str, Any]) -> None:
+        if not old.get("runReference") and new.get("runReference"):
+            ref = new["runReference"]
+            plane = (new.get("buildPlane") or {}).get("planeID", "")
+            message = (
+                f"Argo Workflow {ref.get('namespace')}/{ref.get('name')} created in build plane {plane!r}"
+            )
+            await self._events.record(run, "Normal", "Submitted", message)
+        before, after = c.find(old.get("conditions"), c.COMPLETED), c.find(new.get("conditions"), c.COMPLETED)
+        if after is None or (before is not None and _summary(before) == _summary(after)):
+            return
+        reason, message = str(after.get("reason")), str(after.get("message"))
+        if reason in _NORMAL:
+            await self._events.record(run, "Normal", _NORMAL[reason], message)
+        else:
+            await self._events.record(run, "Warning", reason, message)
+        if after.get("status") == "True":
+            self._completed(run, reason, new)
+
+    def _completed(self, run: JsonObj, reason: str, st: dict[str, Any]) -> None:
+        if self._metrics is None:
+            return
+        self._metrics.workflowruns.labels(reason).inc()
+        created = parse_time(str(state.meta(run).get("creationTimestamp") or ""))
+        done = parse_time(str(st.get("completedAt") or ""))
+        if created is not None and done is not None:
+            self._metrics.workflowrun_duration.observe(max(0.0, (done - created).total_seconds()))
+
+
+def _summary(cond: dict[str, Any]) -> tuple[Any, Any]:
+    return cond.get("status"), cond.get("reason")

@@ -1,0 +1,111 @@
+"""KubeEventRecorder: queued, best effort, deduplicated by count."""
+
+from __future__ import annotations
+
+import copy
+
+from fakeapi import FakeApi as _FakeApi
+
+from choreo_controller.api.resources import EVENT
+from choreo_controller.contracts import NotFound, ServerError
+from choreo_controller.runtime.clock import FakeClock
+from choreo_controller.runtime.events import KubeEventRecorder
+
+
+class FakeApi(_FakeApi):
+    """The shared fake, with RFC 7386 merge patches of top-level fields (what Events need)."""
+
+    async def merge_patch(self, res, name, patch, *, namespace=None, subresource=None):  # noqa: ARG002
+        self._check("merge_patch")
+        current = self.objects.get((res.plural, namespace or "", name))
+        if current is None:
+            raise NotFound(f'{res.plural} "{name}" not found')
+        current = copy.deepcopy(current)
+        current.update(patch)
+        await self._commit(res, current, "MODIFIED")
+        return copy.deepcopy(current)
+
+
+RUN = {
+    "apiVersion": "openchoreo.dev/v1alpha1",
+    "kind": "WorkflowRun",
+    "metadata": {"name": "build-1", "namespace": "team", "uid": "u-1", "resourceVersion": "7"},
+}
+
+
+def events(api):
+    return sorted(
+        (
+            (o["reason"], o["message"], o["count"], o["type"])
+            for (p, _, _), o in api.objects.items()
+            if p == "events"
+        ),
+    )
+
+
+async def test_record_queues_and_flush_writes_an_event():
+    api = FakeApi()
+    recorder = KubeEventRecorder(api, FakeClock())
+    await recorder.record(RUN, "Normal", "Submitted", "created")
+    assert [] == events(api)  # nothing written on the reconcile path
+    await recorder.flush()
+    (event,) = [o for (p, _, _), o in api.objects.items() if p == "events"]
+    assert (
+        {"kind": "WorkflowRun", "name": "build-1", "namespace": "team", "uid": "u-1"},
+        "team",
+        True,
+    ) == (
+        {k: event["involvedObject"][k] for k in ("kind", "name", "namespace", "uid")},
+        event["metadata"]["namespace"],
+        event["metadata"]["name"].startswith("build-1."),
+    )
+
+
+async def test_repeated_event_counts_up_instead_of_creating():
+    api = FakeApi()
+    recorder = KubeEventRecorder(api, FakeClock())
+    for _ in range(3):
+        await recorder.record(RUN, "Warning", "CleanupPending", "plane down")
+    await recorder.record(RUN, "Warning", "CleanupPending", "plane still down")
+    await recorder.flush()
+    assert [
+        ("CleanupPending", "plane down", 3, "Warning"),
+        ("CleanupPending", "plane still down", 1, "Warning"),
+    ] == events(api)
+
+
+async def test_api_failures_are_dropped_not_raised():
+    api = FakeApi()
+    api.fail("create", ServerError("boom"))
+    recorder = KubeEventRecorder(api, FakeClock())
+    await recorder.record(RUN, "Normal", "Pending", "first")
+    await recorder.record(RUN, "Normal", "Running", "second")
+    await recorder.flush()
+    assert ([("Running", "second", 1, "Normal")], 1) == (events(api), recorder.written)
+
+
+async def test_full_queue_drops_and_counts():
+    recorder = KubeEventRecorder(FakeApi(), FakeClock(), max_pending=2)
+    for i in range(5):
+        await recorder.record(RUN, "Normal", "Pending", str(i))
+    assert 3 == recorder.dropped
+
+
+async def test_event_gone_from_apiserver_is_created_again():
+    api = FakeApi()
+    recorder = KubeEventRecorder(api, FakeClock())
+    await recorder.record(RUN, "Normal", "Pending", "p")
+    await recorder.flush()
+    (key,) = [k for k in api.objects if k[0] == "events"]
+    await api.remove(EVENT, key[1], key[2])
+    await recorder.record(RUN, "Normal", "Pending", "p")
+    await recorder.flush()
+    assert [("Pending", "p", 1, "Normal")] == events(api)
+
+
+async def test_long_messages_are_clipped():
+    api = FakeApi()
+    recorder = KubeEventRecorder(api, FakeClock())
+    await recorder.record(RUN, "Warning", "RenderFailed", "x" * 5000)
+    await recorder.flush()
+    assert [1024] == [len(e[1]) for e in events(api)]
