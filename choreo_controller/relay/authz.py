@@ -1,0 +1,233 @@
+"""The agent's allowlist: what the control plane may do in a build plane through the relay. DEFAULT DENY.
+
+The agent runs this on every request before anything reaches its apiserver (SPEC section 7). A request is
+served only if all of these hold:
+
+1. It is canonical (``requestinfo.parse``: no ``..``, ``%``, ``//``, ``;``, NUL, upper case, legacy prefixes,
+   unknown or repeated query keys) and the verb the gateway declared is the verb the path means.
+2. A rule below names its group, version, resource and verb, with no subresource (no ``exec``, ``proxy``,
+   ``attach``, ``portforward``, ``token``, ``status``, ``log``...).
+3. The namespace (or, for the Namespace object itself, its name) is ``openchoreo-ci-<label>``: every
+   namespaced rule is confined to build namespaces, and the only cluster-scoped resource is the Namespace
+   prerequisite of SPEC 5.6. One exception, for the engine's informers and orphan sweep: Argo workflows,
+   workflowtaskresults and externalsecrets may be *listed and watched* across all namespaces, and then the
+   agent cuts the answer down to objects in build namespaces (``Decision.filter_namespaces``) - nothing
+   from another namespace leaves the build plane. Writes and gets always name a build namespace.
+4. The content type is the one ``KubeClient`` sends for that verb (JSON, merge patch, apply); strategic
+   merge and JSON patch are refused.
+5. Bodies that could widen access are checked: a Namespace must be named ``openchoreo-ci-*``; a Role may
+   only grant verbs on ``argoproj.io/workflowtaskresults``; a RoleBinding may only bind a Role to
+   ServiceAccounts of its own namespace.
+
+Headers: the agent forwards none of the caller's headers (the content type travels in its own field and
+is checked above). ``sanitize_headers`` still classifies what it drops - ``Impersonate-*``, ``X-Remote-*``,
+headers named by ``Connection`` (CVE-2021-31999) - so a smuggling attempt shows in the log.
+
+The agent's ClusterRole (``manifests/build-plane``) grants the same set; RBAC is the second line, this the
+first, and it is the only one that can express "namespaces named openchoreo-ci-*".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from choreo_controller.relay.requestinfo import NotCanonical, RequestInfo, parse
+
+BUILD_NAMESPACE = re.compile(r"openchoreo-ci-[a-z0-9]([-a-z0-9]{0,47}[a-z0-9])?")
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+READ = frozenset({"get", "list", "watch"})
+MANAGE = READ | {"create", "patch", "delete"}
+PREREQUISITE = frozenset({"get", "create", "patch"})
+ROLE_VERBS = frozenset({"get", "list", "watch", "create", "patch"})  # what the workflow's Role may grant
+FORWARDED_HEADERS: frozenset[str] = frozenset()  # none: see the module docstring
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+                         "transfer-encoding", "proxy-authorization", "proxy-authenticate"})  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Verbs allowed on one resource; ``namespaced=False`` means the Namespace prerequisite."""
+
+    group: str
+    versions: frozenset[str]
+    resource: str
+    verbs: frozenset[str]
+    namespaced: bool = True
+    across_namespaces: bool = False  # list/watch over all namespaces, answers filtered to build namespaces
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("argoproj.io", frozenset({"v1alpha1"}), "workflows", MANAGE, across_namespaces=True),
+    Rule("argoproj.io", frozenset({"v1alpha1"}), "workflowtaskresults", READ, across_namespaces=True),
+    Rule(
+        "external-secrets.io", frozenset({"v1beta1", "v1"}), "externalsecrets", MANAGE, across_namespaces=True
+    ),
+    Rule("", frozenset({"v1"}), "serviceaccounts", PREREQUISITE),
+    Rule("rbac.authorization.k8s.io", frozenset({"v1"}), "roles", PREREQUISITE),
+    Rule("rbac.authorization.k8s.io", frozenset({"v1"}), "rolebindings", PREREQUISITE),
+    Rule("", frozenset({"v1"}), "namespaces", PREREQUISITE, namespaced=False),
+)
+_CONTENT_TYPES: dict[str, frozenset[str | None]] = {
+    "get": frozenset({None}),
+    "list": frozenset({None}),
+    "watch": frozenset({None}),
+    "create": frozenset({JSON}),
+    "update": frozenset({JSON}),
+    "patch": frozenset({MERGE_PATCH, APPLY_PATCH}),
+    "delete": frozenset({None, JSON}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Allowed, or not and why (a short reason naming the rule, never the payload)."""
+
+    allowed: bool
+    reason: str
+    info: RequestInfo | None = None
+    filter_namespaces: bool = False  # the answer must be cut down to objects in build namespaces
+
+
+def authorize(
+    verb: str,
+    method: str,
+    path: str,
+    query: tuple[tuple[str, str], ...] = (),
+    content_type: str | None = None,
+    body: bytes | None = None,
+) -> Decision:
+    """Decide one request. ``verb`` is what the sender declared (``watch`` for a watch_start)."""
+    try:
+        info = parse(method, path, query)
+    except NotCanonical as exc:
+        return Decision(allowed=False, reason=f"not canonical: {exc}")
+    reason = _refusal(info, verb, content_type, body)
+    across = (
+        reason is None
+        and not info.namespace
+        and info.verb in {"list", "watch"}
+        and info.resource != "namespaces"
+    )
+    return Decision(allowed=reason is None, reason=reason or "allowed", info=info, filter_namespaces=across)
+
+
+def _refusal(info: RequestInfo, verb: str, content_type: str | None, body: bytes | None) -> str | None:
+    rule = next((r for r in RULES if (r.group, r.resource) == (info.group, info.resource)), None)
+    reason: str | None = None
+    if info.verb != verb:
+        reason = f"declared verb {verb!r} but the request is {info.verb!r}"
+    elif rule is None or info.version not in rule.versions:
+        reason = "resource not in the allowlist"
+    elif info.subresource:
+        reason = "subresources are not allowed"
+    elif info.verb not in rule.verbs:
+        reason = f"verb {info.verb} not allowed on {info.resource}"
+    elif not _in_build_namespace(rule, info):
+        reason = "only openchoreo-ci-* namespaces are allowed"
+    elif content_type not in _CONTENT_TYPES[info.verb] or (body is not None and content_type is None):
+        reason = f"content type not allowed for {info.verb}"
+    elif info.verb in {"create", "update", "patch"}:
+        reason = _check_body(info, body)
+    return reason
+
+
+def _in_build_namespace(rule: Rule, info: RequestInfo) -> bool:
+    if rule.namespaced and not info.namespace:
+        return rule.across_namespaces and info.verb in {"list", "watch"}
+    if rule.namespaced:
+        return bool(BUILD_NAMESPACE.fullmatch(info.namespace))
+    # The Namespace prerequisite: cluster-scoped; a create names it in the body (checked there).
+    return not info.namespace and (not info.name or bool(BUILD_NAMESPACE.fullmatch(info.name)))
+
+
+def _check_body(info: RequestInfo, body: bytes | None) -> str | None:
+    if info.resource not in {"namespaces", "roles", "rolebindings"}:
+        return None  # the apiserver validates the object; nothing in it widens the relay's reach
+    try:
+        obj: Any = json.loads(body or b"null")
+    except (ValueError, RecursionError):
+        obj = None
+    if not isinstance(obj, dict):
+        return "body must be a JSON object"
+    if info.resource == "namespaces":
+        return _check_namespace(obj, info.name)
+    if info.resource == "roles":
+        return _check_rules(obj.get("rules"))
+    return _check_binding(obj, info.namespace)
+
+
+def _check_namespace(obj: dict[str, Any], path_name: str) -> str | None:
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    wanted = path_name or name
+    ok = isinstance(wanted, str) and BUILD_NAMESPACE.fullmatch(wanted) and name in {None, wanted}
+    return None if ok else "a Namespace must be named openchoreo-ci-*"
+
+
+def _check_rules(rules: Any) -> str | None:
+    if rules is None:
+        return None
+    ok = isinstance(rules, list) and all(
+        isinstance(r, dict)
+        and set(r) <= {"apiGroups", "resources", "verbs", "resourceNames"}
+        and r.get("apiGroups") == ["argoproj.io"]
+        and r.get("resources") == ["workflowtaskresults"]
+        and isinstance(r.get("verbs"), list)
+        and set(r["verbs"]) <= ROLE_VERBS
+        for r in rules
+    )
+    return None if ok else "a Role may only grant verbs on argoproj.io/workflowtaskresults"
+
+
+def _check_binding(obj: dict[str, Any], namespace: str) -> str | None:
+    ref = obj.get("roleRef")
+    if ref is not None and not (
+        isinstance(ref, dict)
+        and ref.get("kind") == "Role"
+        and ref.get("apiGroup") == "rbac.authorization.k8s.io"
+    ):
+        return "a RoleBinding may only reference a Role"
+    subjects = obj.get("subjects")
+    if subjects is not None and not (
+        isinstance(subjects, list)
+        and all(
+            isinstance(s, dict)
+            and s.get("kind") == "ServiceAccount"
+            and s.get("namespace", namespace) == namespace
+            for s in subjects
+        )
+    ):
+        return "a RoleBinding may only bind ServiceAccounts of its own namespace"
+    return None
+
+
+def sanitize_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[tuple[str, str], ...], list[str]]:
+    """``(forwarded, dropped)``: forwarded headers and ``"<name>: <why>"`` for each dropped one."""
+    named_by_connection = {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == "connection"
+        for token in value.split(",")
+    }
+    kept: list[tuple[str, str]] = []
+    dropped: list[str] = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower.startswith("impersonate-"):
+            why = "impersonation"
+        elif lower.startswith("x-remote-"):
+            why = "authenticating-proxy identity"
+        elif lower in named_by_connection or lower in _HOP_BY_HOP:
+            why = "hop-by-hop"
+        elif lower not in FORWARDED_HEADERS:
+            why = "not allowlisted"
+        else:
+            kept.append((name, value))
+            continue
+        dropped.append(f"{name[:64]}: {why}")
+    return tuple(kept), dropped

@@ -1,0 +1,198 @@
+"""One agent connection as the gateway sees it: requests in flight and open watches, by id.
+
+The gateway's reader loop hands every frame from the agent to ``dispatch``; callers (``RelayTransport``)
+use ``request`` and ``watch``. Ids are ``<session>.<n>``, unique for the life of the process.
+
+Invariants:
+
+* Every ``request`` ends: with the agent's ``Response``, with ``Unavailable`` when its timeout passes, or
+  with ``Unavailable`` the moment the connection is shut down (in-flight requests fail fast and retryable;
+  nothing is retried here, because a write may or may not have happened - the reconcile decides).
+* Every ``WatchChannel`` ends: with the agent's ``WatchEnd``, or with ``INTERRUPTED`` when the connection
+  is shut down or the consumer falls more than ``WATCH_BUFFER`` events behind (the agent is told to stop;
+  the transport resumes from the last resourceVersion it delivered, so a slow consumer costs a re-watch,
+  not unbounded memory).
+* A frame for an id nobody waits for (a late response after a timeout) is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import secrets
+import time
+from typing import TYPE_CHECKING, Final
+
+import structlog
+
+from choreo_controller.contracts import BadRequest, Unavailable
+from choreo_controller.relay import protocol
+from choreo_controller.relay.protocol import Response, WatchBookmark, WatchCancel, WatchEnd, WatchEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from choreo_controller.relay.identity import AgentIdentity
+
+log = structlog.get_logger("choreo.relay.session")
+WATCH_BUFFER = 10_000
+
+
+class _Interrupted:
+    def __repr__(self) -> str:
+        return "INTERRUPTED"
+
+
+INTERRUPTED: Final = _Interrupted()
+WatchItem = WatchEvent | WatchBookmark | WatchEnd | _Interrupted
+
+
+class WatchChannel:
+    """The consumer's end of one watch: ``await next()`` until a ``WatchEnd`` or ``INTERRUPTED``."""
+
+    def __init__(self, watch_id: str) -> None:
+        self.id = watch_id
+        self._queue: asyncio.Queue[WatchItem] = asyncio.Queue()
+        self.done = False
+
+    def put(self, item: WatchItem) -> bool:
+        """Queue an item; False (and the channel is interrupted) if the consumer is too far behind."""
+        if self.done:
+            return True
+        if self._queue.qsize() >= WATCH_BUFFER:
+            self.finish(INTERRUPTED)
+            return False
+        self._queue.put_nowait(item)
+        if isinstance(item, WatchEnd):
+            self.done = True
+        return True
+
+    def finish(self, item: WatchEnd | _Interrupted) -> None:
+        """End the channel (idempotent)."""
+        if not self.done:
+            self.done = True
+            self._queue.put_nowait(item)
+
+    async def next(self) -> WatchItem:
+        """The next item."""
+        return await self._queue.get()
+
+
+class AgentSession:
+    """The gateway's end of one authenticated agent websocket."""
+
+    def __init__(
+        self,
+        identity: AgentIdentity,
+        agent_name: str,
+        send: Callable[[str], Awaitable[None]],
+        *,
+        session_id: str | None = None,
+    ) -> None:
+        self.id = session_id or secrets.token_hex(4)
+        self.identity = identity
+        self.agent_name = agent_name
+        self._send = send
+        self._ids = itertools.count(1)
+        self._pending: dict[str, asyncio.Future[Response]] = {}
+        self._watches: dict[str, WatchChannel] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self.closed = False
+        self.close_reason = ""
+        self.connected_at = time.time()
+        self.last_seen = self.connected_at
+
+    @property
+    def plane_id(self) -> str:
+        """The plane this agent serves."""
+        return self.identity.plane_id
+
+    def next_id(self) -> str:
+        """A fresh message id."""
+        return f"{self.id}.{next(self._ids)}"
+
+    async def request(self, msg: protocol.Request, within: float) -> Response:
+        """Send ``msg`` and wait for its response; ``Unavailable`` on timeout or disconnect."""
+        if self.closed:
+            raise Unavailable(f"relay: agent connection to plane {self.plane_id} is closed")
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._pending[msg.id] = future
+        try:
+            await self.send(msg)
+            return await asyncio.wait_for(future, within)
+        except TimeoutError:
+            raise Unavailable(f"relay: {msg.method} {msg.path}: no response within {within:.0f}s") from None
+        finally:
+            self._pending.pop(msg.id, None)
+
+    async def watch(self, start: protocol.WatchStart) -> WatchChannel:
+        """Open a watch; the channel ends with ``WatchEnd`` or ``INTERRUPTED``."""
+        channel = WatchChannel(start.id)
+        if self.closed:
+            channel.finish(INTERRUPTED)
+            return channel
+        self._watches[start.id] = channel
+        try:
+            await self.send(start)
+        except Unavailable:
+            channel.finish(INTERRUPTED)
+        return channel
+
+    async def cancel_watch(self, watch_id: str) -> None:
+        """Stop a watch the consumer no longer reads (best effort)."""
+        channel = self._watches.pop(watch_id, None)
+        if channel is not None and not self.closed:
+            channel.finish(INTERRUPTED)
+            with contextlib.suppress(Unavailable):
+                await self.send(WatchCancel(watch_id))
+
+    async def send(self, msg: protocol.Message) -> None:
+        """Write one frame; ``Unavailable`` if the connection cannot take it, 413 if it is too large."""
+        try:
+            frame = protocol.encode(msg)
+        except protocol.ProtocolError as exc:  # a body over the relay's limit: retrying cannot help
+            raise BadRequest(f"relay: {exc}", status=413, reason="RequestEntityTooLarge") from None
+        try:
+            await self._send(frame)
+        except (ConnectionError, RuntimeError) as exc:
+            # A connection that cannot take a frame is gone, even if the reader has not noticed yet.
+            self.shutdown(f"send failed: {type(exc).__name__}")
+            raise Unavailable(f"relay: send to plane {self.plane_id} failed: {type(exc).__name__}") from None
+
+    def dispatch(self, msg: protocol.Message) -> None:
+        """Route one frame from the agent to whoever waits for it."""
+        self.last_seen = time.time()
+        if isinstance(msg, Response):
+            future = self._pending.get(msg.id)
+            if future is not None and not future.done():
+                future.set_result(msg)
+        elif isinstance(msg, WatchEvent | WatchBookmark | WatchEnd):
+            channel = self._watches.get(msg.id)
+            if channel is None:
+                return
+            if isinstance(msg, WatchEnd):
+                del self._watches[msg.id]
+            if not channel.put(msg):
+                log.warning("watch consumer too slow; interrupting", session=self.id, watch=msg.id)
+                del self._watches[msg.id]
+                task = asyncio.create_task(self._cancel_quietly(msg.id), name=f"relay-cancel-{msg.id}")
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    async def _cancel_quietly(self, watch_id: str) -> None:
+        with contextlib.suppress(Unavailable):
+            await self.send(WatchCancel(watch_id))
+
+    def shutdown(self, reason: str) -> None:
+        """The connection is gone: fail every pending request and interrupt every watch. Idempotent."""
+        self.close_reason = self.close_reason or reason
+        self.closed = True
+        error = Unavailable(f"relay: connection to plane {self.plane_id} lost ({reason})")
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        for channel in self._watches.values():
+            channel.finish(INTERRUPTED)
+        self._pending.clear()
+        self._watches.clear()

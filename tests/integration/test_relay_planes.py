@@ -1,0 +1,127 @@
+"""The gateway against the real control plane: it learns planeIDs and clientCAs from BuildPlane and
+ClusterBuildPlane objects (inline PEM and Secret references), keeps ``status.agentConnection`` current, and
+drops an agent the moment its plane object stops trusting the agent's CA."""
+
+import base64
+import uuid
+
+import pytest
+from localcluster.pki import cert_pem
+from relayharness import FakeApiserver, Pki, running_agent, running_gateway
+from waiting import async_wait_for
+
+from choreo_controller import kube
+from choreo_controller.api import resources
+from choreo_controller.relay.identity import PlaneRef
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+async def control(control_plane):
+    async with kube.connect(control_plane.kubeconfig) as api:
+        yield api
+
+
+@pytest.fixture
+async def namespace(control):
+    name = f"relay-planes-{uuid.uuid4().hex[:6]}"
+    await control.create(
+        resources.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    )
+    yield name
+    await control.delete(resources.NAMESPACE, name)
+
+
+def build_plane(ns, name, plane_id, client_ca):
+    return {"apiVersion": "openchoreo.dev/v1alpha1", "kind": "BuildPlane", "metadata": {"name": name, "namespace": ns},
+            "spec": {"planeID": plane_id, "clusterAgent": {"clientCA": client_ca}}}  # fmt: skip
+
+
+def connection(api, res, name, ns=None):
+    async def probe():
+        obj = await api.get(res, name, ns)
+        return (obj.get("status") or {}).get("agentConnection")
+
+    return probe
+
+
+def until(probe, predicate):
+    async def check():
+        value = await probe()
+        return value if value and predicate(value) else None
+
+    return check
+
+
+async def test_status_follows_the_agents_and_a_rotated_ca_drops_them(tmp_path, control, namespace):
+    pki = Pki(tmp_path)
+    plane_id = f"st-{uuid.uuid4().hex[:6]}"
+    pem = cert_pem(pki.plane_ca(plane_id).cert).decode()
+    await control.create(resources.BUILD_PLANE, build_plane(namespace, "default", plane_id, {"value": pem}))
+    probe = connection(control, resources.BUILD_PLANE, "default", namespace)
+    async with running_gateway(pki, control_plane=control) as gateway:
+        async with running_agent(gateway.port, pki, pki.agent(plane_id), FakeApiserver()) as agent:
+            up = await async_wait_for("connected status", until(probe, lambda c: c["connected"]), within=30)
+            assert (1, "1 agent(s) connected") == (up["connectedAgents"], up["message"])
+            assert {"lastConnectedTime", "lastHeartbeatTime"} <= set(up)
+            assert {PlaneRef("BuildPlane", namespace, "default")} == gateway.registry.pick(
+                plane_id
+            ).identity.refs
+            # Rotate the plane's clientCA: the connected agent's certificate is no longer vouched for.
+            other = cert_pem(pki.plane_ca("rotated").cert).decode()
+            await control.merge_patch(resources.BUILD_PLANE, "default",
+                                      {"spec": {"clusterAgent": {"clientCA": {"value": other}}}}, namespace=namespace)  # fmt: skip
+            await async_wait_for("the agent to be dropped", lambda: _dropped(agent, gateway), within=30)
+        down = await async_wait_for(
+            "disconnected status", until(probe, lambda c: not c["connected"]), within=30
+        )
+    assert (0, "no agent connected") == (down["connectedAgents"], down["message"])
+    assert "lastDisconnectedTime" in down
+
+
+async def _dropped(agent, gateway):
+    return not agent.connected.is_set() and not gateway.registry.sessions()
+
+
+async def test_client_ca_from_a_secret(tmp_path, control, namespace):
+    pki = Pki(tmp_path)
+    plane_id = f"sec-{uuid.uuid4().hex[:6]}"
+    data = {"ca.crt": base64.b64encode(cert_pem(pki.plane_ca(plane_id).cert)).decode()}
+    await control.create(resources.SECRET, {"apiVersion": "v1", "kind": "Secret",
+                                            "metadata": {"name": "agent-ca", "namespace": namespace}, "data": data})  # fmt: skip
+    cluster_plane = f"cbp-{plane_id}"
+    await control.create(resources.CLUSTER_BUILD_PLANE, {
+        "apiVersion": "openchoreo.dev/v1alpha1", "kind": "ClusterBuildPlane", "metadata": {"name": cluster_plane},
+        "spec": {"planeID": plane_id, "clusterAgent": {"clientCA": {"secretRef": {
+            "name": "agent-ca", "namespace": namespace, "key": "ca.crt"}}}}})  # fmt: skip
+    # A namespaced BuildPlane may not borrow a Secret from another namespace.
+    await control.create(resources.BUILD_PLANE, build_plane(namespace, "borrower", plane_id,
+                                                            {"secretRef": {"name": "x", "namespace": "kube-system",
+                                                                           "key": "ca.crt"}}))  # fmt: skip
+    try:
+        async with running_gateway(pki, control_plane=control) as gateway:
+            async with running_agent(gateway.port, pki, pki.agent(plane_id), FakeApiserver()):
+                refs = gateway.registry.pick(plane_id).identity.refs
+                cluster = await async_wait_for(
+                    "cluster plane status",
+                    until(
+                        connection(control, resources.CLUSTER_BUILD_PLANE, cluster_plane),
+                        lambda c: c["connected"],
+                    ),
+                    within=30,
+                )
+            borrower = await async_wait_for(
+                "borrower status",
+                connection(control, resources.BUILD_PLANE, "borrower", namespace),
+                within=30,
+            )
+    finally:
+        await control.delete(resources.CLUSTER_BUILD_PLANE, cluster_plane)
+    assert {PlaneRef("ClusterBuildPlane", "", cluster_plane)} == refs
+    assert 1 == cluster["connectedAgents"]
+    expected = (
+        "agents cannot connect: a BuildPlane's clientCA Secret must be in its own namespace "
+        "or in openchoreo-control-plane"
+    )
+    assert (False, expected) == (borrower["connected"], borrower["message"])

@@ -1,0 +1,277 @@
+"""The agent's default-deny allowlist, as tables: what is served, what is refused and why, headers dropped."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from choreo_controller.relay.authz import authorize, sanitize_headers
+from choreo_controller.relay.requestinfo import RequestInfo, parse
+
+NS = "openchoreo-ci-acme"
+WF = f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/workflows"
+TR = f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/workflowtaskresults"
+ES = f"/apis/external-secrets.io/v1beta1/namespaces/{NS}/externalsecrets"
+SA = f"/api/v1/namespaces/{NS}/serviceaccounts"
+ROLE = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/roles"
+RB = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/rolebindings"
+JSON, MERGE, APPLY = "application/json", "application/merge-patch+json", "application/apply-patch+yaml"
+WATCH = (("watch", "1"), ("resourceVersion", "5"), ("allowWatchBookmarks", "true"), ("timeoutSeconds", "300"))
+ROLE_BODY = {
+    "rules": [
+        {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}
+    ]
+}
+RB_BODY = {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "workflow"},
+           "subjects": [{"kind": "ServiceAccount", "name": "workflow-sa", "namespace": NS}]}  # fmt: skip
+
+
+def body(obj):
+    return json.dumps(obj).encode()
+
+
+ALLOWED = [
+    pytest.param("get", "GET", f"{WF}/w", (), None, None, id="workflow-get"),
+    pytest.param("list", "GET", WF, (("labelSelector", "a=b,c in (x, y)"), ("limit", "100")), None, None,
+                 id="workflow-list"),
+    pytest.param("watch", "GET", WF, WATCH, None, None, id="workflow-watch"),
+    pytest.param("watch", "GET", WF, (("watch", "true"),), None, None, id="workflow-watch-true"),
+    pytest.param("create", "POST", WF, (), JSON, b"{}", id="workflow-create"),
+    pytest.param("patch", "PATCH", f"{WF}/w", (), MERGE, b"{}", id="workflow-merge-patch"),
+    pytest.param("patch", "PATCH", f"{WF}/w", (("fieldManager", "c"), ("force", "true")), APPLY, b"{}",
+                 id="workflow-apply"),
+    pytest.param("delete", "DELETE", f"{WF}/w", (), JSON, b"{}", id="workflow-delete"),
+    pytest.param("get", "GET", f"{TR}/t", (), None, None, id="taskresult-get"),
+    pytest.param("watch", "GET", TR, WATCH, None, None, id="taskresult-watch"),
+    pytest.param("create", "POST", ES, (), JSON, b"{}", id="externalsecret-create"),
+    pytest.param("delete", "DELETE", f"{ES}/e", (), None, None, id="externalsecret-delete"),
+    pytest.param("create", "POST", ES.replace("v1beta1", "v1"), (), JSON, b"{}", id="externalsecret-v1"),
+    pytest.param("get", "GET", f"/api/v1/namespaces/{NS}", (), None, None, id="namespace-get"),
+    pytest.param("create", "POST", "/api/v1/namespaces", (), JSON, body({"metadata": {"name": NS}}),
+                 id="namespace-create"),
+    pytest.param("patch", "PATCH", f"/api/v1/namespaces/{NS}", (), MERGE, body({"metadata": {"labels": {}}}),
+                 id="namespace-patch"),
+    pytest.param("create", "POST", SA, (), JSON, b"{}", id="serviceaccount-create"),
+    pytest.param("get", "GET", f"{SA}/workflow-sa", (), None, None, id="serviceaccount-get"),
+    pytest.param("create", "POST", ROLE, (), JSON, body(ROLE_BODY), id="role-create"),
+    pytest.param("patch", "PATCH", f"{ROLE}/r", (), MERGE, body({"metadata": {"labels": {"a": "b"}}}),
+                 id="role-label-patch"),
+    pytest.param("create", "POST", RB, (), JSON, body(RB_BODY), id="rolebinding-create"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("verb", "method", "path", "query", "content_type", "data"), ALLOWED)
+def test_allowed(verb, method, path, query, content_type, data):
+    decision = authorize(verb, method, path, query, content_type, data)
+    assert (True, "allowed", False) == (decision.allowed, decision.reason, decision.filter_namespaces)
+
+
+ACROSS = [
+    pytest.param(
+        "list", "/apis/argoproj.io/v1alpha1/workflows", (("labelSelector", "a=b"),), id="workflows-list"
+    ),
+    pytest.param("watch", "/apis/argoproj.io/v1alpha1/workflows", (("watch", "1"),), id="workflows-watch"),
+    pytest.param(
+        "watch", "/apis/argoproj.io/v1alpha1/workflowtaskresults", (("watch", "1"),), id="taskresults"
+    ),
+    pytest.param("list", "/apis/external-secrets.io/v1beta1/externalsecrets", (), id="externalsecrets-list"),
+]
+
+
+@pytest.mark.parametrize(("verb", "path", "query"), ACROSS)
+def test_reads_across_namespaces_are_allowed_but_filtered(verb, path, query):
+    decision = authorize(verb, "GET", path, query)
+    assert (True, True) == (decision.allowed, decision.filter_namespaces)
+
+
+DENIED = [
+    # canonical form
+    pytest.param("get", "GET", f"{WF}/../../../../api/v1/secrets", (), "not canonical", id="dotdot"),
+    pytest.param("get", "GET", f"{WF}/%2e%2e/x", (), "not canonical", id="pct-dotdot"),
+    pytest.param("get", "GET", f"{WF}/a%2fb", (), "not canonical", id="pct-slash"),
+    pytest.param("get", "GET", f"{WF}//w", (), "not canonical", id="double-slash"),
+    pytest.param("list", "GET", f"{WF}/", (), "not canonical", id="trailing-slash"),
+    pytest.param("get", "GET", f"{WF}/w;x=1", (), "not canonical", id="semicolon"),
+    pytest.param("get", "GET", f"{WF}/w\x00", (), "not canonical", id="nul"),
+    pytest.param("get", "GET", f"{WF}/w\\..\\x", (), "not canonical", id="backslash"),
+    pytest.param("get", "GET", f"{WF}/./w", (), "not canonical", id="dot-segment"),
+    pytest.param("get", "GET", f"{WF}/w?x", (), "not canonical", id="question-mark-in-path"),
+    pytest.param("get", "GET", f"{WF}/w#x", (), "not canonical", id="fragment"),
+    pytest.param("get", "GET", f"{WF}/w x", (), "not canonical", id="space"),
+    pytest.param("get", "GET", f"{WF}/wé", (), "not canonical", id="non-ascii"),
+    pytest.param("get", "GET", WF.replace("argoproj.io", "Argoproj.io") + "/w", (), "not canonical",
+                 id="uppercase-group"),
+    pytest.param("get", "GET", WF.replace("workflows", "Workflows") + "/w", (), "not canonical",
+                 id="uppercase-resource"),
+    pytest.param("get", "GET", f"{WF}/W", (), "not canonical", id="uppercase-name"),
+    pytest.param("watch", "GET", f"/api/v1/watch/namespaces/{NS}/serviceaccounts", (("watch", "1"),),
+                 "not canonical", id="legacy-watch-prefix"),
+    pytest.param("get", "GET", f"/api/v1/proxy/namespaces/{NS}/pods/p", (), "not canonical", id="legacy-proxy"),
+    pytest.param("get", "GET", f"{WF}/w", (("watch", "true"),), "not canonical", id="named-watch"),
+    pytest.param("watch", "GET", WF, (("watch", "yes"),), "not canonical", id="watch-odd-value"),
+    pytest.param("watch", "GET", WF, (("watch", "1"), ("watch", "0")), "not canonical", id="watch-twice"),
+    pytest.param("list", "GET", WF, (("watch", "0"),), "not canonical", id="watch-false"),
+    pytest.param("list", "GET", WF, (("pretty", "1"),), "not canonical", id="unknown-query-key"),
+    pytest.param("create", "POST", WF, (("dryRun", "All"),), "not canonical", id="dryrun"),
+    pytest.param("create", "POST", f"{WF}/w", (), "not canonical", id="post-to-name"),
+    pytest.param("list", "GET", "apis/argoproj.io/v1alpha1/workflows", (), "not canonical", id="relative"),
+    pytest.param("get", "GET", "/", (), "not canonical", id="root"),
+    pytest.param("get", "GET", "/version", (), "not canonical", id="version"),
+    pytest.param("get", "GET", "/apis/argoproj.io/V1alpha1/namespaces/x/workflows", (), "not canonical",
+                 id="uppercase-version"),
+    # verb smuggling
+    pytest.param("get", "GET", WF, WATCH, "declared verb", id="watch-declared-as-get"),
+    pytest.param("get", "DELETE", f"{WF}/w", (), "declared verb", id="delete-declared-as-get"),
+    pytest.param("list", "GET", WF, WATCH, "declared verb", id="watch-declared-as-list"),
+    # resources outside the allowlist
+    pytest.param("get", "GET", f"/api/v1/namespaces/{NS}/secrets/s", (), "not in the allowlist", id="secret"),
+    pytest.param("get", "GET", "/api/v1/namespaces/kube-system/secrets/s", (), "not in the allowlist",
+                 id="secret-other-namespace"),
+    pytest.param("create", "POST", f"/api/v1/namespaces/{NS}/pods", (), "not in the allowlist", id="pod"),
+    pytest.param("list", "GET", "/api/v1/nodes", (), "not in the allowlist", id="nodes"),
+    pytest.param("create", "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", (),
+                 "not in the allowlist", id="clusterrolebinding"),
+    pytest.param("create", "POST", f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/cronworkflows", (),
+                 "not in the allowlist", id="cronworkflow"),
+    pytest.param("get", "GET", f"/apis/argoproj.io/v1beta1/namespaces/{NS}/workflows/w", (),
+                 "not in the allowlist", id="other-version"),
+    # subresources
+    pytest.param("create", "POST", f"/api/v1/namespaces/{NS}/serviceaccounts/workflow-sa/token", (),
+                 "not canonical", id="token-post"),
+    pytest.param("get", "GET", f"{SA}/workflow-sa/token", (), "subresources", id="token-get"),
+    pytest.param("get", "GET", f"{WF}/w/exec", (), "subresources", id="exec"),
+    pytest.param("get", "GET", f"{WF}/w/proxy", (), "subresources", id="proxy"),
+    pytest.param("patch", "PATCH", f"{WF}/w/status", (), "subresources", id="status"),
+    pytest.param("patch", "PATCH", f"/api/v1/namespaces/{NS}/status", (), "subresources", id="namespace-status"),
+    pytest.param("update", "PUT", f"/api/v1/namespaces/{NS}/finalize", (), "subresources",
+                 id="namespace-finalize"),
+    # verbs
+    pytest.param("update", "PUT", f"{WF}/w", (), "verb update", id="workflow-put"),
+    pytest.param("create", "POST", TR, (), "verb create", id="taskresult-create"),
+    pytest.param("delete", "DELETE", f"/api/v1/namespaces/{NS}", (), "verb delete", id="namespace-delete"),
+    pytest.param("list", "GET", "/api/v1/namespaces", (), "verb list", id="namespace-list"),
+    pytest.param("delete", "DELETE", f"{SA}/workflow-sa", (), "verb delete", id="serviceaccount-delete"),
+    pytest.param("deletecollection", "DELETE", WF, (), "verb deletecollection", id="deletecollection"),
+    # namespaces
+    pytest.param("get", "GET", "/apis/argoproj.io/v1alpha1/namespaces/default/workflows/w", (),
+                 "openchoreo-ci-*", id="default-namespace"),
+    pytest.param("get", "GET", "/apis/argoproj.io/v1alpha1/namespaces/openchoreo-ci/workflows/w", (),
+                 "openchoreo-ci-*", id="prefix-without-suffix"),
+    pytest.param("get", "GET", "/apis/argoproj.io/v1alpha1/namespaces/xopenchoreo-ci-a/workflows/w", (),
+                 "openchoreo-ci-*", id="prefix-not-at-start"),
+    pytest.param("list", "GET", "/api/v1/serviceaccounts", (), "verb list", id="all-namespaces-list-sa"),
+    pytest.param("watch", "GET", "/apis/rbac.authorization.k8s.io/v1/roles", (("watch", "1"),), "verb watch",
+                 id="all-namespaces-watch-roles"),
+    pytest.param("create", "POST", "/apis/argoproj.io/v1alpha1/workflows", (), "openchoreo-ci-*",
+                 id="all-namespaces-create"),
+    pytest.param("get", "GET", "/apis/argoproj.io/v1alpha1/workflows/w", (), "openchoreo-ci-*",
+                 id="namespaceless-get"),
+    pytest.param("get", "GET", "/api/v1/namespaces/kube-system", (), "openchoreo-ci-*", id="namespace-kube-system"),
+    pytest.param("get", "GET", f"/api/v1/namespaces/{NS}/namespaces/{NS}", (), "openchoreo-ci-*",
+                 id="namespaces-as-namespaced"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("verb", "method", "path", "query", "reason"), DENIED)
+def test_denied(verb, method, path, query, reason):
+    content_type = JSON if method in {"POST", "PUT"} else MERGE if method == "PATCH" else None
+    data = b"{}" if content_type else None
+    decision = authorize(verb, method, path, query, content_type, data)
+    assert (False, True) == (decision.allowed, reason in decision.reason), decision.reason
+
+
+BODIES = [
+    pytest.param("POST", "/api/v1/namespaces", body({"metadata": {"name": "kube-system"}}), id="ns-kube-system"),
+    pytest.param("POST", "/api/v1/namespaces", body({"metadata": {"generateName": "openchoreo-ci-"}}),
+                 id="ns-generate-name"),
+    pytest.param("POST", "/api/v1/namespaces", b"not json", id="ns-not-json"),
+    pytest.param("POST", "/api/v1/namespaces", body([NS]), id="ns-array"),
+    pytest.param("PATCH", f"/api/v1/namespaces/{NS}", body({"metadata": {"name": "default"}}), id="ns-rename"),
+    pytest.param("POST", ROLE, body({"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}),
+                 id="role-secrets"),
+    pytest.param("POST", ROLE, body({"rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],
+                                                "verbs": ["*"]}]}), id="role-wildcard-verb"),
+    pytest.param("POST", ROLE, body({"rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
+                 id="role-star"),
+    pytest.param("POST", ROLE, body({"rules": [{"nonResourceURLs": ["/"], "verbs": ["get"]}]}), id="role-nonresource"),
+    pytest.param("PATCH", f"{ROLE}/r", body({"rules": "everything"}), id="role-rules-not-list"),
+    pytest.param("POST", RB, body({**RB_BODY, "roleRef": {**RB_BODY["roleRef"], "kind": "ClusterRole",
+                                                           "name": "cluster-admin"}}), id="rb-cluster-admin"),
+    pytest.param("POST", RB, body({**RB_BODY, "subjects": [{"kind": "User", "name": "mallory"}]}), id="rb-user"),
+    pytest.param("POST", RB, body({**RB_BODY, "subjects": [{"kind": "ServiceAccount", "name": "default",
+                                                           "namespace": "kube-system"}]}), id="rb-foreign-sa"),
+    pytest.param("POST", RB, body({**RB_BODY, "subjects": [{"kind": "Group", "name": "system:authenticated"}]}),
+                 id="rb-group"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "data"), BODIES)
+def test_bodies_that_widen_access_are_refused(method, path, data):
+    verb = "create" if method == "POST" else "patch"
+    decision = authorize(verb, method, path, (), JSON if method == "POST" else MERGE, data)
+    assert not decision.allowed, decision.reason
+
+
+CONTENT_TYPES = [
+    pytest.param(
+        "patch", "PATCH", f"{WF}/w", "application/strategic-merge-patch+json", b"{}", id="strategic"
+    ),
+    pytest.param("patch", "PATCH", f"{WF}/w", "application/json-patch+json", b"[]", id="json-patch"),
+    pytest.param("create", "POST", WF, "application/yaml", b"{}", id="yaml-create"),
+    pytest.param("create", "POST", WF, None, b"{}", id="body-without-type"),
+    pytest.param("get", "GET", f"{WF}/w", JSON, b"{}", id="get-with-body"),
+]
+
+
+@pytest.mark.parametrize(("verb", "method", "path", "content_type", "data"), CONTENT_TYPES)
+def test_content_types(verb, method, path, content_type, data):
+    assert not authorize(verb, method, path, (), content_type, data).allowed
+
+
+HEADERS = [
+    pytest.param((("Impersonate-User", "admin"),), (), ["Impersonate-User: impersonation"], id="impersonate-user"),
+    pytest.param((("impersonate-group", "system:masters"),), (), ["impersonate-group: impersonation"],
+                 id="impersonate-group-lowercase"),
+    pytest.param((("Impersonate-Extra-Scopes", "x"),), (), ["Impersonate-Extra-Scopes: impersonation"],
+                 id="impersonate-extra"),
+    pytest.param((("X-Remote-User", "admin"),), (), ["X-Remote-User: authenticating-proxy identity"],
+                 id="x-remote-user"),
+    pytest.param((("Connection", "X-Custom"), ("X-Custom", "1")), (),
+                 ["Connection: hop-by-hop", "X-Custom: hop-by-hop"], id="connection-named"),
+    pytest.param((("Accept", "application/json"),), (), ["Accept: not allowlisted"], id="anything-else"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("headers", "kept", "dropped"), HEADERS)
+def test_headers_are_never_forwarded(headers, kept, dropped):
+    assert (kept, dropped) == sanitize_headers(headers)
+
+
+def test_request_info_matches_the_apiserver_reading():
+    expected = RequestInfo("get", "", "v1", "namespaces", "", NS, "status")
+    assert expected == parse("GET", f"/api/v1/namespaces/{NS}/status")
+
+
+EVIL = ["..", "%2e%2e", "%2E%2e", "%2f", "%5c", "%00", "\x00", "\\", ";", "//", "./", "?watch=1", "#", " ",
+        "\t", "\n", "%", "A", "exec", "proxy", "token", "/exec", "/../", "../secrets"]  # fmt: skip
+BASES = [p.values for p in ALLOWED]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.sampled_from(BASES), st.sampled_from(EVIL), st.integers(min_value=0, max_value=200))
+def test_evil_fragments_inserted_anywhere_are_never_allowed(base, evil, position):
+    verb, method, path, query, content_type, data = base
+    cut = position % (len(path) + 1)
+    mutated = path[:cut] + evil + path[cut:]
+    decision = authorize(verb, method, mutated, query, content_type, data)
+    info = decision.info
+    # Inserting letters can form another valid name (workflows/w -> workflows/wA is refused only because
+    # of the case); whatever is allowed must still be the same resource in a build namespace.
+    if decision.allowed:
+        assert info is not None
+        assert decision.filter_namespaces or (info.namespace or info.name).startswith("openchoreo-ci-")
+        assert not info.subresource
+        assert "%" not in mutated
+        assert ".." not in mutated
+        assert "\\" not in mutated
