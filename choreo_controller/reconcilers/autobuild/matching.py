@@ -1,0 +1,221 @@
+"""Which Components a push builds, and the WorkflowRun each gets (SPEC section 6). Pure.
+
+A Component takes part in auto-build when ``spec.autoBuild`` is true and its Workflow (or
+ClusterWorkflow) carries ``openchoreo.dev/component-workflow-parameters``: a map from the logical keys
+``repoUrl``, ``branch``, ``commit``, ``appPath``, ``secretRef`` to dotted paths under ``parameters``,
+either YAML (``repoUrl: parameters.repository.url`` per line) or OpenChoreo's one-line form
+(``repoUrl: parameters.repository.url, branch: parameters.repository.revision.branch``).
+
+``component_source`` reads the Component's ``spec.workflow.parameters`` through that map: the repository
+(required), the branch (the Workflow schema's default when the Component leaves it empty; empty after
+that means "any branch") and the app path (empty or ``.``: the whole repository). ``match`` then decides,
+for one pushed branch, with the reason when it does not:
+
+1. the normalised repository URL is one of the push's;
+2. a repository on a public host (github.com, gitlab.com, bitbucket.org) only builds from that host's
+   provider - a GitLab token cannot trigger builds of a GitHub repository;
+3. the branch is the Component's (or it builds any branch);
+4. some changed path is the app path or under it (unknown changed paths match).
+
+``build_run`` makes ``<component>-run-<8 hex>`` in the Component's namespace with the project/component
+labels, the Component's parameters, the pushed commit written at the ``commit`` path (and, for a Component
+that builds any branch, the pushed branch at the ``branch`` path). The 8 hex digits hash the delivery id,
+the component and the pushed branch/commit, so a redelivery names the same run and creates nothing new.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import yaml
+
+from choreo_controller.api import labels
+from choreo_controller.api.resources import API_VERSION
+from choreo_controller.contracts import ObjectKey
+from choreo_controller.reconcilers.autobuild.repourl import normalize, provider_for
+from choreo_controller.schema import InvalidSchema, compile_workflow_schema
+
+if TYPE_CHECKING:
+    from choreo_controller.contracts import JsonObj
+    from choreo_controller.reconcilers.autobuild.providers import PushedBranch, PushEvent
+
+KEYS: Final = ("repoUrl", "branch", "commit", "appPath", "secretRef")
+MAX_NAME: Final = 63  # the run name becomes the Argo Workflow's name and a label value
+RUN_INFIX: Final = "-run-"
+ANNOTATION_PROVIDER: Final = f"{labels.PREFIX}/autobuild-provider"
+ANNOTATION_DELIVERY: Final = f"{labels.PREFIX}/autobuild-delivery"
+ANNOTATION_COMMIT: Final = f"{labels.PREFIX}/autobuild-commit"
+_PATH: Final = re.compile(r"parameters(\.[A-Za-z0-9_-]+)+")
+_COMMIT: Final = re.compile(r"[0-9a-fA-F]{7,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentSource:
+    """Where a Component's code lives, as its workflow parameters say."""
+
+    key: ObjectKey
+    project: str
+    workflow_kind: str
+    workflow_name: str
+    repository: str  # normalised
+    branch: str  # "" = any branch
+    app_path: str  # "" = the whole repository
+    mapping: dict[str, str]
+    parameters: dict[str, Any]
+
+
+def as_map(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def parse_mapping(text: str) -> dict[str, str]:
+    """The ``component-workflow-parameters`` annotation as ``{key: "parameters.a.b"}`` (known keys only)."""
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        loaded = None  # OpenChoreo's one-line form is not YAML: "a: x, b: y"
+    found: dict[str, str] = {}
+    if isinstance(loaded, dict):
+        found = {str(k).strip(): str(v).strip() for k, v in loaded.items() if isinstance(v, str)}
+    else:
+        for item in re.split(r"[,\n]", text):
+            key, sep, value = item.partition(":")
+            if sep:
+                found[key.strip()] = value.strip()
+    return {k: v for k, v in found.items() if k in KEYS and _PATH.fullmatch(v)}
+
+
+def get_path(parameters: dict[str, Any], path: str) -> Any:
+    """The value at ``parameters.a.b`` (``None`` if absent)."""
+    current: Any = parameters
+    for part in path.split(".")[1:]:
+        if not isinstance(current, dict):
+            return None
+        current = current.get(part)
+    return current
+
+
+def set_path(parameters: dict[str, Any], path: str, value: str) -> None:
+    """Set ``parameters.a.b`` in place, creating maps on the way (a non-map in the way is replaced)."""
+    parts = path.split(".")[1:]
+    current = parameters
+    for part in parts[:-1]:
+        if not isinstance(current.get(part), dict):
+            current[part] = {}
+        current = current[part]
+    current[parts[-1]] = value
+
+
+def clean_path(path: str) -> str:
+    """``./svc/`` -> ``svc``; ``.``, ``/`` and ``""`` -> ``""`` (the whole repository)."""
+    text = path.strip().strip("/")
+    while text.startswith("./"):
+        text = text[2:].lstrip("/")
+    return "" if text == "." else text
+
+
+def _defaulted(workflow: JsonObj, parameters: dict[str, Any]) -> dict[str, Any]:
+    try:
+        compiled = compile_workflow_schema(workflow)
+    except InvalidSchema:
+        return parameters
+    out = copy.deepcopy(parameters)
+    if compiled is not None:
+        for _ in compiled.defaulting.iter_errors(out):
+            pass  # applying defaults only
+    return out
+
+
+def component_source(component: JsonObj, workflow: JsonObj) -> ComponentSource | str:
+    """The Component's source, or why it does not take part in auto-build."""
+    meta, spec = as_map(component.get("metadata")), as_map(component.get("spec"))
+    ref = as_map(spec.get("workflow"))
+    annotations = as_map(as_map(workflow.get("metadata")).get("annotations"))
+    text = annotations.get(labels.ANNOTATION_COMPONENT_WORKFLOW_PARAMETERS)
+    if not isinstance(text, str):
+        return f"its workflow has no {labels.ANNOTATION_COMPONENT_WORKFLOW_PARAMETERS} annotation"
+    mapping = parse_mapping(text)
+    if "repoUrl" not in mapping:
+        return "the workflow's parameter mapping has no repoUrl"
+    parameters = as_map(ref.get("parameters"))
+    defaulted = _defaulted(workflow, parameters)
+    repository = normalize(str(get_path(parameters, mapping["repoUrl"]) or ""))
+    if not repository:
+        return f"{mapping['repoUrl']} is not a repository URL"
+    branch = get_path(parameters, mapping["branch"]) if "branch" in mapping else None
+    if not branch and "branch" in mapping:
+        branch = get_path(defaulted, mapping["branch"])
+    app_path = get_path(defaulted, mapping["appPath"]) if "appPath" in mapping else None
+    return ComponentSource(
+        key=ObjectKey(str(meta.get("namespace") or ""), str(meta.get("name") or "")),
+        project=str(as_map(spec.get("owner")).get("projectName") or ""),
+        workflow_kind=str(ref.get("kind") or "Workflow"),
+        workflow_name=str(ref.get("name") or ""),
+        repository=repository,
+        branch=branch if isinstance(branch, str) else "",
+        app_path=clean_path(app_path) if isinstance(app_path, str) else "",
+        mapping=mapping,
+        parameters=copy.deepcopy(parameters),
+    )
+
+
+def match(source: ComponentSource, event: PushEvent, pushed: PushedBranch) -> str | None:
+    """``None`` if the push builds ``source`` on ``pushed``; otherwise why not."""
+    if source.repository not in event.repositories:
+        return "another repository"
+    host_provider = provider_for(source.repository)
+    if host_provider is not None and host_provider != event.provider:
+        return f"the repository is hosted by {host_provider}, the push came from {event.provider}"
+    if source.branch and source.branch != pushed.branch:
+        return f"branch {pushed.branch!r} is not {source.branch!r}"
+    if event.changed_paths is None or not source.app_path:
+        return None
+    prefix = source.app_path + "/"
+    for changed in event.changed_paths:
+        path = changed.lstrip("/")
+        if path == source.app_path or path.startswith(prefix):
+            return None
+    return f"no changed path under {source.app_path!r}"
+
+
+def run_name(component: str, seed: str | None) -> str:
+    """``<component>-run-<8 hex>``: hashed from ``seed`` (deterministic) or random; at most 63 characters."""
+    suffix = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:8] if seed else secrets.token_hex(4)
+    base = component[: MAX_NAME - len(RUN_INFIX) - len(suffix)].rstrip("-.")
+    return f"{base}{RUN_INFIX}{suffix}"
+
+
+def build_run(source: ComponentSource, event: PushEvent, pushed: PushedBranch, delivery: str) -> JsonObj:
+    """The WorkflowRun a push creates for ``source``; raises ``ValueError`` for a malformed commit."""
+    if not _COMMIT.fullmatch(pushed.commit):
+        raise ValueError("the pushed commit is not a hexadecimal SHA")
+    parameters = copy.deepcopy(source.parameters)
+    if "commit" in source.mapping:
+        set_path(parameters, source.mapping["commit"], pushed.commit)
+    if "branch" in source.mapping and not source.branch:
+        set_path(parameters, source.mapping["branch"], pushed.branch)
+    seed = (
+        f"{event.provider}\n{delivery}\n{source.key}\n{pushed.branch}\n{pushed.commit}" if delivery else None
+    )
+    annotations = {ANNOTATION_PROVIDER: event.provider, ANNOTATION_COMMIT: pushed.commit}
+    if delivery:
+        annotations[ANNOTATION_DELIVERY] = delivery
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "WorkflowRun",
+        "metadata": {
+            "name": run_name(source.key.name, seed),
+            "namespace": source.key.namespace,
+            "labels": {labels.LABEL_PROJECT: source.project, labels.LABEL_COMPONENT: source.key.name},
+            "annotations": annotations,
+        },
+        "spec": {
+            "workflow": {"kind": source.workflow_kind, "name": source.workflow_name, "parameters": parameters}
+        },
+    }
