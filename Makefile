@@ -42,6 +42,19 @@ test-unit: install ## Only the tests that need no cluster (fast)
 planes: install binaries ## Start a local control plane + build plane and print their kubeconfigs (Ctrl-C stops)
 	$(PY) hack/planes.py
 
+DEMO_ARGS ?=
+.PHONY: demo
+demo: install ## Quickstart: both planes, the controller and a sample run followed live to Succeeded (Ctrl-C stops)
+	$(PY) hack/demo.py $(DEMO_ARGS)
+
+.PHONY: demo-stop
+demo-stop: ## Stop a `make demo` running in another terminal
+	$(PY) hack/demo.py --stop
+
+.PHONY: cli-reference
+cli-reference: install ## Regenerate docs/cli-reference.md from the argparse definitions
+	$(PY) hack/gen-cli-reference.py
+
 .PHONY: clean
 clean: ## Remove the virtualenv and caches (not the binary cache)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info .demo

@@ -2,11 +2,17 @@
 
 Nothing here needs a test of its own: it only wires tested parts together (the e2e tests run it for real).
 
-Direct mode (SPEC section 1, for development and tests): one kubeconfig reaches the build plane and serves
-every planeID (``DirectBuildPlanes``). Its Argo Workflows are watched by one informer, label-selected
-(``openchoreo.dev/managed-by=choreo-controller``) across namespaces; its handler maps the
-``openchoreo.dev/workflowrun[-namespace]`` labels to the run's key and enqueues it. The relay issue swaps
-``DirectBuildPlanes`` for planes reached through agents; the reconcilers do not change.
+Build planes, one of two modes behind the same port (``reconcilers.ports.BuildPlanes``):
+
+* direct (SPEC section 1, for development and tests): one kubeconfig reaches the build plane and serves
+  every planeID (``DirectBuildPlanes``); its Argo Workflows are watched by one informer, label-selected
+  (``openchoreo.dev/managed-by=choreo-controller``) across namespaces;
+* relay (``app_relay``): no build-plane credentials at all; each plane is reached through the agents
+  connected to an embedded or a standalone gateway (``relay.buildplanes.RelayBuildPlanes``), with one
+  relayed Argo Workflow informer per plane.
+
+Either way the Argo informers' handler maps the ``openchoreo.dev/workflowrun[-namespace]`` labels to the
+run's key and enqueues it; the reconcilers do not know which mode they run in.
 
 Controllers wait only for the control-plane caches: a build plane that is down at start must not stop
 cleanup or the reporting of ``BuildPlaneUnavailable``. Leader-only runnables: the orphan sweep and the
@@ -15,20 +21,22 @@ slow safety resync of in-flight runs. Always: Events, ``/metrics``, ``/healthz``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 import structlog
 
 from choreo_controller.api import labels
 from choreo_controller.api import resources as r
+from choreo_controller.app_relay import RelayOptions, relay_planes
 from choreo_controller.contracts import ObjectKey
 from choreo_controller.kube import KubeClient, connect
 from choreo_controller.metrics import Metrics
-from choreo_controller.reconcilers.ports import Caches
+from choreo_controller.reconcilers.ports import Caches, PlaneTarget
 from choreo_controller.reconcilers.workflow import WorkflowReconciler
 from choreo_controller.reconcilers.workflowrun import INDEXERS, OrphanSweep, RunDeps, WorkflowRunReconciler
 from choreo_controller.reconcilers.workflowrun import indexes as ix
@@ -41,6 +49,7 @@ from choreo_controller.runtime.manager import Manager
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import Clock, JsonObj, KubeApi
+    from choreo_controller.reconcilers.ports import BuildPlanes
     from choreo_controller.runtime.controller import Controller
     from choreo_controller.runtime.informer import Informer
     from choreo_controller.runtime.store import Store
@@ -54,7 +63,8 @@ class ControllerOptions:
     """Flags of ``choreo-controller controller``."""
 
     kubeconfig: str | None
-    build_plane_kubeconfig: str | None
+    build_plane_kubeconfig: str | None  # direct mode
+    relay: RelayOptions | None = None  # relay mode (then no build-plane kubeconfig)
     workers: int = 4
     metrics_address: str = ":8080"  # "0" disables
     health_address: str = ":8081"  # "0" disables
@@ -92,14 +102,14 @@ class DirectBuildPlanes:
     def __init__(self, api: KubeApi, informer: Informer) -> None:
         self._view = _DirectView(api, informer)
 
-    def plane(self, plane_id: str) -> _DirectView:
-        """The one view, whatever ``plane_id``."""
-        del plane_id  # one cluster serves them all
+    def plane(self, target: PlaneTarget) -> _DirectView:
+        """The one view, whatever ``target``."""
+        del target  # one cluster serves them all
         return self._view
 
-    def plane_ids(self) -> list[str]:
+    def targets(self) -> list[PlaneTarget]:
         """One plane."""
-        return [DIRECT_PLANE]
+        return [PlaneTarget(DIRECT_PLANE)]
 
 
 class InFlightResync:
@@ -126,9 +136,40 @@ def parse_address(text: str) -> tuple[str, int] | None:
     return (host or "0.0.0.0", int(port))  # noqa: S104 - ":8080" means every interface, as in controller-runtime
 
 
+class _HandlerTarget(Protocol):
+    """Where Argo Workflow events come from: the direct informer, or every relayed one."""
+
+    def add_handler(self, handler: EventHandler) -> None: ...
+
+
+async def _build_planes(
+    opts: ControllerOptions,
+    stack: contextlib.AsyncExitStack,
+    mgr: Manager,
+    cp: KubeApi,
+    clock: Clock,
+    others: dict[str, Informer],
+) -> tuple[BuildPlanes, _HandlerTarget]:
+    """The build planes of the chosen mode, and where their Argo Workflow events come from."""
+    if opts.relay is not None:
+        planes = relay_planes(
+            opts.relay,
+            mgr,
+            cp,
+            metrics=mgr.metrics,
+            clock=clock,
+            build_planes=others["buildplanes"].store,
+            cluster_build_planes=others["clusterbuildplanes"].store,
+        )
+        return planes, planes
+    bp = await stack.enter_async_context(connect(opts.build_plane_kubeconfig, qps=opts.qps, burst=opts.burst))
+    argo_informer = mgr.add_informer(r.ARGO_WORKFLOW, label_selector=labels.MANAGED_SELECTOR, api=bp)
+    return DirectBuildPlanes(bp, argo_informer), argo_informer
+
+
 def _wire_run_handlers(
     runs_informer: Informer,
-    argo_informer: Informer,
+    argo_events: _HandlerTarget,
     runs_ctrl: Controller,
     reconciler: WorkflowRunReconciler,
     others: dict[str, Informer],
@@ -141,7 +182,7 @@ def _wire_run_handlers(
             reconciler.note_build_plane_event(key)
             runs_ctrl.queue.add(key)
 
-    argo_informer.add_handler(EventHandler(argo_event, argo_event, argo_event))
+    argo_events.add_handler(EventHandler(argo_event, argo_event, argo_event))
     runs = runs_informer.store
     for kind, name in (("Workflow", "workflows"), ("ClusterWorkflow", "clusterworkflows")):
         others[name].add_handler(enqueue(runs_ctrl.queue, ix.runs_of_workflow(runs, kind)))
@@ -156,10 +197,8 @@ def _wire_run_handlers(
 async def run_controller(opts: ControllerOptions) -> None:
     """Run the controller until SIGTERM/SIGINT (returns) or lost leadership (raises ``LeadershipLost``)."""
     clock, metrics = RealClock(), Metrics()
-    async with (
-        connect(opts.kubeconfig, qps=opts.qps, burst=opts.burst) as cp,
-        connect(opts.build_plane_kubeconfig, qps=opts.qps, burst=opts.burst) as bp,
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        cp = await stack.enter_async_context(connect(opts.kubeconfig, qps=opts.qps, burst=opts.burst))
         identity = f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         election = (
             LeaderConfig(opts.leader_election_id, opts.leader_election_namespace, identity)
@@ -178,8 +217,7 @@ async def run_controller(opts: ControllerOptions) -> None:
             runs_informer.store.add_indexer(name, func)
         kinds = (r.WORKFLOW, r.CLUSTER_WORKFLOW, r.BUILD_PLANE, r.CLUSTER_BUILD_PLANE, r.SECRET_REFERENCE)
         others = {res.plural: mgr.add_informer(res) for res in kinds}
-        argo_informer = mgr.add_informer(r.ARGO_WORKFLOW, label_selector=labels.MANAGED_SELECTOR, api=bp)
-        planes = DirectBuildPlanes(bp, argo_informer)
+        planes, argo_events = await _build_planes(opts, stack, mgr, cp, clock, others)
         events = KubeEventRecorder(cp, clock, instance=identity)
         caches = Caches(
             runs=runs_informer.store,
@@ -198,7 +236,7 @@ async def run_controller(opts: ControllerOptions) -> None:
             ctrl = mgr.new_controller(res.kind.lower(), WorkflowReconciler(cp, informer.store, res, clock))
             informer.add_handler(enqueue(ctrl.queue))
             mgr.add_controller(ctrl, informers=[informer])
-        _wire_run_handlers(runs_informer, argo_informer, runs_ctrl, reconciler, others)
+        _wire_run_handlers(runs_informer, argo_events, runs_ctrl, reconciler, others)
         sweep = OrphanSweep(runs_informer.store, planes, clock=clock, interval=opts.sweep_interval)
         mgr.add_runnable("orphan-sweep", sweep.run, leader_only=True)
         resync = InFlightResync(runs_informer.store, runs_ctrl, clock, opts.resync_interval)
@@ -215,7 +253,12 @@ async def run_controller(opts: ControllerOptions) -> None:
                     port=bound[1],
                 )
                 mgr.add_runnable(f"http-{what}", server.run)
+        mode = "direct" if opts.relay is None else type(opts.relay).__name__
         log.info(
-            "controller starting", identity=identity, workers=opts.workers, leader_elect=opts.leader_elect
+            "controller starting",
+            identity=identity,
+            workers=opts.workers,
+            leader_elect=opts.leader_elect,
+            build_planes=mode,
         )
         await mgr.run(handle_signals=True)

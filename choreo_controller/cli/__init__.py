@@ -40,9 +40,9 @@ Registrar = Callable[["Subparsers[argparse.ArgumentParser]"], None]
 def _registrars() -> list[Registrar]:
     # Each subcommand module exposes `register(sub)`; its handler imports heavy modules (aiohttp,
     # kubernetes_asyncio) lazily so `render` and `--help` stay fast.
-    from choreo_controller.cli import agent, controller, gateway, render  # noqa: PLC0415 - registrars load on demand
+    from choreo_controller.cli import agent, controller, gateway, render, runs  # noqa: PLC0415 - registrars load on demand
 
-    return [render.register, controller.register, gateway.register, agent.register]
+    return [render.register, controller.register, gateway.register, agent.register, runs.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,14 @@
-"""``choreo-controller controller``: run the WorkflowRun engine against a control plane and a build plane.
+"""``choreo-controller controller``: run the WorkflowRun engine against a control plane and its build planes.
 
-Direct build-plane mode (SPEC section 1): ``--build-plane-kubeconfig`` reaches the build plane for every
-planeID. Runs until SIGTERM/SIGINT (exit 0, after in-flight reconciles finish and the lease is released)
+Exactly one build-plane mode (SPEC sections 1 and 7):
+
+* direct - ``--build-plane-kubeconfig`` reaches one build plane for every planeID (development, tests);
+* relay, embedded - ``--embedded-gateway --gateway-cert --gateway-key``: agents dial this process (the
+  leader) on ``--gateway-bind-address``; the controller holds no build-plane credentials;
+* relay, standalone - ``--gateway-url --gateway-ca --gateway-client-cert --gateway-client-key``: build
+  planes through a ``choreo-controller gateway`` started with ``--internal-client-ca``.
+
+Runs until SIGTERM/SIGINT (exit 0, after in-flight reconciles finish and the lease is released)
 or until leadership is lost (exit 1: a process that led once cannot vouch that every write stopped).
 ``app.run_controller`` does the work; this module only parses flags and maps outcomes to exit codes.
 """
@@ -16,13 +23,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
+    from choreo_controller.app_relay import RelayOptions
     from choreo_controller.cli import Subparsers
 
 DESCRIPTION = (
     "Run the controller: informers, work queues and the WorkflowRun, Workflow and ClusterWorkflow "
-    "reconcilers, with /metrics, /healthz and /readyz. The build plane is reached directly with "
-    "--build-plane-kubeconfig."
+    "reconcilers, with /metrics, /healthz and /readyz. Build planes are reached in one of three ways: "
+    "directly (--build-plane-kubeconfig), through agents dialling a gateway embedded in this process "
+    "(--embedded-gateway), or through a standalone gateway (--gateway-url)."
 )
+MODES = "choose one of --build-plane-kubeconfig, --embedded-gateway, --gateway-url"
 
 
 def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
@@ -32,9 +42,6 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "--kubeconfig",
         metavar="FILE",
         help="control plane (default: $KUBECONFIG, in-cluster, ~/.kube/config)",
-    )
-    parser.add_argument(
-        "--build-plane-kubeconfig", metavar="FILE", required=True, help="build plane, for every planeID"
     )
     parser.add_argument(
         "--workers", type=int, default=4, help="concurrent WorkflowRun reconciles (default 4)"
@@ -62,7 +69,71 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "--resync-interval", type=float, default=600.0, metavar="SECONDS", help="safety resync period (600)"
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _register_build_plane_flags(parser)
     parser.set_defaults(handler=run)
+
+
+def _register_build_plane_flags(parser: argparse.ArgumentParser) -> None:
+    direct = parser.add_argument_group("build planes, direct mode (development and tests)")
+    direct.add_argument(
+        "--build-plane-kubeconfig", metavar="FILE", help="reach one build plane for every planeID with this"
+    )
+    embedded = parser.add_argument_group(
+        "build planes through the relay, gateway embedded in this process (only the leader listens)"
+    )
+    embedded.add_argument("--embedded-gateway", action="store_true", help="accept build-plane agents here")
+    embedded.add_argument(
+        "--gateway-bind-address", default=":8443", metavar="ADDR", help="agent listener host:port (:8443)"
+    )
+    embedded.add_argument("--gateway-cert", metavar="FILE", help="its TLS server certificate (PEM)")
+    embedded.add_argument("--gateway-key", metavar="FILE", help="its private key (PEM)")
+    embedded.add_argument(
+        "--gateway-ca-namespace",
+        action="append",
+        metavar="NAMESPACE",
+        help="where BuildPlanes may keep clientCA Secrets besides their own namespace "
+        "(repeatable; default openchoreo-control-plane)",
+    )
+    remote = parser.add_argument_group(
+        "build planes through the relay, standalone gateway (choreo-controller gateway --internal-client-ca)"
+    )
+    remote.add_argument("--gateway-url", metavar="URL", help="its internal API, e.g. https://gateway:8444")
+    remote.add_argument("--gateway-ca", metavar="FILE", help="the only CA trusted for the gateway (pinned)")
+    remote.add_argument("--gateway-client-cert", metavar="FILE", help="this controller's client certificate")
+    remote.add_argument("--gateway-client-key", metavar="FILE", help="its private key (PEM)")
+
+
+def _relay(args: argparse.Namespace) -> tuple[RelayOptions | None, list[tuple[str, str | None]], str]:
+    """``(relay options, files that must exist, usage error)`` for the chosen build-plane mode."""
+    from choreo_controller.app import parse_address  # noqa: PLC0415 - heavy imports only when the command runs
+    from choreo_controller.app_relay import EmbeddedGateway, RemoteGateway  # noqa: PLC0415
+
+    chosen = [bool(args.build_plane_kubeconfig), args.embedded_gateway, bool(args.gateway_url)]
+    if sum(chosen) != 1:
+        return None, [], MODES
+    if args.build_plane_kubeconfig:
+        return None, [("--build-plane-kubeconfig", args.build_plane_kubeconfig)], ""
+    if args.embedded_gateway:
+        files = [("--gateway-cert", args.gateway_cert), ("--gateway-key", args.gateway_key)]
+        try:
+            bound = parse_address(args.gateway_bind_address)
+        except ValueError:
+            bound = None
+        if bound is None or not all(path for _, path in files):
+            return None, [], "--embedded-gateway needs --gateway-cert, --gateway-key and a bind address"
+        namespaces = frozenset(args.gateway_ca_namespace or ("openchoreo-control-plane",))
+        return EmbeddedGateway(args.gateway_cert, args.gateway_key, *bound, namespaces), files, ""
+    files = [
+        ("--gateway-ca", args.gateway_ca),
+        ("--gateway-client-cert", args.gateway_client_cert),
+        ("--gateway-client-key", args.gateway_client_key),
+    ]
+    if not all(path for _, path in files):
+        return None, [], "--gateway-url needs --gateway-ca, --gateway-client-cert and --gateway-client-key"
+    remote = RemoteGateway(
+        args.gateway_url, args.gateway_ca, args.gateway_client_cert, args.gateway_client_key
+    )
+    return remote, files, ""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,10 +146,11 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         sys.stderr.write("--workers must be at least 1\n")
         return EXIT_USAGE
-    for flag, path in (
-        ("--kubeconfig", args.kubeconfig),
-        ("--build-plane-kubeconfig", args.build_plane_kubeconfig),
-    ):
+    relay, files, usage = _relay(args)
+    if usage:
+        sys.stderr.write(f"{usage}\n")
+        return EXIT_USAGE
+    for flag, path in [("--kubeconfig", args.kubeconfig), *files]:
         if path is not None and not Path(path).is_file():
             sys.stderr.write(f"{flag}: no such file: {path}\n")
             return EXIT_FAILED
@@ -86,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
     options = ControllerOptions(
         kubeconfig=args.kubeconfig,
         build_plane_kubeconfig=args.build_plane_kubeconfig,
+        relay=relay,
         workers=args.workers,
         metrics_address=args.metrics_bind_address,
         health_address=args.health_probe_bind_address,

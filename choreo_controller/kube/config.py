@@ -15,6 +15,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,7 +24,7 @@ from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 
 from choreo_controller.kube.client import KubeClient
-from choreo_controller.kube.transport import ApiClientTransport, TokenBucket
+from choreo_controller.kube.transport import ApiClientTransport, TokenBucket, env_proxy
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Mapping
@@ -83,8 +84,13 @@ async def open_client(
     limiter = None
     if qps is not None:
         limiter = TokenBucket(qps, burst if burst is not None else max(1, int(qps * 2)))
+    proxy, proxy_auth = cfg.proxy, None
+    if not proxy:  # read the environment once, here, not on every request (see kube.transport)
+        proxy, proxy_auth = await asyncio.to_thread(env_proxy, cfg.host)
     api_client = k8s_client.ApiClient(configuration=cfg)
-    transport = ApiClientTransport(api_client, limiter=limiter, request_timeout=request_timeout)
+    transport = ApiClientTransport(
+        api_client, limiter=limiter, request_timeout=request_timeout, proxy=proxy, proxy_auth=proxy_auth
+    )
     return KubeClient(transport)
 
 

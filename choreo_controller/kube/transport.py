@@ -2,9 +2,15 @@
 
 We reuse the ApiClient only for what it does well - reading kubeconfig credentials into an SSL context
 (client certificates, CA) and keeping a bearer token fresh (``Configuration.auth_settings`` runs the
-in-cluster refresh hook) - and send the HTTP ourselves. The generated API methods guess content types
-(json-patch for a dict body, see notes/python-stack.md section 2.3) and deserialise into models we do not
-want; raw bytes in, raw bytes out keeps ``KubeClient`` identical over this transport and the relay's.
+in-cluster refresh hook) - and send the HTTP ourselves, on its connector (SSL context, pool limit) but in
+a session of our own with ``trust_env=False``: the library's session trusts the environment, which costs
+every request two thread-pool hops (``.netrc``, proxy variables) - measured 1,034 us of CPU per request
+against 390 us without. Proxy settings come from the ``Configuration`` or, when it has none, from the
+environment read once at connect (``env_proxy``), so ``HTTPS_PROXY``/``NO_PROXY`` still apply.
+
+The generated API methods guess content types (json-patch for a dict body, see notes/python-stack.md
+section 2.3) and deserialise into models we do not want; raw bytes in, raw bytes out keeps ``KubeClient``
+identical over this transport and the relay's.
 
 Invariants:
 
@@ -25,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from choreo_controller.contracts import ApiResponse, Unavailable
@@ -37,6 +44,16 @@ if TYPE_CHECKING:
 
 USER_AGENT = "choreo-controller/0.1"
 MAX_LINE = 16 * 1024 * 1024  # a watch line holds one object; etcd caps objects at 1.5 MiB
+READ_BUFSIZE = 2**21  # as kubernetes_asyncio sets it: watch lines of large objects exceed aiohttp's default
+
+
+def env_proxy(host: str) -> tuple[str | None, aiohttp.BasicAuth | None]:
+    """The proxy the environment names for ``host`` (``HTTPS_PROXY``, ``NO_PROXY``, ``.netrc``); blocking."""
+    try:
+        proxy, auth = get_env_proxy_for_url(URL(host))
+    except LookupError:
+        return None, None
+    return str(proxy), auth
 
 
 class TokenBucket:
@@ -89,10 +106,17 @@ class ApiClientTransport:
         request_timeout: float = 30.0,
         connect_timeout: float = 10.0,
         owns_client: bool = True,
+        proxy: str | None = None,
+        proxy_auth: aiohttp.BasicAuth | None = None,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
+        """``proxy`` defaults to the Configuration's; a given ``session`` (a sibling's) is not closed here."""
         self._api_client = api_client
         self._config = api_client.configuration
-        self._session: aiohttp.ClientSession = api_client.rest_client.pool_manager
+        self._owns_session = session is None
+        self._session = session if session is not None else _session_without_env(api_client)
+        self._proxy = proxy if proxy is not None else self._config.proxy
+        self._proxy_auth = proxy_auth
         self._limiter = limiter
         self._request_timeout = request_timeout
         self._connect_timeout = connect_timeout
@@ -111,6 +135,9 @@ class ApiClientTransport:
             request_timeout=self._request_timeout,
             connect_timeout=self._connect_timeout,
             owns_client=False,
+            proxy=self._proxy,
+            proxy_auth=self._proxy_auth,
+            session=self._session,
         )
 
     async def request(self, req: ApiRequest) -> ApiResponse:
@@ -153,7 +180,9 @@ class ApiClientTransport:
             resp.close()
 
     async def close(self) -> None:
-        """Close the ApiClient's session (unless this is an ``unthrottled`` sibling)."""
+        """Close our session and the ApiClient (whose session owns the connector), unless a sibling."""
+        if self._owns_session:
+            await self._session.close()
         if self._owns_client:
             await self._api_client.close()
 
@@ -175,10 +204,22 @@ class ApiClientTransport:
             headers=headers,
             timeout=limits,
             allow_redirects=False,
-            proxy=self._config.proxy,
+            proxy=self._proxy,
+            proxy_auth=self._proxy_auth,
             proxy_headers=self._config.proxy_headers,
             server_hostname=self._config.tls_server_name,
         )
+
+
+def _session_without_env(api_client: Any) -> aiohttp.ClientSession:
+    """A session on the ApiClient's connector that never consults the environment per request."""
+    library_session: aiohttp.ClientSession = api_client.rest_client.pool_manager
+    return aiohttp.ClientSession(
+        connector=library_session.connector,
+        connector_owner=False,  # the library's session closes it, in ApiClient.close()
+        trust_env=False,
+        read_bufsize=READ_BUFSIZE,
+    )
 
 
 def _unavailable(req: ApiRequest, exc: BaseException) -> Unavailable:

@@ -2,10 +2,13 @@
 
 * ``Reader`` - a cached view of one kind (an informer's ``Store`` satisfies it structurally): ``get`` by
   key and ``index_keys``. Reconcilers never list the apiserver for something an informer already holds.
-* ``BuildPlanes`` / ``PlaneView`` - the build plane, by ``planeID``. A view carries the ``KubeApi`` to
-  write with and the watch-fed cache of our Argo Workflows (status follows the build plane by watch; the
-  reconciler never polls). ``direct`` mode serves every planeID from one kubeconfig; the relay supplies a
-  view per connected agent. ``plane`` raises ``Unavailable`` when the plane cannot be reached at all.
+* ``BuildPlanes`` / ``PlaneView`` - the build plane a run resolved, as a ``PlaneTarget`` (its planeID *and*
+  the BuildPlane/ClusterBuildPlane object that named it: the relay routes an object's traffic only to agents
+  that object's clientCA vouches for, so a tenant's object squatting on a planeID never sees another
+  tenant's runs). A view carries the ``KubeApi`` to write with and the watch-fed cache of our Argo
+  Workflows (status follows the build plane by watch; the reconciler never polls). ``direct`` mode serves
+  every target from one kubeconfig; relay mode one view per planeID and clientCA. ``plane`` raises
+  ``Unavailable`` when the plane cannot be reached at all.
 * ``Governance`` - the hook for component runs (SPEC section 6); ``AllowAll`` until that issue lands.
 
 Nothing here imports ``runtime``: the reconcilers and the runtime are sibling layers, wired in ``app``.
@@ -37,6 +40,16 @@ class Reader(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class PlaneTarget:
+    """A build plane as a run resolved it: ``planeID`` and the plane object (``status.buildPlane``)."""
+
+    plane_id: str
+    kind: str = ""  # "BuildPlane" | "ClusterBuildPlane"; "" in direct mode (one cluster for every planeID)
+    namespace: str = ""  # a BuildPlane's namespace (the run's); "" for a ClusterBuildPlane
+    name: str = ""
+
+
 class PlaneView(Protocol):
     """One reachable build plane: an API to write with and a cache of our Argo Workflows."""
 
@@ -56,14 +69,14 @@ class PlaneView(Protocol):
 
 
 class BuildPlanes(Protocol):
-    """Build planes by ``planeID``."""
+    """Build planes by ``PlaneTarget``."""
 
-    def plane(self, plane_id: str) -> PlaneView:
-        """The view of ``plane_id``; raises ``contracts.Unavailable`` if it cannot be reached."""
+    def plane(self, target: PlaneTarget) -> PlaneView:
+        """The view of ``target``; raises ``contracts.Unavailable`` if it cannot be reached."""
         ...
 
-    def plane_ids(self) -> list[str]:
-        """Every plane reachable now (the orphan sweep visits each)."""
+    def targets(self) -> list[PlaneTarget]:
+        """One target per distinct plane reachable now (the orphan sweep visits each once)."""
         ...
 
 

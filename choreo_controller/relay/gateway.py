@@ -18,15 +18,19 @@ without waiting for TCP. A session
 also ends when its certificate expires or when the plane objects that vouched for it stop doing so
 (clientCA rotated or object deleted); each end fails the session's in-flight requests at once.
 
-HA. *Embedded* (``controller --embedded-gateway``): every controller replica runs a gateway, but only the
-leader's agent listener should be Ready, so the Service sends agents to the leader; when leadership moves,
-the old leader stops its gateway (agents see a close) and they reconnect - backoff from 200 ms, measured
-p99 well under 2 s - to the new leader, whose RelayTransports wait ``connect_grace``/``resume_within`` for
-them. *Standalone* (``choreo-controller gateway``): one replica (Deployment strategy Recreate) in front of
-the agents; controllers call its internal mTLS API (``relay.internal``) through ``RemoteRelayTransport``; a
-gateway restart costs the agents the same reconnect and the controllers' calls a retry. Several active
-gateway replicas would need the controller to find the replica an agent is connected to; that is not
-built (see THREAT_MODEL.md).
+HA. *Embedded* (``controller --embedded-gateway``, wired in ``app_relay``): the gateway is a leader-only
+runnable of the controller's manager - only the leader listens for agents at all, so agents are only ever
+connected to the replica that reconciles. A standby's agent port is closed: agents that dial it (a Service
+in front of every replica) are refused and retry with their backoff until they reach the leader. When
+leadership moves, the old leader exits (``LeadershipLost``) or, on SIGTERM, stops its gateway once its
+in-flight reconciles are done and before it releases the lease (agents see close 1001); the agents
+reconnect - backoff from 200 ms - to the new leader once it leads, whose relayed requests wait
+``connect_grace`` and relayed watches ``resume_within`` for them. *Standalone*
+(``choreo-controller gateway``): one replica (Deployment strategy Recreate) in front of the agents;
+controllers call its internal mTLS API (``relay.internal``) through ``RemoteRelayTransport``; a gateway
+restart costs the agents the same reconnect and the controllers' calls a retry. Several active gateway
+replicas would need the controller to find the replica an agent is connected to; that is not built (see
+THREAT_MODEL.md).
 """
 
 from __future__ import annotations

@@ -119,7 +119,10 @@ class Registry:
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.add(waiter)
             try:
-                await asyncio.wait_for(waiter, remaining)
+                # asyncio.timeout, not wait_for: 3.11's wait_for swallows a cancel that arrives just as the
+                # waiter is woken, and this loop would then wait again - a task that will not stop.
+                async with asyncio.timeout(remaining):
+                    await waiter
             except TimeoutError:
                 return None
             finally:

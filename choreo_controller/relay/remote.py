@@ -41,12 +41,15 @@ class RemoteRelayTransport:
         *,
         plane: PlaneRef | None = None,
         request_timeout: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
+        """``session``: share one (the caller closes it) among the transports of many planes."""
         self._base = f"{base_url.rstrip('/')}/internal/v1/planes/{plane_id}"
         self._params = {"plane": f"{plane.kind}/{plane.namespace}/{plane.name}"} if plane else {}
         self._ssl = ssl_context
         self._request_timeout = request_timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._session = session
+        self._owns_session = session is None
 
     async def request(self, req: ApiRequest) -> ApiResponse:
         """One exchange through the gateway; ``Unavailable`` if the gateway or the plane cannot be reached."""
@@ -95,8 +98,8 @@ class RemoteRelayTransport:
             resp.close()
 
     async def close(self) -> None:
-        """Close the connections to the gateway."""
-        if self._session is not None:
+        """Close the connections to the gateway (unless the session is shared)."""
+        if self._session is not None and self._owns_session:
             await self._session.close()
             self._session = None
 

@@ -131,7 +131,8 @@ class RelayTransport:
     async def _session(self, wait: float) -> AgentSession:
         session = await self._registry.wait_pick(self.plane_id, self.plane, wait)
         if session is None:
-            raise Unavailable(f"relay: no agent connected for plane {self.plane_id}")
+            trusted = f" trusted by {self.plane}" if self.plane is not None else ""
+            raise Unavailable(f"relay: no agent connected for plane {self.plane_id}{trusted}")
         return session
 
 

@@ -135,6 +135,22 @@ class Plane:
         self.stop_apiserver()
         self.start_apiserver()
 
+    def enable_audit(self, policy: str) -> Path:
+        """Restart the apiserver with the audit ``policy`` (YAML); returns its JSON-lines log. Idempotent.
+
+        Optional and off by default: only tests that need the apiserver's own record of who called which
+        verb (RBAC) turn it on, with a policy narrow enough to cost nothing for everyone else.
+        """
+        policy_file, log = self.workdir / "audit-policy.yaml", self.logdir / "audit.log"
+        proc = self.procs["kube-apiserver"]
+        flags = [f"--audit-policy-file={policy_file}", f"--audit-log-path={log}", "--audit-log-format=json"]
+        if policy_file.exists() and policy_file.read_text() == policy and flags[0] in proc.argv:
+            return log
+        policy_file.write_text(policy)
+        proc.argv = [arg for arg in proc.argv if not arg.startswith("--audit-")] + flags
+        self.restart_apiserver()
+        return log
+
     def compact_etcd(self) -> int:
         """Compact etcd to its current revision, so every older resourceVersion is Gone. Returns it."""
         base = f"http://127.0.0.1:{self.ports['etcd']}/v3"

@@ -1,13 +1,56 @@
-"""End-to-end fixtures (see ``e2e_support`` for what they hold): the controller, the templates, a world."""
+"""End-to-end fixtures (see ``e2e_support``): the controller in either build-plane mode, the templates, a world.
+
+Modes: ``direct`` (``--build-plane-kubeconfig``), ``relay`` (``e2e_relay``: embedded gateway + agent, no
+build-plane credentials in the controller) and ``remote`` (a standalone gateway process). A test picks its
+modes by parametrizing the ``controller`` fixture indirectly (``e2e_support.BOTH_MODES``); unparametrized
+tests get ``direct``. The controllers share the session planes but never run at once - each would reconcile
+every run - so ``Engines`` stops one before starting another, and the collection hook below orders the
+tests by mode (direct, relay, remote): one switch per mode per session.
+"""
 
 from __future__ import annotations
 
 import secrets
 
 import pytest
+from e2e_relay import RelayController, StandaloneRelayController
 from e2e_support import CWT, STEP_INPUTS, TEMPLATES, Controller, World
 
 from choreo_controller.kube import connect
+
+ORDER = {"direct": 0, "relay": 1, "remote": 2}
+
+
+def pytest_collection_modifyitems(items):
+    def mode(item) -> int:
+        callspec = getattr(item, "callspec", None)
+        return ORDER.get(callspec.params.get("controller", "direct") if callspec else "direct", 0)
+
+    items.sort(key=mode)  # stable: the order within each mode is kept
+
+
+class Engines:
+    """At most one controller running: the direct one or the relay one, made on first use."""
+
+    def __init__(self, control_plane, build_plane, tmp_path_factory) -> None:
+        self._args = (control_plane, build_plane)
+        self._tmp = tmp_path_factory
+        self._made: dict[str, Controller] = {}
+
+    def use(self, mode: str) -> Controller:
+        for other, engine in self._made.items():
+            if other != mode and engine.running:
+                engine.stop()
+        if mode not in self._made:
+            kind = {"relay": RelayController, "remote": StandaloneRelayController}.get(mode, Controller)
+            self._made[mode] = kind(*self._args, self._tmp.mktemp(f"controller-{mode}"))
+        engine = self._made[mode]
+        engine.ensure_running()
+        return engine
+
+    def stop(self) -> None:
+        for engine in self._made.values():
+            engine.stop()
 
 
 @pytest.fixture(scope="session")
@@ -21,11 +64,16 @@ def e2e_templates(build_plane):
 
 
 @pytest.fixture(scope="session")
-def controller(control_plane, build_plane, e2e_templates, tmp_path_factory):
-    ctl = Controller(control_plane, build_plane, tmp_path_factory.mktemp("controller"))
-    ctl.start()
-    yield ctl
-    ctl.stop()
+def engines(control_plane, build_plane, e2e_templates, tmp_path_factory):
+    made = Engines(control_plane, build_plane, tmp_path_factory)
+    yield made
+    made.stop()
+
+
+@pytest.fixture
+def controller(request, engines):
+    """The running controller of this test's mode (``request.param``; default ``direct``)."""
+    return engines.use(getattr(request, "param", "direct"))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -34,14 +82,16 @@ def pytest_runtest_makereport(item, call):
     if report.failed and "controller" in getattr(item, "fixturenames", ()):
         ctl = item.funcargs.get("controller")
         if ctl is not None:
-            report.sections.append(("controller log (tail)", ctl.proc.tail(60)))
+            report.sections.extend(ctl.tails(60))
     return report
 
 
 @pytest.fixture
 async def world(request, control_plane, build_plane, controller):
     controller.ensure_running()
-    namespace = f"e2e-{request.node.name[5:25].strip('_-').replace('_', '-').lower()}-{secrets.token_hex(3)}"
+    prefix = "e2e" if controller.mode == "direct" else "e2er"
+    test = request.node.name[5:25].strip("_-").replace("_", "-").lower()
+    namespace = f"{prefix}-{test}-{secrets.token_hex(3)}"
     namespace = "".join(ch for ch in namespace if ch.isalnum() or ch == "-").strip("-")
     async with connect(control_plane.kubeconfig) as cp, connect(build_plane.kubeconfig) as bp:
-        yield World(cp, bp, namespace)
+        yield World(cp, bp, namespace, client_ca=controller.client_ca)

@@ -1,9 +1,10 @@
 """End-to-end helpers: the real controller process on the two session planes, and a per-test ``World``.
 
-* ``controller`` (session) - ``choreo-controller controller`` started through the CLI as a child process
+* ``controller`` - ``choreo-controller controller`` started through the CLI as a child process
   (``localcluster.Proc``: restartable, killable with SIGKILL), debug logs to a file, ``/metrics`` and
-  ``/readyz`` on a free port. ``reconciles(key)`` counts the reconciles of one run from its log (the
-  controller logs exactly one outcome line per reconcile), so tests can prove there is no hot loop.
+  ``/readyz`` on a free port; one per mode for the session (``direct`` here, ``relay`` in ``e2e_relay``).
+  ``reconciles(key)`` counts the reconciles of one run from its log (the controller logs exactly one
+  outcome line per reconcile), so tests can prove there is no hot loop.
 * ``e2e_templates`` (session) - kwok-friendly ClusterWorkflowTemplates in the build plane standing in for
   the sample's three steps (checkout, build, publish): same names with an ``e2e-`` prefix, no output
   parameters (kwok runs no executor, so Argo would wait forever for outputs) and two inputs, ``delay``
@@ -23,6 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 import yaml
 from localcluster.process import Proc, free_port, wait_until
 
@@ -31,6 +33,9 @@ from choreo_controller.api import resources as r
 from choreo_controller.contracts import NotFound
 
 REPO = Path(__file__).resolve().parents[2]
+MODES = ("direct", "relay")
+#: Run a test (module: ``pytestmark``) in both build-plane modes; ids ``[direct]`` and ``[relay]``.
+BOTH_MODES = pytest.mark.parametrize("controller", MODES, indirect=True)
 SAMPLE_WORKFLOW = REPO / "manifests" / "samples" / "workflow-docker.yaml"
 OUTCOMES = ('"event": "reconciled"', '"event": "reconcile failed', '"event": "reconcile crashed"')
 STEP_INPUTS = {"checkout-source": [], "docker": ["git-revision"], "publish-image": ["image-digest"]}
@@ -57,18 +62,32 @@ TEMPLATES = {
 
 
 class Controller:
-    """The controller under test, as a child process."""
+    """The controller under test, as a child process; direct mode unless ``build_planes`` says otherwise."""
 
-    def __init__(self, control_plane, build_plane, logdir: Path) -> None:
+    mode = "direct"
+    client_ca = "unused-in-direct-mode"  # what the tests' BuildPlanes carry as spec.clusterAgent.clientCA
+
+    def __init__(
+        self, control_plane, build_plane, logdir: Path, *, build_planes: list[str] | None = None
+    ) -> None:
         self.port = free_port()
         argv = [
             str(Path(sys.executable).parent / "choreo-controller"), "controller",
-            f"--kubeconfig={control_plane.kubeconfig}", f"--build-plane-kubeconfig={build_plane.kubeconfig}",
+            f"--kubeconfig={control_plane.kubeconfig}",
+            *(build_planes or [f"--build-plane-kubeconfig={build_plane.kubeconfig}"]),
             f"--metrics-bind-address=127.0.0.1:{self.port}", "--health-probe-bind-address=0",
             "--log-level=debug", "--workers=4", "--sweep-interval=20",
         ]  # fmt: skip
         self.proc = Proc("choreo-controller", argv, logdir, env={"PYTHONUNBUFFERED": "1"})
         self.starts = 0
+
+    @property
+    def running(self) -> bool:
+        return self.proc.running
+
+    def tails(self, lines: int = 60) -> list[tuple[str, str]]:
+        """Log tails for a failure report."""
+        return [("controller log (tail)", self.proc.tail(lines))]
 
     @property
     def log(self) -> Path:
@@ -83,7 +102,7 @@ class Controller:
     def wait_ready(self, timeout: float = 60.0) -> None:
         url = f"http://127.0.0.1:{self.port}/readyz"
         wait_until(
-            "controller /readyz", lambda: _http_ok(url), timeout=timeout, procs=(self.proc,), interval=0.1
+            "controller /readyz", lambda: http_ok(url), timeout=timeout, procs=(self.proc,), interval=0.1
         )
 
     def kill(self) -> None:
@@ -94,7 +113,7 @@ class Controller:
         self.proc.stop()
 
     def ensure_running(self) -> None:
-        if not self.proc.running:
+        if not self.running:
             self.start()
 
     def reconciles(self, namespace: str, name: str) -> int:
@@ -113,7 +132,7 @@ class Controller:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             self.proc.check_alive()
-            if await asyncio.to_thread(_http_ok, f"http://127.0.0.1:{self.port}/readyz"):
+            if await asyncio.to_thread(http_ok, f"http://127.0.0.1:{self.port}/readyz"):
                 return
             await asyncio.sleep(0.1)
         raise AssertionError(f"controller not ready {within:.0f}s after a restart")
@@ -124,7 +143,7 @@ class Controller:
             return resp.read().decode()
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
             return bool(resp.status == 200)
@@ -180,12 +199,39 @@ def completed(run) -> tuple[str, str] | None:
     return None if cond is None else (cond["status"], cond["reason"])
 
 
+async def watch_reasons(world, name, until_completed=True, within=90.0):
+    """The sequence of distinct WorkflowCompleted reasons a watch on the run observes."""
+    listed = await world.cp.list(r.WORKFLOW_RUN, world.namespace, field_selector=f"metadata.name={name}")
+    seen: list[str] = []
+    last = None
+
+    async def follow():
+        nonlocal last
+        rv = listed.resource_version
+        while True:
+            async for event in world.cp.watch(
+                r.WORKFLOW_RUN, world.namespace, resource_version=rv, field_selector=f"metadata.name={name}"
+            ):
+                if event.type == "BOOKMARK":
+                    continue
+                rv = event.object["metadata"]["resourceVersion"]
+                last = event.object
+                state = completed(event.object)
+                if state is not None and (not seen or seen[-1] != state[1]):
+                    seen.append(state[1])
+                if until_completed and state is not None and state[0] == "True":
+                    return
+
+    return follow, seen, lambda: last
+
+
 class World:
     """One test's view: both planes, its own namespace, helpers that wait with deadlines."""
 
-    def __init__(self, cp, bp, namespace: str) -> None:
+    def __init__(self, cp, bp, namespace: str, *, client_ca: str = Controller.client_ca) -> None:
         self.cp, self.bp, self.namespace = cp, bp, namespace
         self.build_namespace = f"openchoreo-ci-{namespace}"
+        self.client_ca = client_ca  # the agents' CA in relay mode
 
     async def setup(self, *, build_plane: bool = True, secret_reference: bool = True) -> None:
         await self.cp.create(
@@ -205,12 +251,25 @@ class World:
     async def create_build_plane(self) -> None:
         await self.cp.create(r.BUILD_PLANE, {
             "apiVersion": r.API_VERSION, "kind": "BuildPlane", "metadata": {"name": "default", "namespace": self.namespace},
-            "spec": {"planeID": "default", "clusterAgent": {"clientCA": {"value": "unused-in-direct-mode"}},
+            "spec": {"planeID": "default", "clusterAgent": {"clientCA": {"value": self.client_ca}},
                      "secretStoreRef": {"name": "openbao"}},
         })  # fmt: skip
 
     async def workflow(self, **kw) -> dict:
-        return await self.cp.create(r.WORKFLOW, docker_workflow(self.namespace, **kw))
+        """Create the sample Workflow and wait for its ``Ready`` condition: the controller's cache holds it.
+
+        Without the wait, a run created right after could be reconciled before the Workflow reaches the
+        controller's cache (two watches, no order between them): it would fail ``WorkflowResolutionFailed``
+        and be revived a moment later - correct, but not the sequence a lifecycle test asserts.
+        """
+        created = await self.cp.create(r.WORKFLOW, docker_workflow(self.namespace, **kw))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            wf = await self.cp.get(r.WORKFLOW, created["metadata"]["name"], self.namespace)
+            if c.find((wf.get("status") or {}).get("conditions"), c.READY) is not None:
+                return wf
+            await _sleep(0.05)
+        raise AssertionError(f"Workflow {self.namespace}/docker has no Ready condition after 30s")
 
     async def submit(self, name: str, **kw) -> dict:
         return await self.cp.create(r.WORKFLOW_RUN, run_object(self.namespace, name, **kw))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pytest
-from e2e_support import completed, docker_workflow, run_object
+from e2e_support import BOTH_MODES, MODES, completed, docker_workflow, run_object
 
 from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
@@ -224,7 +224,25 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES)
+#: The cases that also run with the build plane reached only through the relay: the ones that touch the build
+#: plane (a new BuildPlane joining the agent's trust group, a foreign object found through the agent, a run
+#: whose Workflow goes away mid-run) and one early failure; the others never reach a build plane.
+RELAYED = {
+    "missing-workflow-then-created",
+    "workflow-deleted-mid-run",
+    "wrong-parameter-type",
+    "missing-build-plane-then-created",
+    "foreign-argo-workflow-same-name",
+}
+MODE_CASES = [
+    pytest.param(mode, *case.values, id=f"{mode}-{case.id}")
+    for case in CASES
+    for mode in MODES
+    if mode == "direct" or case.id in RELAYED
+]
+
+
+@pytest.mark.parametrize(("controller", "case"), MODE_CASES, indirect=["controller"])
 async def test_bad_input_ends_in_its_condition_without_a_hot_loop(world, controller, case: Case):
     await case.setup(world)
     if case.first is not None:
@@ -279,6 +297,7 @@ async def test_admission_rejects(world, name, ttl, field):
     assert field in str(caught.value)
 
 
+@BOTH_MODES
 async def test_a_run_recreated_after_ttl_deletion_is_not_touched_by_the_old_ttl(world):
     await world.setup()
     await world.workflow()

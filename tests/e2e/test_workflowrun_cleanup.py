@@ -6,13 +6,14 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from e2e_support import completed, in_plane_thread
+from e2e_support import BOTH_MODES, completed, in_plane_thread
+from waiting import async_wait_for
 
 from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
 from choreo_controller.api import resources as r
 
-pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
+pytestmark = [pytest.mark.cluster, pytest.mark.e2e, BOTH_MODES]
 
 
 def completed_at(run) -> datetime:
@@ -101,10 +102,11 @@ async def test_the_orphan_sweep_deletes_objects_whose_run_is_gone(world, control
         })  # fmt: skip
     assert 4 == len(await world.build_objects())
 
-    controller.kill()  # and a fresh process sweeps once its caches have synced
+    controller.kill()  # and a fresh process sweeps once its caches have synced (and, relayed, its agent is back)
     await controller.restarted()
-    for _ in range(300):
-        if len(await world.build_objects()) == 2:
-            break
-        await asyncio.sleep(0.1)
+
+    async def swept():
+        return len(await world.build_objects()) == 2
+
+    await async_wait_for("the orphan sweep", swept, within=45)
     assert [("ExternalSecret", "not-ours"), ("Workflow", "not-ours")] == await world.build_objects()

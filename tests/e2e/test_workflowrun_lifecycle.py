@@ -5,39 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from e2e_support import completed
+from e2e_support import BOTH_MODES, completed, watch_reasons
 
 from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
 from choreo_controller.api import resources as r
 
-pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
-
-
-async def watch_reasons(world, name, until_completed=True, within=90.0):
-    """The sequence of distinct WorkflowCompleted reasons a watch on the run observes."""
-    listed = await world.cp.list(r.WORKFLOW_RUN, world.namespace, field_selector=f"metadata.name={name}")
-    seen: list[str] = []
-    last = None
-
-    async def follow():
-        nonlocal last
-        rv = listed.resource_version
-        while True:
-            async for event in world.cp.watch(
-                r.WORKFLOW_RUN, world.namespace, resource_version=rv, field_selector=f"metadata.name={name}"
-            ):
-                if event.type == "BOOKMARK":
-                    continue
-                rv = event.object["metadata"]["resourceVersion"]
-                last = event.object
-                state = completed(event.object)
-                if state is not None and (not seen or seen[-1] != state[1]):
-                    seen.append(state[1])
-                if until_completed and state is not None and state[0] == "True":
-                    return
-
-    return follow, seen, lambda: last
+pytestmark = [pytest.mark.cluster, pytest.mark.e2e, BOTH_MODES]
 
 
 async def test_docker_sample_run_succeeds_with_three_tasks_in_order(world):

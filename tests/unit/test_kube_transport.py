@@ -200,3 +200,35 @@ def test_closed_port_is_really_closed():
     # Guards the connection-refused case above: port 1 must not be listening on this machine.
     with socket.socket() as sock:
         assert 0 != sock.connect_ex(("127.0.0.1", 1))
+
+
+@pytest.mark.parametrize(
+    ("env_at_connect", "env_after_connect", "via_proxy"),
+    [
+        pytest.param({"HTTP_PROXY": "proxy"}, {}, True, id="environment-proxy-read-at-connect"),
+        pytest.param({"HTTP_PROXY": "proxy", "NO_PROXY": "127.0.0.1"}, {}, False, id="no-proxy-bypasses-it"),
+        pytest.param({}, {"HTTP_PROXY": "proxy"}, False, id="environment-not-read-per-request"),
+    ],
+)
+async def test_proxy_from_the_environment_is_read_once(
+    server, kubeconfig, monkeypatch, env_at_connect, env_after_connect, via_proxy
+):
+    proxy = FakeApiserver()  # answers absolute-form requests like the apiserver: a forwarding stand-in
+    proxy_port = await proxy.start()
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    def apply(env):
+        for name, value in env.items():
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy_port}" if value == "proxy" else value)
+
+    apply(env_at_connect)
+    try:
+        async with connect(kubeconfig, "fake") as api:
+            apply(env_after_connect)
+            resp = await api.transport.request(ApiRequest("GET", "/api/v1/namespaces/a"))
+            trusts_env = api.transport._session.trust_env
+    finally:
+        await proxy.runner.cleanup()
+    assert (200, False) == (resp.status, trusts_env)
+    assert (via_proxy, not via_proxy) == (bool(proxy.seen), bool(server.seen))

@@ -34,7 +34,12 @@ from choreo_controller.api.resources import WORKFLOW_RUN
 from choreo_controller.contracts import ApiError, Conflict, NotFound, ObjectKey, Result, TerminalError
 from choreo_controller.reconcilers.ports import AllowAll
 from choreo_controller.reconcilers.workflowrun import finalize, state
-from choreo_controller.reconcilers.workflowrun.resolve import WaitForPlane, identity, workflow_ref
+from choreo_controller.reconcilers.workflowrun.resolve import (
+    WaitForPlane,
+    identity,
+    recorded_target,
+    workflow_ref,
+)
 from choreo_controller.reconcilers.workflowrun.submit import RequeueSoon
 from choreo_controller.reconcilers.workflowrun.submitting import Attempt, Submission
 from choreo_controller.reconcilers.workflowrun.tracking import Tracker
@@ -163,14 +168,14 @@ class WorkflowRunReconciler:
         if not state.has_finalizer(run):
             self._forget(key)
             return Result()
-        plane = state.status(run).get("buildPlane") or {}
-        if plane.get("planeID"):
+        target = recorded_target(run)
+        if target is not None:
             try:
-                view = self._d.planes.plane(str(plane["planeID"]))
+                view = self._d.planes.plane(target)
                 await finalize.cleanup(view.api, run)
             except ApiError as exc:
                 message = (
-                    f"cleanup in build plane {plane['planeID']!r} failed ({type(exc).__name__}); the "
+                    f"cleanup in build plane {target.plane_id!r} failed ({type(exc).__name__}); the "
                     "finalizer stays and cleanup is retried with backoff"
                 )
                 await self._d.events.record(run, "Warning", "CleanupPending", message)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from choreo_controller.api import conditions as c
 from choreo_controller.contracts import ObjectKey, TerminalError
+from choreo_controller.reconcilers.ports import PlaneTarget
 from choreo_controller.render import check_workflow
 from choreo_controller.schema import compile_workflow_schema
 
@@ -53,6 +54,22 @@ class PlaneRef:
     def record(self) -> dict[str, str]:
         """``status.buildPlane``."""
         return {"kind": self.kind, "name": self.name, "planeID": self.plane_id}
+
+    def target(self) -> PlaneTarget:
+        """The port's name for this plane."""
+        namespace = str((self.obj.get("metadata") or {}).get("namespace") or "")
+        namespace = namespace if self.kind == "BuildPlane" else ""
+        return PlaneTarget(self.plane_id, self.kind, namespace, self.name)
+
+
+def recorded_target(run: JsonObj) -> PlaneTarget | None:
+    """The plane ``status.buildPlane`` recorded (a BuildPlane lives in the run's namespace), if any."""
+    plane = ((run.get("status") or {}).get("buildPlane")) or {}
+    if not plane.get("planeID"):
+        return None
+    kind = str(plane.get("kind") or "")
+    namespace = str((run.get("metadata") or {}).get("namespace") or "") if kind == "BuildPlane" else ""
+    return PlaneTarget(str(plane["planeID"]), kind, namespace, str(plane.get("name") or ""))
 
 
 def workflow_ref(run: JsonObj) -> tuple[str, str]:

@@ -10,9 +10,11 @@ In order, each step either passes or raises with the reason the run will show:
 5. build plane resolved (``WaitForPlane``: not terminal);
 6. parameters, external refs, render (``plan_run``: terminal reasons);
 7. status: ``startedAt``, ``WorkflowPending``, ``buildPlane`` and ``resolvedWorkflow`` - recorded *before*
-   anything exists in the build plane, so cleanup always knows where to look;
+   anything exists in the build plane, so cleanup always knows where to look (a retry of a run already
+   waiting for that plane keeps its ``BuildPlaneUnavailable`` condition instead);
 8. build namespace prerequisites, extra resources, the Argo Workflow (``submit.Submitter``; an unreachable
-   plane is ``WaitForPlane(BuildPlaneUnavailable)``, a rejected object terminal ``RenderFailed``);
+   plane - unreachable, throttling or failing with a 5xx, directly or through the relay's agent - is
+   ``WaitForPlane(BuildPlaneUnavailable)``, a rejected object terminal ``RenderFailed``);
 9. status: ``resources`` and ``runReference``.
 
 ``Attempt`` carries the latest version of the run (each write returns a newer one) and the status fields
@@ -27,7 +29,14 @@ from typing import TYPE_CHECKING, Any, Final
 from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
 from choreo_controller.api.resources import WORKFLOW_RUN
-from choreo_controller.contracts import BadRequest, Invalid, TerminalError, TooManyRequests, Unavailable
+from choreo_controller.contracts import (
+    BadRequest,
+    Invalid,
+    ServerError,
+    TerminalError,
+    TooManyRequests,
+    Unavailable,
+)
 from choreo_controller.reconcilers.workflowrun import state
 from choreo_controller.reconcilers.workflowrun.cancel import CANCELLED_BEFORE_SUBMISSION
 from choreo_controller.reconcilers.workflowrun.plan import plan_run
@@ -43,6 +52,7 @@ from choreo_controller.reconcilers.workflowrun.submit import Submitter
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import JsonObj
+    from choreo_controller.reconcilers.ports import PlaneTarget
     from choreo_controller.reconcilers.workflowrun.plan import Plan, Planned
     from choreo_controller.reconcilers.workflowrun.reconciler import RunDeps
     from choreo_controller.reconcilers.workflowrun.writer import StatusWriter
@@ -87,9 +97,10 @@ class Submission:
         attempt.found["buildPlane"] = plane.record()
         plan = plan_run(d.caches, run, workflow, plane, clock=d.clock, metrics=d.metrics)
         kw: dict[str, Any] = {"gen": state.generation(run), "now": d.clock.now()}
-        pending = state.pending(attempt.status(), f"Submitting to build plane {plane.plane_id!r}", **kw)
-        attempt.run = run = await self._writer.write(run, pending)
-        await self._create(attempt, plane.plane_id, plan)
+        if not _waiting_for(run, plane.record()):  # a retry keeps its waiting condition: no flip-flop writes
+            pending = state.pending(attempt.status(), f"Submitting to build plane {plane.plane_id!r}", **kw)
+            attempt.run = run = await self._writer.write(run, pending)
+        await self._create(attempt, plane.target(), plan)
         ref = plan.workflow.ref()
         message = (
             f"Submitted Argo Workflow {ref['namespace']}/{ref['name']} to build plane {plane.plane_id!r}"
@@ -98,10 +109,10 @@ class Submission:
         attempt.run = run = await self._writer.write(run, state.pending(st, message, **kw))
         return run
 
-    async def _create(self, attempt: Attempt, plane_id: str, plan: Plan) -> None:
-        uid = str(state.meta(attempt.run).get("uid") or "")
+    async def _create(self, attempt: Attempt, target: PlaneTarget, plan: Plan) -> None:
+        uid, plane_id = str(state.meta(attempt.run).get("uid") or ""), target.plane_id
         try:
-            api = self._d.planes.plane(plane_id).api
+            api = self._d.planes.plane(target).api
             namespace = labels.build_namespace(str(state.meta(attempt.run).get("namespace")))
             await self._submitter.ensure_namespace(api, plane_id, namespace)
             created: list[dict[str, str]] = []
@@ -110,10 +121,9 @@ class Submission:
                 created.append(planned.ref())
                 attempt.found["resources"] = list(created)
             await self._one(api, plane_id, plan.workflow, uid)
-        except (Unavailable, TooManyRequests) as exc:
-            message = (
-                f"build plane {plane_id!r} cannot be reached ({type(exc).__name__}); retrying with backoff"
-            )
+        except (Unavailable, TooManyRequests, ServerError) as exc:  # 5xx: the plane cannot serve now
+            why = exc.message[:MAX_API_MESSAGE] or type(exc).__name__
+            message = f"build plane {plane_id!r} cannot be reached ({why}); retrying with backoff"
             raise WaitForPlane(c.R_BUILD_PLANE_UNAVAILABLE, message) from exc
 
     async def _one(self, api: Any, plane_id: str, planned: Planned, uid: str) -> None:
@@ -138,3 +148,16 @@ class Submission:
             "spec": {"ttlAfterCompletion": ttl},
         }
         return await self._d.api.merge_patch(WORKFLOW_RUN, meta["name"], body, namespace=meta["namespace"])
+
+
+def _waiting_for(run: JsonObj, plane: dict[str, str]) -> bool:
+    """The run already waits for this very plane to become reachable (``buildPlane`` is recorded).
+
+    Writing ``WorkflowPending`` again before each retry, then ``BuildPlaneUnavailable`` after it, would make
+    every retry two status writes - and every write an event that re-enqueues the run at once, defeating
+    the retry backoff. Left as it is, a retry that fails the same way writes nothing.
+    """
+    return (
+        state.completed_reason(run) == c.R_BUILD_PLANE_UNAVAILABLE
+        and state.status(run).get("buildPlane") == plane
+    )

@@ -24,7 +24,7 @@ from choreo_controller.reconcilers.workflowrun import indexes
 from choreo_controller.reconcilers.workflowrun.finalize import LABELLED_KINDS, delete_quietly
 
 if TYPE_CHECKING:
-    from choreo_controller.contracts import ApiResource, Clock
+    from choreo_controller.contracts import ApiResource, Clock, KubeApi
     from choreo_controller.reconcilers.ports import BuildPlanes, Reader
 
 log = structlog.get_logger("choreo_controller.sweep")
@@ -51,26 +51,39 @@ class OrphanSweep:
         self.deleted = 0  # total, for tests and logs
 
     async def sweep_once(self) -> int:
-        """One pass over every reachable plane; returns how many orphans were deleted."""
+        """One pass over every reachable plane; returns how many orphans were deleted.
+
+        A plane that fails is logged and skipped: one unreachable plane must not hide the others' orphans.
+        """
         deleted = 0
-        for plane_id in self._planes.plane_ids():
-            api = self._planes.plane(plane_id).api
-            for resource in self._kinds:
-                listed = await api.list(resource, None, label_selector=labels.MANAGED_SELECTOR)
-                for obj in listed.items:
-                    meta = obj.get("metadata") or {}
-                    uid = (meta.get("labels") or {}).get(labels.LABEL_WORKFLOWRUN_UID)
-                    if not uid or meta.get("deletionTimestamp") or self._runs.index_keys(indexes.UID, uid):
-                        continue
-                    name, namespace = str(meta.get("name")), str(meta.get("namespace") or "")
-                    if await delete_quietly(
-                        api, resource, name, namespace, str(meta.get("uid") or "") or None
-                    ):
-                        deleted += 1
-                        log.info(
-                            "orphan deleted", plane=plane_id, kind=resource.kind, object=f"{namespace}/{name}"
-                        )
+        for target in self._planes.targets():
+            try:
+                deleted += await self._sweep_plane(target.plane_id, self._planes.plane(target).api)
+            except (ApiError, OSError) as exc:
+                log.warning(
+                    "orphan sweep of a plane failed; next pass later",
+                    plane=target.plane_id,
+                    error=type(exc).__name__,
+                    message=str(exc)[:200],
+                )
         self.deleted += deleted
+        return deleted
+
+    async def _sweep_plane(self, plane_id: str, api: KubeApi) -> int:
+        deleted = 0
+        for resource in self._kinds:
+            listed = await api.list(resource, None, label_selector=labels.MANAGED_SELECTOR)
+            for obj in listed.items:
+                meta = obj.get("metadata") or {}
+                uid = (meta.get("labels") or {}).get(labels.LABEL_WORKFLOWRUN_UID)
+                if not uid or meta.get("deletionTimestamp") or self._runs.index_keys(indexes.UID, uid):
+                    continue
+                name, namespace = str(meta.get("name")), str(meta.get("namespace") or "")
+                if await delete_quietly(api, resource, name, namespace, str(meta.get("uid") or "") or None):
+                    deleted += 1
+                    log.info(
+                        "orphan deleted", plane=plane_id, kind=resource.kind, object=f"{namespace}/{name}"
+                    )
         return deleted
 
     async def run(self) -> NoReturn:

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Final
 from choreo_controller.api import labels
 from choreo_controller.api.resources import ARGO_WORKFLOW
 from choreo_controller.contracts import NotFound, Result
+from choreo_controller.reconcilers.ports import PlaneTarget
 from choreo_controller.reconcilers.workflowrun import cancel, state
 from choreo_controller.reconcilers.workflowrun import status as argo_status
+from choreo_controller.reconcilers.workflowrun.resolve import recorded_target
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -59,9 +61,10 @@ class Tracker:
         """One look at the run's Argo Workflow; writes status if it changed."""
         st = state.status(run)
         ref = st.get("runReference") or {}
-        plane_id = str((st.get("buildPlane") or {}).get("planeID") or "")
+        target = recorded_target(run) or PlaneTarget("")
+        plane_id = target.plane_id
         namespace, name = str(ref.get("namespace") or ""), str(ref.get("name") or "")
-        view = self._d.planes.plane(plane_id)
+        view = self._d.planes.plane(target)
         if not view.synced:
             return Result(requeue_after=SYNC_WAIT)
         uid = str(state.meta(run).get("uid") or "")

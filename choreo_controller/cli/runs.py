@@ -1,0 +1,322 @@
+"""``choreo-controller runs``: list, inspect, watch, cancel and rerun WorkflowRuns in a control plane.
+
+Subcommands: ``list [-n NS | -A]``, ``get RUN [-o table|yaml|json]``, ``watch RUN``, ``cancel RUN``,
+``rerun RUN [--set PATH=VALUE]... [--name NAME] [--watch]``. Each takes ``--kubeconfig``, ``--context``
+and ``-n/--namespace`` (default: the context's namespace, else ``default``), like kubectl.
+
+Exit codes (``cli``): 0 done (``watch``: the run succeeded); 1 the run failed or was cancelled
+(``watch``), the run or namespace does not exist, the apiserver refused the call, or ``cancel`` found the
+run already completed; 2 usage (argparse, a malformed ``--set``); 3 the cluster could not be reached
+(no kubeconfig, connection refused, timeout). Messages go to stderr, results to stdout.
+
+This module is the IO edge: flags, the connection, error-to-exit-code mapping. What is printed comes from
+``runsview`` (pure), the rerun object from ``rerun`` (pure), the watch loop from ``runswatch``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from choreo_controller.cli import Subparsers
+    from choreo_controller.contracts import JsonObj, KubeApi
+
+DESCRIPTION = (
+    "Operate WorkflowRuns: list them, show one with its conditions and steps, follow one live until it "
+    "completes, cancel one, or run one again with the same or overridden parameters."
+)
+EPILOG = (
+    "Exit codes: 0 ok (watch: the run succeeded); 1 the run failed, was cancelled or was not found, or the "
+    "apiserver refused the call; 2 usage error (including a malformed --set); 3 the cluster could not be "
+    "reached."
+)
+
+
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    """Add ``runs`` and its subcommands."""
+    runs = sub.add_parser(
+        "runs", help="list, get, watch, cancel and rerun WorkflowRuns", description=DESCRIPTION, epilog=EPILOG
+    )
+    commands = runs.add_subparsers(dest="runs_command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="control plane (default: $KUBECONFIG, in-cluster, ~/.kube/config)",
+    )
+    common.add_argument("--context", help="kubeconfig context (default: the current context)")
+    common.add_argument(
+        "-n", "--namespace", metavar="NS", help="namespace (default: the context's namespace, else default)"
+    )
+    one = argparse.ArgumentParser(add_help=False, parents=[common])
+    one.add_argument("run", metavar="RUN", help="WorkflowRun name")
+
+    def add(name: str, parent: argparse.ArgumentParser, summary: str, text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[parent], help=summary, description=text, epilog=EPILOG)
+
+    listing = add(
+        "list", common, "list runs: name, workflow, status, age, duration",
+        "List WorkflowRuns with their workflow, status (the reason of WorkflowCompleted), age and duration.",
+    )  # fmt: skip
+    listing.add_argument("-A", "--all-namespaces", action="store_true", help="list runs in every namespace")
+    listing.set_defaults(handler=_handler(_list))
+
+    get = add(
+        "get", one, "show one run: fields, conditions and steps",
+        "Show one WorkflowRun: its fields, then its conditions and steps (tasks) as tables; or the whole "
+        "object as YAML or JSON.",
+    )  # fmt: skip
+    get.add_argument(
+        "-o", "--output", choices=("table", "yaml", "json"), default="table", help="output format (table)"
+    )
+    get.set_defaults(handler=_handler(_get))
+
+    watch = add(
+        "watch", one, "follow a run's steps live until it completes",
+        "Follow a WorkflowRun until it completes: on a terminal a live table of its steps with phases and "
+        "durations, otherwise one line per change. Exit 0 if the run succeeded, 1 if it failed, was "
+        "cancelled or was deleted.",
+    )  # fmt: skip
+    watch.add_argument(
+        "--timeout", type=float, default=0.0, metavar="SECONDS",
+        help="give up (exit 1) after this long; 0 waits forever (default 0)",
+    )  # fmt: skip
+    watch.set_defaults(handler=_handler(_watch))
+
+    cancel = add(
+        "cancel", one, 'cancel a run (annotation openchoreo.dev/cancel: "true")',
+        'Cancel a WorkflowRun: set the annotation openchoreo.dev/cancel: "true"; the controller terminates '
+        "its Argo Workflow and the run ends WorkflowFailed/Cancelled. A run that already completed is left "
+        "alone (exit 1).",
+    )  # fmt: skip
+    cancel.set_defaults(handler=_handler(_cancel))
+
+    rerun = add(
+        "rerun", one, "create a new run with the same or overridden parameters",
+        "Create a new WorkflowRun from an existing one: the same workflow, labels and parameters, with "
+        "--set overrides. PATH is dotted under spec.workflow.parameters (repository.revision.branch); "
+        "VALUE is YAML or JSON (3, true, '[a, b]', '\"3\"' for a string, empty for the empty string). "
+        "The new run is named --name, or after the first run of the chain plus 5 random characters.",
+    )  # fmt: skip
+    rerun.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+        help="override one parameter (repeatable)",
+    )  # fmt: skip
+    rerun.add_argument("--name", help="name of the new run (default: generated)")
+    rerun.add_argument("--watch", action="store_true", help="then follow the new run, as `runs watch` does")
+    rerun.set_defaults(handler=_handler(_rerun))
+
+
+Command = Callable[["KubeApi", argparse.Namespace, str], Awaitable[int]]
+
+
+def _handler(command: Command) -> Callable[[argparse.Namespace], int]:
+    def handle(args: argparse.Namespace) -> int:
+        return _run(command, args)
+
+    return handle
+
+
+def _run(command: Command, args: argparse.Namespace) -> int:
+    from choreo_controller.cli.rerun import parse_set  # noqa: PLC0415 - lazy: keep --help fast
+    from choreo_controller.kube.config import resolve_source  # noqa: PLC0415
+
+    try:
+        for text in getattr(args, "sets", ()):
+            parse_set(text)  # before any network: a typo is a usage error, not a half-done rerun
+        kind, path = resolve_source(args.kubeconfig)
+        _check_kubeconfig(kind, path)
+        args.namespace = args.namespace or _context_namespace(kind, path, args.context)
+        return asyncio.run(_connected(command, args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        explained = _explain(error, args)
+        if explained is None:
+            raise
+        return _fail(*explained)
+
+
+def _explain(error: Exception, args: argparse.Namespace) -> tuple[str, int] | None:
+    """The message and exit code of an expected failure; ``None`` for a bug (the traceback then shows)."""
+    from choreo_controller.cli import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE  # noqa: PLC0415 - the root imports us
+    from choreo_controller.cli.rerun import SetError  # noqa: PLC0415
+    from choreo_controller.cli.runswatch import RunDeleted  # noqa: PLC0415
+    from choreo_controller.contracts import ApiError, Unavailable  # noqa: PLC0415
+
+    # First match wins: Unavailable is an ApiError, and the more specific meaning must come first.
+    table: list[tuple[type[Exception] | tuple[type[Exception], ...], Callable[[Any], str], int]] = [
+        (SetError, str, EXIT_USAGE),
+        (_Unreachable, lambda e: f"cannot reach the cluster: {e}", EXIT_UNREACHABLE),
+        (Unavailable, lambda e: f"cannot reach the cluster: {e.message}", EXIT_UNREACHABLE),
+        (_Missing, str, EXIT_FAILED),
+        (ApiError, lambda e: f"{type(e).__name__}: {e.message}", EXIT_FAILED),
+        ((RunDeleted, TimeoutError), lambda e: f"{args.namespace}/{args.run}: {e}", EXIT_FAILED),
+    ]
+    return next(((text(error), code) for kinds, text, code in table if isinstance(error, kinds)), None)
+
+
+class _Unreachable(Exception):
+    """No usable credentials or kubeconfig."""
+
+
+def _check_kubeconfig(kind: str, path: str | None) -> None:
+    if kind == "kubeconfig" and not any(Path(p).is_file() for p in str(path).split(":") if p):
+        raise _Unreachable(f"no kubeconfig at {path} (pass --kubeconfig or set KUBECONFIG)")
+
+
+class _Missing(Exception):
+    """The run or its namespace does not exist; the message says which."""
+
+
+async def _connected(command: Command, args: argparse.Namespace) -> int:
+    from choreo_controller.kube.config import connect  # noqa: PLC0415 - heavy, on demand
+
+    try:
+        api = await connect(args.kubeconfig, args.context, request_timeout=15.0)
+    except Exception as exc:  # noqa: BLE001 - the loader's own errors (bad context, bad file) all mean "cannot connect"
+        raise _Unreachable(f"{type(exc).__name__}: {str(exc)[:300]}") from None
+    async with api:
+        return await command(api, args, args.namespace)
+
+
+def _context_namespace(kind: str, path: str | None, context: str | None) -> str:
+    """The default namespace, as kubectl finds it: the context's, the pod's in-cluster, else default."""
+    import yaml  # noqa: PLC0415
+
+    if kind == "in-cluster":
+        file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        return file.read_text().strip() if file.is_file() else "default"
+    for part in str(path).split(":"):
+        try:
+            config = yaml.safe_load(Path(part).read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        wanted = context or config.get("current-context")
+        for entry in config.get("contexts") or []:
+            if entry.get("name") == wanted and (entry.get("context") or {}).get("namespace"):
+                return str(entry["context"]["namespace"])
+    return "default"
+
+
+# ---- subcommands ---------------------------------------------------------------------------------------
+async def _list(api: KubeApi, args: argparse.Namespace, namespace: str) -> int:
+    from choreo_controller.api.resources import WORKFLOW_RUN  # noqa: PLC0415
+    from choreo_controller.cli.runsview import list_table  # noqa: PLC0415
+
+    where = None if args.all_namespaces else namespace
+    runs = (await api.list(WORKFLOW_RUN, where)).items
+    if not runs:
+        if where is not None:
+            await _check_namespace(api, where)
+        sys.stderr.write(f"No runs found{'' if where is None else f' in namespace {where}'}.\n")
+        return 0
+    sys.stdout.write(list_table(runs, datetime.now(UTC), all_namespaces=args.all_namespaces))
+    return 0
+
+
+async def _get(api: KubeApi, args: argparse.Namespace, namespace: str) -> int:
+    from choreo_controller.cli.runsview import detail  # noqa: PLC0415
+
+    run = await _read(api, namespace, args.run)
+    if args.output == "table":
+        sys.stdout.write(detail(run, datetime.now(UTC)))
+        return 0
+    run.get("metadata", {}).pop("managedFields", None)
+    if args.output == "json":
+        sys.stdout.write(json.dumps(run, indent=2) + "\n")
+    else:
+        import yaml  # noqa: PLC0415
+
+        sys.stdout.write(yaml.safe_dump(run, sort_keys=False))
+    return 0
+
+
+async def _watch(api: KubeApi, args: argparse.Namespace, namespace: str) -> int:
+    return await _follow(api, await _read(api, namespace, args.run), args.timeout)
+
+
+async def _follow(api: KubeApi, run: JsonObj, limit: float) -> int:
+    from choreo_controller.cli import EXIT_FAILED, EXIT_OK  # noqa: PLC0415
+    from choreo_controller.cli.runsview import run_duration  # noqa: PLC0415
+    from choreo_controller.cli.runswatch import Display, watch_run  # noqa: PLC0415
+
+    display = Display(sys.stdout, live=Display.is_terminal(sys.stdout))
+    try:
+        async with asyncio.timeout(limit if limit > 0 else None):
+            outcome = await watch_run(api, run, display)
+    except TimeoutError:
+        raise TimeoutError(f"did not complete within {limit:g}s") from None
+    final = await _read(api, run["metadata"]["namespace"], run["metadata"]["name"])
+    meta = final["metadata"]
+    took = run_duration(final, datetime.now(UTC))
+    sys.stdout.write(f"run {meta['namespace']}/{meta['name']} {outcome.reason} in {took}\n")
+    return EXIT_OK if outcome.succeeded else EXIT_FAILED
+
+
+async def _cancel(api: KubeApi, args: argparse.Namespace, namespace: str) -> int:
+    from choreo_controller.api.labels import ANNOTATION_CANCEL  # noqa: PLC0415
+    from choreo_controller.api.resources import WORKFLOW_RUN  # noqa: PLC0415
+    from choreo_controller.cli import EXIT_FAILED  # noqa: PLC0415
+    from choreo_controller.cli.runsview import outcome  # noqa: PLC0415
+
+    run = await _read(api, namespace, args.run)
+    done = outcome(run)
+    if done.done:
+        message = f"{namespace}/{args.run}: already completed ({done.reason}); nothing to cancel"
+        return _fail(message, EXIT_FAILED)
+    if (run["metadata"].get("annotations") or {}).get(ANNOTATION_CANCEL) == "true":
+        sys.stdout.write(f"workflowrun {namespace}/{args.run}: cancel already requested\n")
+        return 0
+    patch = {"metadata": {"annotations": {ANNOTATION_CANCEL: "true"}}}
+    await api.merge_patch(WORKFLOW_RUN, args.run, patch, namespace=namespace)
+    sys.stdout.write(f"workflowrun {namespace}/{args.run}: cancel requested\n")
+    return 0
+
+
+async def _rerun(api: KubeApi, args: argparse.Namespace, namespace: str) -> int:
+    from choreo_controller.api.resources import WORKFLOW_RUN  # noqa: PLC0415
+    from choreo_controller.cli.rerun import rerun_object  # noqa: PLC0415
+
+    run = await _read(api, namespace, args.run)
+    created = await api.create(WORKFLOW_RUN, rerun_object(run, args.sets, args.name))
+    sys.stdout.write(f"workflowrun {namespace}/{created['metadata']['name']} created (rerun of {args.run})\n")
+    sys.stdout.flush()
+    return await _follow(api, created, 0.0) if args.watch else 0
+
+
+# ---- helpers -------------------------------------------------------------------------------------------
+async def _read(api: KubeApi, namespace: str, name: str) -> dict[str, Any]:
+    from choreo_controller.api.resources import WORKFLOW_RUN  # noqa: PLC0415
+    from choreo_controller.contracts import NotFound  # noqa: PLC0415
+
+    try:
+        return await api.get(WORKFLOW_RUN, name, namespace)
+    except NotFound:
+        await _check_namespace(api, namespace)
+        raise _Missing(f'workflowrun "{name}" not found in namespace "{namespace}"') from None
+
+
+async def _check_namespace(api: KubeApi, namespace: str) -> None:
+    """Raise ``_Missing`` if ``namespace`` does not exist; a user who may not read namespaces is not told."""
+    from choreo_controller.api.resources import NAMESPACE  # noqa: PLC0415
+    from choreo_controller.contracts import ApiError, NotFound  # noqa: PLC0415
+
+    try:
+        await api.get(NAMESPACE, namespace)
+    except NotFound:
+        raise _Missing(f'namespace "{namespace}" not found') from None
+    except ApiError:
+        return
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    return code

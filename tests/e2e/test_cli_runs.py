@@ -1,0 +1,249 @@
+"""``choreo-controller runs ...`` as a user runs it: the installed console script, as a child process, against
+the session planes and the shared e2e controller, on the demo pipeline (manifests/samples/demo, three
+kwok-friendly steps). Every command, and bad input: unknown run, unknown namespace, malformed ``--set``,
+an unreachable or missing cluster. Exit codes are the contract: 0 ok, 1 failed/not found, 2 usage,
+3 unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from e2e_support import completed
+from localcluster.process import free_port
+from waiting import async_wait_for
+
+from choreo_controller.api import conditions as c
+from choreo_controller.api import resources as r
+from choreo_controller.cli.rerun import ANNOTATION_RERUN_OF
+
+pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
+DEMO = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "demo"
+CLI = str(Path(sys.executable).parent / "choreo-controller")
+PARAMS = {"repository": {"url": "https://github.com/acme/payments"}, "stepSeconds": 1}
+
+
+@pytest.fixture(scope="module")
+def demo_templates(build_plane):
+    build_plane.apply(DEMO / "cluster-workflow-templates.yaml")
+
+
+@pytest.fixture
+async def demo(world, demo_templates, control_plane):
+    """The world with the demo Workflow; ``cli(...)`` runs the CLI against the control plane."""
+    await world.setup(secret_reference=False)
+    workflow = yaml.safe_load((DEMO / "workflow.yaml").read_text())
+    workflow["metadata"]["namespace"] = world.namespace
+    await world.cp.create(r.WORKFLOW, workflow)
+    await async_wait_for("the demo Workflow Ready (in the controller's cache)", lambda: ready(world))
+    world.kubeconfig = str(control_plane.kubeconfig)
+    return world
+
+
+async def ready(world) -> bool:
+    workflow = await world.cp.get(r.WORKFLOW, "demo-build", world.namespace)
+    return c.find((workflow.get("status") or {}).get("conditions"), c.READY) is not None
+
+
+async def cli(*argv: str, kubeconfig: str | None = None) -> tuple[int, str, str]:
+    extra = [f"--kubeconfig={kubeconfig}"] if kubeconfig else []
+    proc = await asyncio.create_subprocess_exec(
+        CLI, *argv, *extra, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def submit(world, name: str, **params) -> dict:
+    body = {"apiVersion": r.API_VERSION, "kind": "WorkflowRun",
+            "metadata": {"name": name, "namespace": world.namespace, "labels": {"team": "qa"}},
+            "spec": {"workflow": {"name": "demo-build", "parameters": {**PARAMS, **params}}}}  # fmt: skip
+    return await world.cp.create(r.WORKFLOW_RUN, body)
+
+
+async def test_watch_list_and_get_a_run_that_succeeds(demo):
+    ns, kube = demo.namespace, demo.kubeconfig
+    await submit(demo, "build-1")
+    code, out, err = await cli("runs", "watch", "build-1", "-n", ns, kubeconfig=kube)
+    assert (0, "") == (code, err)
+    steps = [line.split()[2:4] for line in out.splitlines() if "  step " in line]
+    assert {"checkout", "build", "publish"} == {name for name, phase in steps if phase == "Succeeded"}
+    assert f"run {ns}/build-1 WorkflowSucceeded in " in out.splitlines()[-1]
+
+    code, out, _ = await cli("runs", "list", "-n", ns, kubeconfig=kube)
+    assert 0 == code
+    assert ["NAME", "WORKFLOW", "STATUS", "AGE", "DURATION"] == out.splitlines()[0].split()
+    assert ["build-1", "demo-build", "WorkflowSucceeded"] == out.splitlines()[1].split()[:3]
+    code, out, _ = await cli("runs", "list", "-A", kubeconfig=kube)
+    assert 0 == code
+    assert [ns, "build-1", "demo-build", "WorkflowSucceeded"] in [
+        line.split()[:4] for line in out.splitlines()
+    ]
+
+    code, out, _ = await cli("runs", "get", "build-1", "-n", ns, kubeconfig=kube)
+    assert 0 == code
+    lines = out.splitlines()
+    tasks = [line.split()[:2] for line in lines[lines.index("Tasks:") + 2 :]]
+    assert [["checkout", "Succeeded"], ["build", "Succeeded"], ["publish", "Succeeded"]] == tasks
+    assert ["WorkflowCompleted", "True", "WorkflowSucceeded"] in [line.split()[:3] for line in lines]
+    stored = await demo.cp.get(r.WORKFLOW_RUN, "build-1", ns)
+    stored["metadata"].pop("managedFields", None)
+    for output, parse in (("json", json.loads), ("yaml", yaml.safe_load)):
+        code, out, _ = await cli("runs", "get", "build-1", "-n", ns, "-o", output, kubeconfig=kube)
+        assert (0, stored) == (code, parse(out))
+
+
+async def test_cancel_while_watching(demo):
+    ns, kube = demo.namespace, demo.kubeconfig
+    await submit(demo, "slow-1", stepSeconds=30)
+    await demo.wait_reason("slow-1", c.R_RUNNING, status="False")
+    watcher = asyncio.create_task(cli("runs", "watch", "slow-1", "-n", ns, kubeconfig=kube))
+    assert (0, f"workflowrun {ns}/slow-1: cancel requested\n", "") == await cli("runs", "cancel", "slow-1", "-n", ns, kubeconfig=kube)  # fmt: skip
+    code, out, err = await watcher
+    assert (1, "") == (code, err)
+    assert f"run {ns}/slow-1 Cancelled in " in out.splitlines()[-1]
+    assert (1, "", f"error: {ns}/slow-1: already completed (Cancelled); nothing to cancel\n") == await cli(
+        "runs", "cancel", "slow-1", "-n", ns, kubeconfig=kube
+    )
+    code, _, err = await cli("runs", "watch", "slow-1", "-n", ns, kubeconfig=kube)
+    assert 1 == code, "watching a finished, failed run exits 1 at once"
+
+
+async def test_rerun_with_overrides(demo):
+    ns, kube = demo.namespace, demo.kubeconfig
+    await submit(demo, "build-1", image={"tag": "v1"})
+    await demo.wait_completed("build-1")
+    code, out, err = await cli(
+        "runs", "rerun", "build-1", "-n", ns, "--set", "image.tag=v2", "--set", "publish=false", "--name", "again", "--watch",
+        kubeconfig=kube,
+    )  # fmt: skip
+    assert (0, "") == (code, err)
+    assert f"workflowrun {ns}/again created (rerun of build-1)" == out.splitlines()[0]
+    again = await demo.cp.get(r.WORKFLOW_RUN, "again", ns)
+    assert {
+        "parameters": {**PARAMS, "image": {"tag": "v2"}, "publish": False},
+        "labels": {"team": "qa"},
+        "rerun-of": "build-1",
+        "outcome": ("True", c.R_SUCCEEDED),
+        "tasks": [("checkout", "Succeeded"), ("build", "Succeeded")],  # a skipped step runs no pod: no task
+    } == {
+        "parameters": again["spec"]["workflow"]["parameters"],
+        "labels": again["metadata"]["labels"],
+        "rerun-of": again["metadata"]["annotations"][ANNOTATION_RERUN_OF],
+        "outcome": completed(again),
+        "tasks": [(t["name"], t["phase"]) for t in again["status"]["tasks"]],
+    }
+    code, out, _ = await cli("runs", "rerun", "again", "-n", ns, kubeconfig=kube)
+    created = out.split()[1].split("/")[1]
+    assert (0, True) == (code, created.startswith("build-1-")), (
+        "a rerun of a rerun is named after the first run"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected_code", "expected_error"),
+    [
+        pytest.param(
+            ["get", "nope"],
+            1,
+            'error: workflowrun "nope" not found in namespace "{ns}"',
+            id="get-unknown-run",
+        ),
+        pytest.param(
+            ["watch", "nope"],
+            1,
+            'error: workflowrun "nope" not found in namespace "{ns}"',
+            id="watch-unknown-run",
+        ),
+        pytest.param(
+            ["cancel", "nope"],
+            1,
+            'error: workflowrun "nope" not found in namespace "{ns}"',
+            id="cancel-unknown-run",
+        ),
+        pytest.param(
+            ["rerun", "nope"],
+            1,
+            'error: workflowrun "nope" not found in namespace "{ns}"',
+            id="rerun-unknown-run",
+        ),
+        pytest.param(
+            ["get", "run-1", "-n", "no-such-ns"],
+            1,
+            'error: namespace "no-such-ns" not found',
+            id="get-unknown-namespace",
+        ),
+        pytest.param(
+            ["list", "-n", "no-such-ns"],
+            1,
+            'error: namespace "no-such-ns" not found',
+            id="list-unknown-namespace",
+        ),
+        pytest.param(
+            ["rerun", "run-1", "--set", "stepSeconds"],
+            2,
+            "error: --set 'stepSeconds': expected PATH=VALUE",
+            id="set-without-equals",
+        ),
+        pytest.param(
+            ["rerun", "run-1", "--set", "a..b=1"],
+            2,
+            "error: --set 'a..b=1': PATH must be dotted parameter names",
+            id="set-empty-segment",
+        ),
+        pytest.param(
+            ["rerun", "run-1", "--set", "tags=[v1, v2"],
+            2,
+            "error: --set 'tags=[v1, v2': VALUE is not valid YAML or JSON",
+            id="set-bad-yaml",
+        ),
+        pytest.param(
+            ["rerun", "run-1", "--set", "repository.url.host=x"],
+            2,
+            "error: --set 'repository.url.host=x': parameters.repository.url is a string, not an object",
+            id="set-through-a-string",
+        ),
+        pytest.param(
+            ["rerun", "nope", "--set", "=1"],
+            2,
+            "error: --set '=1': PATH must be dotted parameter names",
+            id="set-checked-before-the-cluster",
+        ),
+        pytest.param(["get", "run-1", "-o", "xml"], 2, "invalid choice: 'xml'", id="bad-output-format"),
+        pytest.param(["frobnicate"], 2, "invalid choice: 'frobnicate'", id="unknown-subcommand"),
+        pytest.param(["get"], 2, "the following arguments are required: RUN", id="missing-run"),
+    ],
+)
+async def test_bad_input(demo, argv, expected_code, expected_error):
+    ns = demo.namespace
+    await submit(demo, "run-1")
+    before = len((await demo.cp.list(r.WORKFLOW_RUN, ns)).items)
+    namespace = [] if "-n" in argv else ["-n", ns]
+    code, out, err = await cli("runs", *argv, *namespace, kubeconfig=demo.kubeconfig)
+    assert (expected_code, "") == (code, out)
+    assert expected_error.format(ns=ns) in err
+    assert before == len((await demo.cp.list(r.WORKFLOW_RUN, ns)).items), "bad input creates nothing"
+
+
+async def test_empty_namespace_lists_nothing(demo):
+    assert (0, "", f"No runs found in namespace {demo.namespace}.\n") == await cli(
+        "runs", "list", "-n", demo.namespace, kubeconfig=demo.kubeconfig
+    )
+
+
+@pytest.mark.parametrize("command", [["list"], ["get", "x"], ["watch", "x"], ["cancel", "x"], ["rerun", "x"]], ids=lambda a: a[0])  # fmt: skip
+async def test_unreachable_cluster_exits_3(control_plane, tmp_path, command):
+    config = yaml.safe_load(control_plane.kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"
+    dead = tmp_path / "dead.kubeconfig"
+    dead.write_text(yaml.safe_dump(config))
+    code, out, err = await cli("runs", *command, "-n", "default", kubeconfig=str(dead))
+    assert (3, "", True) == (code, out, err.startswith("error: cannot reach the cluster: "))
+    code, _, err = await cli("runs", *command, kubeconfig=str(tmp_path / "missing.kubeconfig"))
+    assert (3, f"error: cannot reach the cluster: no kubeconfig at {tmp_path / 'missing.kubeconfig'} (pass --kubeconfig or set KUBECONFIG)\n") == (code, err)  # fmt: skip
+    code, _, err = await cli("runs", *command, "--context", "nope", kubeconfig=str(control_plane.kubeconfig))
+    assert (3, True) == (code, err.startswith("error: cannot reach the cluster: ")), err

@@ -1,0 +1,187 @@
+"""``RelayBuildPlanes`` over a real gateway and agent (TLS websockets on 127.0.0.1); the apiserver is a fake.
+
+Plane objects that share a planeID and a clientCA share one relayed Argo informer, each with its own API
+(so a run's errors name its own plane object); an object with its own CA squatting on the planeID gets its
+own informer and API, which no agent of the others serves.
+"""
+
+import asyncio
+import contextlib
+import json
+
+import pytest
+from relayharness import FakeApiserver, Pki, running_agent, running_gateway
+from waiting import async_wait_for
+
+from choreo_controller.api import labels
+from choreo_controller.api.resources import ARGO_WORKFLOW
+from choreo_controller.contracts import ApiResponse, ObjectKey, Unavailable
+from choreo_controller.reconcilers.ports import PlaneTarget
+from choreo_controller.relay.buildplanes import RelayBuildPlanes, trust_key
+from choreo_controller.relay.identity import PlaneRef, pem_of
+from choreo_controller.relay.planes import PlaneDirectory
+from choreo_controller.runtime.clock import RealClock
+from choreo_controller.runtime.handlers import EventHandler
+from choreo_controller.runtime.store import Store
+
+NS = "openchoreo-ci-acme"
+TENANTS = ("team-a", "team-b")  # BuildPlanes "default" in these namespaces: planeID p1, the agents' CA
+
+
+def plane_object(namespace, plane_id, ca_pem, name="default"):
+    return {
+        "apiVersion": "openchoreo.dev/v1alpha1",
+        "kind": "BuildPlane",
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": "1", "uid": namespace},
+        "spec": {"planeID": plane_id, "clusterAgent": {"clientCA": {"value": ca_pem}}},
+    }
+
+
+def target(namespace, plane_id="p1"):
+    return PlaneTarget(plane_id, "BuildPlane", namespace, "default")
+
+
+def argo(name, rv):
+    meta = {
+        "name": name,
+        "namespace": NS,
+        "resourceVersion": str(rv),
+        "labels": {labels.LABEL_MANAGED_BY: "x"},
+    }
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": meta}
+
+
+class World:
+    def __init__(self, pki):
+        self.pki = pki
+        self.agents_ca = pem_of(pki.plane_ca("p1").cert)
+        self.squatter_ca = pem_of(pki.plane_ca("squatter").cert)
+        self.caches = Store()
+        for namespace in TENANTS:
+            self.caches.upsert(plane_object(namespace, "p1", self.agents_ca))
+        self.caches.upsert(plane_object("evil", "p1", self.squatter_ca))
+        self.directory = PlaneDirectory(self.records())
+        self.apiserver = FakeApiserver(handler=self.list_workflows)
+        self.events = []
+
+    def records(self):
+        records = []
+        for obj in self.caches.list():
+            meta = obj["metadata"]
+            ca = self.pki.plane_ca("p1" if meta["namespace"] != "evil" else "squatter")
+            records.append(self.pki.record("p1", PlaneRef("BuildPlane", meta["namespace"], "default"), ca))
+        return records
+
+    async def list_workflows(self, _req):
+        items = [json.loads(line)["object"] for _, line in self.apiserver.log]
+        body = {"kind": "WorkflowList", "metadata": {"resourceVersion": str(len(items))}, "items": items}
+        return ApiResponse(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+    def handler(self):
+        return EventHandler(on_add=lambda obj: self.events.append(obj["metadata"]["name"]))
+
+
+@contextlib.asynccontextmanager
+async def relay_planes(world, **options):
+    async with running_gateway(world.pki, world.directory) as gateway:
+        planes = RelayBuildPlanes(
+            lambda plane_id, ref, grace: gateway.kube_api(plane_id, ref, connect_grace=grace),
+            world.caches,
+            Store(),
+            clock=RealClock(),
+            connected=lambda plane_id, ref: gateway.registry.pick(plane_id, ref) is not None,
+            **options,
+        )
+        planes.add_handler(world.handler())
+        owner = asyncio.create_task(planes.run())
+        await asyncio.sleep(
+            0
+        )  # run() owns the informers from its first step on (the manager starts it first)
+        try:
+            yield gateway, planes
+        finally:
+            owner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await owner
+
+
+async def test_objects_sharing_a_plane_and_a_client_ca_share_one_relayed_informer(tmp_path):
+    world = World(Pki(tmp_path))
+    await world.apiserver.emit_object("ADDED", argo("w1", 1))
+    async with (
+        relay_planes(world, write_grace=0.2) as (gateway, planes),
+        running_agent(gateway.port, world.pki, world.pki.agent("p1"), world.apiserver),
+    ):
+        view = planes.plane(target("team-a"))
+        await async_wait_for("the relayed informer to sync", lambda: _synced(view), within=10)
+        await world.apiserver.emit_object("ADDED", argo("w2", 2))
+        await async_wait_for("a relayed event", lambda: _cached(view, "w2"), within=10)
+        neighbour = planes.plane(target("team-b"))
+        shared = (neighbour.synced, neighbour.argo_workflow(NS, "w2") is not None, neighbour is view)
+        squatter = planes.plane(target("evil"))
+        with pytest.raises(Unavailable, match="no agent connected for plane p1 trusted by BuildPlane/evil"):
+            await squatter.api.get(ARGO_WORKFLOW, "w1", NS)
+        found = (await view.api.get(ARGO_WORKFLOW, "w1", NS))["kind"]
+        targets = planes.targets()
+    assert ((True, True, False), False) == (shared, squatter.synced)  # team-b: already synced, no new watch
+    assert ("WorkflowList", ["w1", "w2"]) == (found, world.events)  # the fake answers every GET with a list
+    assert [target("team-a")] == targets  # one per group, and only groups an agent serves
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param(
+            "delete", "BuildPlane/team-a/default (planeID 'p1') no longer exists", id="object-deleted"
+        ),
+        pytest.param("move", "now names planeID 'p2', not 'p1'", id="object-names-another-plane"),
+    ],
+)
+async def test_a_target_whose_object_is_gone_or_moved_is_unavailable(tmp_path, change, message):
+    world = World(Pki(tmp_path))
+    if change == "delete":
+        world.caches.delete(ObjectKey("team-a", "default"))
+    else:
+        world.caches.upsert({**plane_object("team-a", "p2", world.agents_ca), "metadata": {
+            "name": "default", "namespace": "team-a", "resourceVersion": "2", "uid": "team-a"}})  # fmt: skip
+    async with relay_planes(world) as (_, planes):
+        with pytest.raises(Unavailable) as caught:
+            planes.plane(target("team-a"))
+    assert message in str(caught.value)
+
+
+async def test_the_group_is_rebuilt_when_its_representative_leaves_and_errors_name_the_asking_object(
+    tmp_path,
+):
+    world = World(Pki(tmp_path))
+    async with relay_planes(world, write_grace=0.1) as (_, planes):
+        first = planes.plane(target("team-a"))
+        neighbour = planes.plane(target("team-b"))  # shares team-a's informer, with an API of its own
+        with pytest.raises(Unavailable) as caught:
+            await neighbour.api.get(ARGO_WORKFLOW, "w1", NS)
+        world.caches.delete(ObjectKey("team-a", "default"))
+        second = planes.plane(target("team-b"))
+        again = planes.plane(target("team-b"))
+        targets = planes.targets()
+    assert "no agent connected for plane p1 trusted by BuildPlane/team-b/default" in str(caught.value)
+    assert (False, False, True) == (second is first, second is neighbour, again is second)
+    assert [] == targets  # no agent connected: nothing for the orphan sweep
+
+
+def test_trust_key_names_the_client_ca_without_key_material():
+    by_value = trust_key(plane_object("a", "p1", "-----BEGIN CERTIFICATE-----x"))
+    secret = {"metadata": {"namespace": "a"}, "spec": {"clusterAgent": {"clientCA": {
+        "secretRef": {"name": "ca", "key": "ca.crt"}}}}}  # fmt: skip
+    assert (True, "secret:a/ca/ca.crt", "none") == (
+        by_value.startswith("value:") and "BEGIN" not in by_value,
+        trust_key(secret),
+        trust_key({"spec": {}}),
+    )
+
+
+async def _synced(view):
+    return view.synced
+
+
+async def _cached(view, name):
+    return view.argo_workflow(NS, name)
