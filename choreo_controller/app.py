@@ -32,10 +32,13 @@ import structlog
 
 from choreo_controller.api import labels
 from choreo_controller.api import resources as r
+from choreo_controller.app_autobuild import AutoBuildServer
 from choreo_controller.app_relay import RelayOptions, relay_planes
 from choreo_controller.contracts import ObjectKey
 from choreo_controller.kube import KubeClient, connect
 from choreo_controller.metrics import Metrics
+from choreo_controller.reconcilers import component as comp
+from choreo_controller.reconcilers.autobuild import CachedSource
 from choreo_controller.reconcilers.ports import Caches, PlaneTarget
 from choreo_controller.reconcilers.workflow import WorkflowReconciler
 from choreo_controller.reconcilers.workflowrun import INDEXERS, OrphanSweep, RunDeps, WorkflowRunReconciler
@@ -75,6 +78,8 @@ class ControllerOptions:
     resync_interval: float = 600.0
     qps: float = 50.0
     burst: int = 100
+    autobuild_address: str = "0"  # "0" disables the auto-build receiver
+    autobuild_secret_namespace: str = "openchoreo-control-plane"  # noqa: S105 - a namespace, not a secret
 
 
 class _DirectView:
@@ -194,6 +199,27 @@ def _wire_run_handlers(
     )
 
 
+def _wire_components(
+    mgr: Manager,
+    cp: KubeApi,
+    clock: Clock,
+    components: Informer,
+    component_types: Informer,
+    others: dict[str, Informer],
+) -> None:
+    """The Component controller (``Ready``) and the events of related kinds that re-enqueue Components."""
+    workflows, cluster_workflows = others["workflows"], others["clusterworkflows"]
+    caches = comp.ComponentCaches(
+        components.store, component_types.store, workflows.store, cluster_workflows.store
+    )
+    ctrl = mgr.new_controller("component", comp.ComponentReconciler(cp, caches, clock))
+    components.add_handler(enqueue(ctrl.queue))
+    component_types.add_handler(enqueue(ctrl.queue, comp.components_of_type(components.store)))
+    for kind, informer in (("Workflow", workflows), ("ClusterWorkflow", cluster_workflows)):
+        informer.add_handler(enqueue(ctrl.queue, comp.components_of_workflow(components.store, kind)))
+    mgr.add_controller(ctrl, informers=[components, component_types, workflows, cluster_workflows])
+
+
 async def run_controller(opts: ControllerOptions) -> None:
     """Run the controller until SIGTERM/SIGINT (returns) or lost leadership (raises ``LeadershipLost``)."""
     clock, metrics = RealClock(), Metrics()
@@ -227,9 +253,15 @@ async def run_controller(opts: ControllerOptions) -> None:
             cluster_build_planes=others["clusterbuildplanes"].store,
             secret_references=others["secretreferences"].store,
         )
-        reconciler = WorkflowRunReconciler(RunDeps(cp, caches, planes, clock, events, metrics))
+        components = mgr.add_informer(r.COMPONENT)
+        for name, func in comp.INDEXERS.items():
+            components.store.add_indexer(name, func)
+        component_types = mgr.add_informer(r.COMPONENT_TYPE)
+        governance = comp.ComponentGovernance(comp.CachedLookup(components.store, component_types.store))
+        deps = RunDeps(cp, caches, planes, clock, events, metrics, governance=governance)
+        reconciler = WorkflowRunReconciler(deps)
         runs_ctrl = mgr.new_controller("workflowrun", reconciler, workers=opts.workers)
-        control_plane = [runs_informer, *others.values()]
+        control_plane = [runs_informer, *others.values(), components, component_types]
         mgr.add_controller(runs_ctrl, informers=control_plane)
         for res in (r.WORKFLOW, r.CLUSTER_WORKFLOW):
             informer = others[res.plural]
@@ -237,6 +269,20 @@ async def run_controller(opts: ControllerOptions) -> None:
             informer.add_handler(enqueue(ctrl.queue))
             mgr.add_controller(ctrl, informers=[informer])
         _wire_run_handlers(runs_informer, argo_events, runs_ctrl, reconciler, others)
+        _wire_components(mgr, cp, clock, components, component_types, others)
+        autobuild = parse_address(opts.autobuild_address)
+        if autobuild is not None:
+            source = CachedSource(
+                components.store, others["workflows"].store, others["clusterworkflows"].store
+            )
+            receiver = AutoBuildServer.create(
+                cp,
+                host=autobuild[0],
+                port=autobuild[1],
+                secret_namespace=opts.autobuild_secret_namespace,
+                source=source,
+            )
+            mgr.add_runnable("autobuild", receiver.run)  # every replica: run names dedupe deliveries
         sweep = OrphanSweep(runs_informer.store, planes, clock=clock, interval=opts.sweep_interval)
         mgr.add_runnable("orphan-sweep", sweep.run, leader_only=True)
         resync = InFlightResync(runs_informer.store, runs_ctrl, clock, opts.resync_interval)

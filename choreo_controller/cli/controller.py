@@ -68,6 +68,18 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--resync-interval", type=float, default=600.0, metavar="SECONDS", help="safety resync period (600)"
     )
+    parser.add_argument(
+        "--autobuild-bind-address",
+        default="0",
+        metavar="ADDR",
+        help="host:port for POST /api/v1alpha1/autobuild (Git push webhooks); 0 (the default) disables",
+    )
+    parser.add_argument(
+        "--autobuild-secret-namespace",
+        default="openchoreo-control-plane",
+        metavar="NS",
+        help="namespace of the Secret git-webhook-secrets (github-secret, gitlab-secret, bitbucket-secret)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     _register_build_plane_flags(parser)
     parser.set_defaults(handler=run)
@@ -167,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
         leader_election_id=args.leader_election_id,
         sweep_interval=args.sweep_interval,
         resync_interval=args.resync_interval,
+        autobuild_address=args.autobuild_bind_address,
+        autobuild_secret_namespace=args.autobuild_secret_namespace,
     )
     try:
         asyncio.run(run_controller(options))

@@ -106,6 +106,12 @@ def is_component_run(run: JsonObj) -> bool:
     return bool(run_labels.get(labels.LABEL_PROJECT) and run_labels.get(labels.LABEL_COMPONENT))
 
 
+def has_component_label(run: JsonObj) -> bool:
+    """Labelled with a project or a component: governed (one label alone is refused by governance)."""
+    run_labels = meta(run).get("labels") or {}
+    return bool(run_labels.get(labels.LABEL_PROJECT) or run_labels.get(labels.LABEL_COMPONENT))
+
+
 def is_revivable(run: JsonObj) -> bool:
     """Failed before submission only because its Workflow was missing or invalid."""
     return is_completed(run) and not is_submitted(run) and completed_reason(run) in REVIVABLE

@@ -89,7 +89,7 @@ class Submission:
         attempt.found["resolvedWorkflow"] = identity(workflow, workflow_ref(run)[0])
         attempt.run = run = await self._copy_ttl(run, workflow)
         check_valid(workflow)
-        if state.is_component_run(run):
+        if state.has_component_label(run):
             # GOVERNANCE HOOK (SPEC section 6): ComponentType.allowedWorkflows and Component.spec.workflow
             # are checked here by the component issue's implementation; ``AllowAll`` until then.
             await d.governance.check(run, workflow)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Final
 from choreo_controller.api import labels
 from choreo_controller.api.resources import ARGO_WORKFLOW
 from choreo_controller.contracts import NotFound, Result
+from choreo_controller.reconcilers.component.workload import workload_status
 from choreo_controller.reconcilers.ports import PlaneTarget
 from choreo_controller.reconcilers.workflowrun import cancel, state
 from choreo_controller.reconcilers.workflowrun import status as argo_status
@@ -80,6 +81,7 @@ class Tracker:
             if cancelled:
                 await cancel.shutdown(view.api, argo)
             new = argo_status.desired(st, argo_status.observe(argo), where=where, cancelled=cancelled, **kw)
+            new = await workload_status(self._d.api, run, argo, new, **kw)  # SPEC 6: WorkloadUpdated
         return await self._apply(key, run, st, new, expire)
 
     async def _apply(
