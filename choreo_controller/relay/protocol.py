@@ -254,7 +254,7 @@ class _Fields:
 
     def choice(self, key: str, options: frozenset[str]) -> Any:
         value = self._obj.get(key)
-        if value not in options:
+        if not isinstance(value, str) or value not in options:
             raise ProtocolError(f"{key} must be one of {sorted(options)}")
         return value
 

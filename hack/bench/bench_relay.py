@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -176,7 +175,7 @@ async def run(args: argparse.Namespace, kubeconfig: Path, workdir: Path, server_
     if args.memory_agent:
         command = [sys.executable, __file__, "--serve-memory-agent", *agent_args]
     else:
-        cli = shutil.which("choreo-controller") or "choreo-controller"
+        cli = str(Path(sys.executable).parent / "choreo-controller")
         command = [cli, "agent", *agent_args, f"--kubeconfig={kubeconfig}", "--probe-listen=127.0.0.1:0",
                    "--log-level=warning", "--name=bench-agent"]  # fmt: skip
     agent = subprocess.Popen(command)  # noqa: ASYNC220 - started once, before measuring

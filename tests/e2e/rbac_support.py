@@ -4,10 +4,16 @@ the controller as a ServiceAccount-token process.
 * ``granted(docs)`` - the ``(verb, group, resource[/subresource])`` triples of every Role/ClusterRole rule;
 * ``audited(log, user)`` - the same triples from the apiserver's audit log (JSON lines, policy
   ``AUDIT_POLICY``: metadata of every request by a ServiceAccount of the controller's namespace), plus
-  the requests that were refused (403);
+  the requests that were refused (403). One verb is implied rather than seen: a server-side apply is an
+  HTTP PATCH and is audited as ``patch`` even when it creates the object, but then the apiserver also
+  authorizes ``create`` (k8s.io/apiserver endpoints/handlers/patch.go) without an audit event of its own.
+  A PATCH answered ``201 Created`` is therefore counted as ``patch`` *and* ``create``; a ``create`` granted
+  for that purpose still shows as unused if no apply ever created anything;
 * ``token_kubeconfig`` - a kubeconfig authenticating with a TokenRequest token of a ServiceAccount, exactly
   what a Pod of the Deployment would mount;
-* ``SaController`` - ``choreo-controller controller`` under such a kubeconfig, leader election on.
+* ``SaController`` - ``choreo-controller controller`` under such a kubeconfig, leader election on, and
+  optionally the auto-build receiver on a free loopback port (``autobuild_namespace``: where it reads
+  ``git-webhook-secrets``).
 """
 
 from __future__ import annotations
@@ -73,7 +79,10 @@ def audited(log: Path, user: str, *, start: int = 0) -> tuple[set[Triple], list[
         resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
         triple = (event["verb"], ref.get("apiGroup", ""), resource)
         used.add(triple)
-        if (event.get("responseStatus") or {}).get("code") == 403:
+        code = (event.get("responseStatus") or {}).get("code")
+        if event["verb"] == "patch" and code == 201:  # a server-side apply that created the object
+            used.add(("create", triple[1], triple[2]))
+        if code == 403:
             refused.append(f"{triple} {ref.get('namespace', '')}/{ref.get('name', '')}")
     return used, refused
 
@@ -107,8 +116,18 @@ def server_kubeconfig(source: Path, server: str, path: Path) -> Path:
 class SaController:
     """The controller under test as a child process, logging at debug level to ``<logdir>/<name>.log``."""
 
-    def __init__(self, name: str, kubeconfig: Path, build_plane_kubeconfig: Path, lease: str, logdir: Path):
+    def __init__(
+        self,
+        name: str,
+        kubeconfig: Path,
+        build_plane_kubeconfig: Path,
+        lease: str,
+        logdir: Path,
+        *,
+        autobuild_namespace: str | None = None,
+    ):
         self.port = free_port()
+        self.autobuild_port = free_port() if autobuild_namespace is not None else None
         argv = [
             str(Path(sys.executable).parent / "choreo-controller"), "controller",
             f"--kubeconfig={kubeconfig}", f"--build-plane-kubeconfig={build_plane_kubeconfig}",
@@ -116,6 +135,11 @@ class SaController:
             "--leader-elect", f"--leader-election-namespace={NAMESPACE}", f"--leader-election-id={lease}",
             "--log-level=debug", "--workers=2",
         ]  # fmt: skip
+        if autobuild_namespace is not None:
+            argv += [
+                f"--autobuild-bind-address=127.0.0.1:{self.autobuild_port}",
+                f"--autobuild-secret-namespace={autobuild_namespace}",
+            ]
         self.proc = Proc(name, argv, logdir, env={"PYTHONUNBUFFERED": "1"})
 
     def start(self) -> SaController:

@@ -129,8 +129,10 @@ def test_the_wheel_installs_and_runs_like_the_image(tmp_path):
 
 
 def run(*argv: str, env: dict[str, str] | None = None) -> str:
+    """``argv`` run to completion from ``/``, not the repository: ``python -c`` puts the working directory
+    first on ``sys.path`` and would import the source tree instead of the installed wheel."""
     result = subprocess.run(  # noqa: S603 - pip, venv and our own entrypoint
-        argv, capture_output=True, text=True, env=env, timeout=500, check=False
+        argv, capture_output=True, text=True, env=env, cwd="/", timeout=500, check=False
     )
     assert 0 == result.returncode, (
         f"{' '.join(argv)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"

@@ -4,11 +4,11 @@ reaching the build plane through the gateway's internal API. SIGTERM stops both 
 
 import asyncio
 import json
-import shutil
 import signal
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from localcluster.pki import CA, cert_pem, write_pair
@@ -24,11 +24,13 @@ from choreo_controller.relay.remote import RemoteRelayTransport
 from choreo_controller.relay.tls import agent_context
 
 pytestmark = pytest.mark.cluster
-CLI = shutil.which("choreo-controller") or f"{sys.executable} -m choreo_controller.cli"
+#: The entry point installed beside the interpreter running the tests (CI runs .venv/bin/python without
+#: activating the venv, so PATH has no choreo-controller).
+CLI = str(Path(sys.executable).parent / "choreo-controller")
 
 
 def start(*args, log):
-    command = [*CLI.split(), *args, "--log-level=info"]
+    command = [CLI, *args, "--log-level=info"]
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - our own CLI
 
 

@@ -5,7 +5,7 @@ import contextlib
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from choreo_controller.relay import protocol
@@ -161,6 +161,8 @@ def test_arbitrary_text_never_crashes_decode(raw):
 
 @settings(max_examples=300, deadline=None)
 @given(envelopes, st.sampled_from(sorted(protocol._PARSERS)))
+@example({"id": "r1", "verb": []}, "request")  # an unhashable choice once raised TypeError, not ProtocolError
+@example({"id": "r1", "verb": {"get": 1}}, "request")
 def test_arbitrary_envelopes_decode_or_raise_protocol_error(fields, kind):
     fields = {**fields, "v": 1, "type": kind}
     try:
