@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Soak: hours of create -> complete -> TTL delete at a steady rate; the controller's memory and queue.
+
+Argo and kwok run; one controller with an embedded gateway and an agent (``benchlib.Fleet``). Every run
+is the bench Docker workflow cut to one step of ``--delay`` with ``ttlAfterCompletion`` ``--ttl``, so the
+controller itself deletes each run shortly after it completes (and, through the finalizer, its Argo
+Workflow). Runs are created at ``--rate`` per second for ``--minutes``; every ``--sample`` seconds a row:
+the controller's RSS (``/proc``), the ``workflowrun`` workqueue depth (``/metrics``; its max is also
+polled every 5 s), runs created / completed / deleted (a watch on the control plane), runs and Argo
+Workflows alive, and the load. After the last create the script waits (bounded) for the TTL deletes.
+
+Targets: RSS growth after warm-up (first 10% of the time: last warm-up sample -> last sample) <= 10%; the
+queue depth bounded (max <= ``--max-depth``); every created run deleted. Exits 1 on a miss.
+Run measurements under ``flock /tmp/bench.lock``.
+
+Usage: hack/bench/soak.py [--minutes 120] [--rate 2] [--ttl 10s] [--sample 30] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benchlib import Fleet, Lab, load, machine, start_lab
+from benchruns import CWTS, Watcher, bench_workflow, create_retrying, prepare, run_object, run_phase
+
+from choreo_controller.api import labels
+from choreo_controller.api import resources as r
+from choreo_controller.kube import connect
+
+if TYPE_CHECKING:
+    from benchlib import Controller
+
+    from choreo_controller.contracts import JsonObj, KubeApi
+
+NAMESPACE = "soak"
+
+
+class Tally:
+    """Runs created, completed and deleted, as the control-plane watch reports them."""
+
+    def __init__(self) -> None:
+        self.created: set[str] = set()
+        self.completed: set[str] = set()
+        self.deleted: set[str] = set()
+
+    def on_run(self, obj: JsonObj, now: float, kind: str) -> None:
+        del now
+        name = obj["metadata"]["name"]
+        self.created.add(name)
+        if kind == "DELETED":
+            self.deleted.add(name)
+        elif run_phase(obj) in {"Succeeded", "Failed"}:
+            self.completed.add(name)
+
+
+def depth(ctl: Controller) -> float:
+    return sum(
+        v for k, v in ctl.metrics().items() if k.startswith("workqueue_depth{") and 'name="workflowrun"' in k
+    )
+
+
+async def create_steadily(cp: KubeApi, rate: float, seconds: float) -> int:
+    """Create runs at ``rate`` per second for ``seconds`` (32 in flight at most); returns how many."""
+    limit = asyncio.Semaphore(32)
+    tasks: set[asyncio.Task[JsonObj]] = set()
+    start, i = time.monotonic(), 0
+
+    async def one(name: str) -> JsonObj:
+        async with limit:
+            return await create_retrying(cp, r.WORKFLOW_RUN, run_object(NAMESPACE, name))
+
+    while (due := start + i / rate) < start + seconds:
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        task = asyncio.create_task(one(f"soak-{i:06d}"))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        i += 1
+    await asyncio.gather(*tasks)
+    return i
+
+
+async def sample(
+    cp: KubeApi,
+    bp: KubeApi,
+    ctl: Controller,
+    tally: Tally,
+    every: float,
+    rows: list[tuple[float, float]],
+    stop: asyncio.Event,
+) -> float:
+    """Print a row every ``every`` s (and a last one at ``stop``), keep ``(t, RSS)``; the max depth.
+
+    The queue depth is polled every 5 s for its max.
+    """
+    start, top, n = time.monotonic(), 0.0, 0
+    print(f"{'t(s)':>6} {'RSS MiB':>8} {'depth':>6} {'created':>8} {'completed':>9} {'deleted':>8} "
+          f"{'runs':>6} {'argo':>6}  load")  # fmt: skip
+    while True:
+        now, last = time.monotonic() - start, stop.is_set()
+        top = max(top, d := depth(ctl))
+        if now >= n * every or last:
+            n += 1
+            rss = ctl.rss_mib()
+            rows.append((now, rss))
+            runs = len((await cp.list(r.WORKFLOW_RUN, NAMESPACE)).items)
+            argo = len((await bp.list(r.ARGO_WORKFLOW, label_selector=labels.MANAGED_SELECTOR)).items)
+            print(f"{now:6.0f} {rss:8.1f} {d:6.0f} {len(tally.created):8d} {len(tally.completed):9d} "
+                  f"{len(tally.deleted):8d} {runs:6d} {argo:6d}  {load()}", flush=True)  # fmt: skip
+        if last:
+            return top
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 5.0)
+
+
+async def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> int:
+    seconds = args.minutes * 60
+    async with connect(lab.cp.kubeconfig) as cp, connect(lab.bp.kubeconfig) as bp:
+        wf = bench_workflow(NAMESPACE, steps=1, delay=args.delay, ttl=args.ttl)
+        await prepare(cp, NAMESPACE, lab.client_ca, wf)
+        tally, rows = Tally(), list[tuple[float, float]]()
+        async with Watcher(cp, r.WORKFLOW_RUN, tally.on_run, namespace=NAMESPACE):
+            print(f"\nsoak: {args.rate}/s for {args.minutes} min, ttl {args.ttl}  [{load()}]", flush=True)
+            stop = asyncio.Event()
+            sampler = asyncio.create_task(sample(cp, bp, fleet.controller, tally, args.sample, rows, stop))
+            created = await create_steadily(cp, args.rate, seconds)
+            print(f"created {created} runs; waiting for their TTL deletes", flush=True)
+            for _ in range(int(args.drain)):
+                if len(tally.deleted) >= created:
+                    break
+                await asyncio.sleep(1.0)
+            stop.set()
+            top = await sampler
+    warm = [rss for t, rss in rows if t <= seconds * 0.1] or [rows[0][1]]
+    base, last, peak = warm[-1], rows[-1][1], max(rss for _, rss in rows)
+    growth = (last - base) / base * 100
+    deleted = len(tally.deleted)
+    print(f"\nRSS: {base:.1f} MiB after warm-up -> {last:.1f} MiB at the end ({growth:+.1f}%), "
+          f"peak {peak:.1f} MiB; target growth <= 10%: {'MET' if growth <= 10 else 'MISSED'}")  # fmt: skip
+    print(f"workqueue depth: max {top:.0f} (polled every 5 s); bound {args.max_depth}: "
+          f"{'MET' if top <= args.max_depth else 'MISSED'}")  # fmt: skip
+    print(f"runs: {created} created, {len(tally.completed)} seen completed, {deleted} deleted: "
+          f"{'MET' if deleted == created else 'MISSED'}  [{load()}]")  # fmt: skip
+    return 0 if growth <= 10 and top <= args.max_depth and deleted == created else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--minutes", type=float, default=120.0)
+    parser.add_argument("--rate", type=float, default=2.0, help="runs created per second")
+    parser.add_argument("--ttl", default="10s", help="the Workflow's ttlAfterCompletion")
+    parser.add_argument("--delay", default="1s", help="how long kwok keeps the one step running")
+    parser.add_argument("--sample", type=float, default=30.0, help="seconds between rows")
+    parser.add_argument("--max-depth", type=int, default=100, help="queue depth deemed bounded")
+    parser.add_argument("--drain", type=float, default=300.0, help="seconds to wait for the last deletes")
+    parser.add_argument("--controller-arg", action="append", default=[], help="extra controller flag")
+    parser.add_argument("--workdir", type=Path)
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-soak-"))
+    print(f"machine: {machine()}  [{load()}]")
+    started = time.monotonic()
+    lab = start_lab(workdir, templates=CWTS)
+    fleet = Fleet(lab, controller_args=args.controller_arg)
+    try:
+        fleet.start()
+        code = asyncio.run(bench(args, lab, fleet))
+    finally:
+        fleet.stop()
+        lab.stop()
+    print(f"\ntotal {time.monotonic() - started:.0f}s; logs: {workdir / 'logs'}")
+    return code
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
