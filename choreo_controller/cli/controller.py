@@ -80,6 +80,20 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         metavar="NS",
         help="namespace of the Secret git-webhook-secrets (github-secret, gitlab-secret, bitbucket-secret)",
     )
+    parser.add_argument(
+        "--kube-api-qps",
+        type=float,
+        default=50.0,
+        metavar="QPS",
+        help="client-side limit on requests/s to each apiserver (50: about 10 runs/s submitted)",
+    )
+    parser.add_argument(
+        "--kube-api-burst",
+        type=int,
+        default=100,
+        metavar="N",
+        help="requests allowed above the QPS at once (100)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     _register_build_plane_flags(parser)
     parser.set_defaults(handler=run)
@@ -148,6 +162,15 @@ def _relay(args: argparse.Namespace) -> tuple[RelayOptions | None, list[tuple[st
     return remote, files, ""
 
 
+def _numbers_wrong(args: argparse.Namespace) -> str:
+    """A usage error for a count or rate flag out of range, else empty."""
+    if args.workers < 1:
+        return "--workers must be at least 1"
+    if not args.kube_api_qps > 0 or args.kube_api_burst < 1:
+        return "--kube-api-qps must be positive and --kube-api-burst at least 1"
+    return ""
+
+
 def run(args: argparse.Namespace) -> int:
     """Handler: configure logging, run the controller, map the outcome to an exit code."""
     from choreo_controller import logs  # noqa: PLC0415 - heavy imports only when the command runs
@@ -155,10 +178,8 @@ def run(args: argparse.Namespace) -> int:
     from choreo_controller.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE  # noqa: PLC0415
     from choreo_controller.runtime.leader import LeadershipLost  # noqa: PLC0415
 
-    if args.workers < 1:
-        sys.stderr.write("--workers must be at least 1\n")
-        return EXIT_USAGE
     relay, files, usage = _relay(args)
+    usage = _numbers_wrong(args) or usage
     if usage:
         sys.stderr.write(f"{usage}\n")
         return EXIT_USAGE
@@ -179,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
         leader_election_id=args.leader_election_id,
         sweep_interval=args.sweep_interval,
         resync_interval=args.resync_interval,
+        qps=args.kube_api_qps,
+        burst=args.kube_api_burst,
         autobuild_address=args.autobuild_bind_address,
         autobuild_secret_namespace=args.autobuild_secret_namespace,
     )

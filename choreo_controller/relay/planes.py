@@ -4,9 +4,11 @@
   called (synchronously, they must not block) only when something actually changed. Tests fill it directly.
 * ``PlaneWatcher`` - keeps a directory current from the control plane: *list as the truth, watch as the
   trigger*. It lists both kinds, resolves every clientCA (inline PEM, or a Secret key), replaces the
-  directory, then watches both kinds and lists again on the first event or after ``resync`` seconds. There
-  are few plane objects, so a full relist is cheap, and a Secret holding a clientCA needs no watch of its
-  own: it is re-read at least every ``resync``.
+  directory, then watches both kinds and lists again on the first event that can change a record (an
+  object added or deleted, or its ``metadata.generation`` moved: a spec change) or after ``resync``
+  seconds. Status-only updates - the gateway's own ``agentConnection`` writes among them - trigger
+  nothing. There are few plane objects, so a full relist is cheap, and a Secret holding a clientCA needs
+  no watch of its own: it is re-read at least every ``resync``.
 
 A namespaced BuildPlane may only take its clientCA from a Secret in its own namespace or in one of the
 platform's ``ca_namespaces`` (default ``openchoreo-control-plane``, where the sample keeps it): a tenant must
@@ -90,6 +92,8 @@ class PlaneWatcher:
         self.directory = directory
         self._resync = resync
         self._retry = retry
+        self._generations: dict[tuple[str, str, str], Any] = {}  # (kind, namespace, name) as last listed
+        self.lists = 0  # full relists so far (both kinds): observability and tests
 
     async def run(self) -> None:
         """List, publish, wait for a change; forever (cancel to stop)."""
@@ -107,6 +111,7 @@ class PlaneWatcher:
         """Every plane object as a record, and the list resourceVersion per kind."""
         records: list[PlaneRecord] = []
         versions: dict[str, str] = {}
+        generations: dict[tuple[str, str, str], Any] = {}
         for kind, res in (
             ("BuildPlane", resources.BUILD_PLANE),
             ("ClusterBuildPlane", resources.CLUSTER_BUILD_PLANE),
@@ -114,6 +119,9 @@ class PlaneWatcher:
             listed = await self._api.list(res)
             versions[kind] = listed.resource_version
             records += [await self._record(kind, obj) for obj in listed.items]  # type: ignore[arg-type]
+            generations.update({_identity(kind, obj): _generation(obj) for obj in listed.items})
+        self._generations = generations
+        self.lists += 1
         return records, versions
 
     async def _record(self, kind: PlaneKind, obj: JsonObj) -> PlaneRecord:
@@ -162,7 +170,7 @@ class PlaneWatcher:
     async def _changed(self, versions: dict[str, str]) -> None:
         """Return on the first event of either kind, on a watch error, or after ``resync`` seconds."""
         watches = [
-            asyncio.create_task(self._first_event(res, versions[kind]), name=f"plane-watch-{kind}")
+            asyncio.create_task(self._first_event(kind, res, versions[kind]), name=f"plane-watch-{kind}")
             for kind, res in (
                 ("BuildPlane", resources.BUILD_PLANE),
                 ("ClusterBuildPlane", resources.CLUSTER_BUILD_PLANE),
@@ -177,17 +185,32 @@ class PlaneWatcher:
                 with contextlib.suppress(asyncio.CancelledError, ApiError):
                     await task
 
-    async def _first_event(self, res: ApiResource, resource_version: str) -> None:
+    async def _first_event(self, kind: str, res: ApiResource, resource_version: str) -> None:
+        """Return on the first event that can change a record."""
         timeout = max(1, int(self._resync))
         try:
             async for event in self._api.watch(
                 res, resource_version=resource_version, timeout_seconds=timeout
             ):
-                if event.type != "BOOKMARK":
-                    return
+                if event.type == "BOOKMARK":
+                    continue
+                key = _identity(kind, event.object)
+                if event.type == "MODIFIED" and self._generations.get(key) == _generation(event.object):
+                    continue  # status or metadata only: the record (planeID, clientCA) cannot have changed
+                return
         except ApiError as exc:
             log.info("plane watch ended", resource=res.plural, error=type(exc).__name__)
             await asyncio.sleep(self._retry)
+
+
+def _identity(kind: str, obj: JsonObj) -> tuple[str, str, str]:
+    meta = obj.get("metadata") or {}
+    return kind, str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _generation(obj: JsonObj) -> Any:
+    """``metadata.generation``; when absent, a fresh sentinel that matches nothing (so: relist)."""
+    return (obj.get("metadata") or {}).get("generation") or object()
 
 
 class _NoCA(Exception):

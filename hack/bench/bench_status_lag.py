@@ -13,6 +13,7 @@ Without kubeconfigs the script boots its own control plane and build plane (hack
 
 Usage: hack/bench/bench_status_lag.py [--runs 60] [--concurrency 10]
            [--control-plane-kubeconfig CP --build-plane-kubeconfig BP] [--workers 4]
+           [--controller-arg=--kube-api-qps=500 ...]
 """
 
 from __future__ import annotations
@@ -198,6 +199,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--workers", type=int, default=4, help="controller --workers")
+    parser.add_argument("--controller-arg", action="append", default=[], help="extra controller flag")
     parser.add_argument("--control-plane-kubeconfig", type=Path)
     parser.add_argument("--build-plane-kubeconfig", type=Path)
     args = parser.parse_args()
@@ -215,7 +217,7 @@ def main() -> int:
     controller = subprocess.Popen(
         [str(Path(sys.executable).parent / "choreo-controller"), "controller", f"--kubeconfig={cp_path}",
          f"--build-plane-kubeconfig={bp_path}", f"--metrics-bind-address=127.0.0.1:{port}",
-         "--health-probe-bind-address=0", f"--workers={args.workers}"],
+         "--health-probe-bind-address=0", f"--workers={args.workers}", *args.controller_arg],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     try:

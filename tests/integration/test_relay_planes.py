@@ -2,7 +2,9 @@
 ClusterBuildPlane objects (inline PEM and Secret references), keeps ``status.agentConnection`` current, and
 drops an agent the moment its plane object stops trusting the agent's CA."""
 
+import asyncio
 import base64
+import contextlib
 import uuid
 
 import pytest
@@ -13,6 +15,7 @@ from waiting import async_wait_for
 from choreo_controller import kube
 from choreo_controller.api import resources
 from choreo_controller.relay.identity import PlaneRef
+from choreo_controller.relay.planes import PlaneDirectory, PlaneWatcher
 
 pytestmark = pytest.mark.cluster
 
@@ -125,3 +128,41 @@ async def test_client_ca_from_a_secret(tmp_path, control, namespace):
         "or in openchoreo-control-plane"
     )
     assert (False, expected) == (borrower["connected"], borrower["message"])
+
+
+async def test_status_writes_do_not_trigger_relists_and_spec_changes_do(tmp_path, control, namespace):
+    """The watcher relists on a spec change (planeID) but not on status-only writes, such as the gateway's
+    own ``agentConnection`` updates (each once triggered a full relist of both kinds)."""
+    pki = Pki(tmp_path)
+    plane_id = f"gen-{uuid.uuid4().hex[:6]}"
+    ca = {"value": cert_pem(pki.plane_ca(plane_id).cert).decode()}
+    await control.create(resources.BUILD_PLANE, build_plane(namespace, "default", plane_id, ca))
+    directory = PlaneDirectory()
+    watcher = PlaneWatcher(control, directory, resync=3600)
+    ref = PlaneRef("BuildPlane", namespace, "default")
+
+    def plane_id_is(expected):
+        async def probe():
+            record = directory.record(ref)
+            return record is not None and record.plane_id == expected
+
+        return probe
+
+    task = asyncio.create_task(watcher.run())
+    try:
+        await async_wait_for("the plane listed", plane_id_is(plane_id), within=30)
+        lists = watcher.lists
+        for i in range(5):
+            await control.merge_patch(
+                resources.BUILD_PLANE, "default", {"status": {"agentConnection": {"connectedAgents": i}}},
+                namespace=namespace, subresource="status",
+            )  # fmt: skip
+        await control.merge_patch(
+            resources.BUILD_PLANE, "default", {"spec": {"planeID": f"{plane_id}-b"}}, namespace=namespace
+        )
+        await async_wait_for("the new planeID listed", plane_id_is(f"{plane_id}-b"), within=30)
+        assert lists + 1 == watcher.lists
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

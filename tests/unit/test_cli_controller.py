@@ -26,6 +26,18 @@ current-context: x
         pytest.param(
             ["--build-plane-kubeconfig", __file__, "--workers", "0"], EXIT_USAGE, "--workers", id="workers"
         ),
+        pytest.param(
+            ["--build-plane-kubeconfig", __file__, "--kube-api-qps", "0"],
+            EXIT_USAGE,
+            "--kube-api-qps",
+            id="qps",
+        ),
+        pytest.param(
+            ["--build-plane-kubeconfig", __file__, "--kube-api-burst", "0"],
+            EXIT_USAGE,
+            "--kube-api-burst",
+            id="burst",
+        ),
         pytest.param([], EXIT_USAGE, "choose one of --build-plane-kubeconfig", id="no-build-plane-mode"),
         pytest.param(
             ["--build-plane-kubeconfig", __file__, "--embedded-gateway"],
