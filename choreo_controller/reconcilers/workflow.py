@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 from choreo_controller.api import conditions as c
 from choreo_controller.contracts import Result
+from choreo_controller.reconcilers.ready import write_ready
 from choreo_controller.render import check_workflow
 from choreo_controller.schema import InvalidSchema, compile_workflow_schema
 
@@ -62,31 +63,5 @@ class WorkflowReconciler:
         workflow = self._cache.get(key)
         if workflow is None:
             return Result()
-        meta = workflow.get("metadata") or {}
-        generation = meta.get("generation")
-        gen = int(generation) if isinstance(generation, int) else None
-        status, reason, message = readiness(workflow)
-        old = dict(workflow.get("status") or {})
-        conditions = c.set_condition(
-            old.get("conditions"),
-            c.READY,
-            status,
-            reason,
-            message,
-            observed_generation=gen,
-            now=self._clock.now(),
-        )
-        if conditions == old.get("conditions") and old.get("observedGeneration") == gen:
-            return Result()
-        body = {
-            "metadata": {"resourceVersion": meta.get("resourceVersion")},
-            "status": {"conditions": conditions, "observedGeneration": gen},
-        }
-        await self._api.merge_patch(
-            self._resource,
-            str(meta["name"]),
-            body,
-            namespace=meta.get("namespace") or None,
-            subresource="status",
-        )
+        await write_ready(self._api, self._resource, workflow, readiness(workflow), now=self._clock.now())
         return Result()

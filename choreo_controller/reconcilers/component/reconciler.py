@@ -32,6 +32,7 @@ from choreo_controller.reconcilers.component.governance import (
     show,
     split_component_type,
 )
+from choreo_controller.reconcilers.ready import write_ready
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -87,29 +88,8 @@ class ComponentReconciler:
         component = self._caches.components.get(key)
         if component is None:
             return Result()
-        meta = component.get("metadata") or {}
-        generation = meta.get("generation")
-        gen = int(generation) if isinstance(generation, int) else None
-        status, reason, message = readiness(component, self._caches)
-        old = dict(component.get("status") or {})
-        conditions = c.set_condition(
-            old.get("conditions"),
-            c.READY,
-            status,
-            reason,
-            message,
-            observed_generation=gen,
-            now=self._clock.now(),
-        )
-        if conditions == old.get("conditions") and old.get("observedGeneration") == gen:
-            return Result()
-        body = {
-            "metadata": {"resourceVersion": meta.get("resourceVersion")},
-            "status": {"conditions": conditions, "observedGeneration": gen},
-        }
-        await self._api.merge_patch(
-            COMPONENT, str(meta["name"]), body, namespace=str(meta["namespace"]), subresource="status"
-        )
+        ready = readiness(component, self._caches)
+        await write_ready(self._api, COMPONENT, component, ready, now=self._clock.now())
         return Result()
 
 
