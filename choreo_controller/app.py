@@ -34,7 +34,6 @@ from choreo_controller.api import labels
 from choreo_controller.api import resources as r
 from choreo_controller.app_autobuild import AutoBuildServer
 from choreo_controller.app_relay import RelayOptions, relay_planes
-from choreo_controller.contracts import ObjectKey
 from choreo_controller.kube import KubeClient, connect
 from choreo_controller.metrics import Metrics
 from choreo_controller.reconcilers import component as comp
@@ -49,6 +48,7 @@ from choreo_controller.runtime.events import KubeEventRecorder
 from choreo_controller.runtime.handlers import EventHandler, enqueue, labelled
 from choreo_controller.runtime.leader import LeaderConfig
 from choreo_controller.runtime.manager import Manager
+from choreo_controller.runtime.planeview import InformerPlaneView
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import Clock, JsonObj, KubeApi
@@ -82,32 +82,13 @@ class ControllerOptions:
     autobuild_secret_namespace: str = "openchoreo-control-plane"  # noqa: S105 - a namespace, not a secret
 
 
-class _DirectView:
-    """A build plane reached with a kubeconfig: its API and its Argo Workflow cache."""
-
-    def __init__(self, api: KubeApi, informer: Informer) -> None:
-        self._api = api
-        self._informer = informer
-
-    @property
-    def api(self) -> KubeApi:
-        return self._api
-
-    @property
-    def synced(self) -> bool:
-        return self._informer.has_synced
-
-    def argo_workflow(self, namespace: str, name: str) -> JsonObj | None:
-        return self._informer.store.get(ObjectKey(namespace, name))
-
-
 class DirectBuildPlanes:
     """``BuildPlanes`` for direct mode: every planeID is the one kubeconfig's cluster."""
 
     def __init__(self, api: KubeApi, informer: Informer) -> None:
-        self._view = _DirectView(api, informer)
+        self._view = InformerPlaneView(api, informer)
 
-    def plane(self, target: PlaneTarget) -> _DirectView:
+    def plane(self, target: PlaneTarget) -> InformerPlaneView:
         """The one view, whatever ``target``."""
         del target  # one cluster serves them all
         return self._view

@@ -51,11 +51,12 @@ from choreo_controller.contracts import ObjectKey, Unavailable
 from choreo_controller.reconcilers.ports import PlaneTarget
 from choreo_controller.relay.identity import PlaneRef
 from choreo_controller.runtime.informer import Informer
+from choreo_controller.runtime.planeview import InformerPlaneView
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from choreo_controller.contracts import Clock, JsonObj, KubeApi
+    from choreo_controller.contracts import Clock, JsonObj
     from choreo_controller.kube.client import KubeClient
     from choreo_controller.runtime.handlers import EventHandler
 
@@ -73,28 +74,6 @@ class PlaneCache(Protocol):
     def list(self, namespace: str | None = None) -> list[JsonObj]:
         """Every object."""
         ...
-
-
-class RelayView:
-    """One trust group's build plane: the relay ``KubeApi`` and the watch-fed Argo Workflow cache."""
-
-    def __init__(self, api: KubeApi, informer: Informer) -> None:
-        self._api = api
-        self._informer = informer
-
-    @property
-    def api(self) -> KubeApi:
-        """Writes and confirming reads, through an agent the plane object's clientCA vouches for."""
-        return self._api
-
-    @property
-    def synced(self) -> bool:
-        """The relayed Argo Workflow informer has its first LIST."""
-        return self._informer.has_synced
-
-    def argo_workflow(self, namespace: str, name: str) -> JsonObj | None:
-        """The cached Argo Workflow (ours: label-selected), or ``None``."""
-        return self._informer.store.get(ObjectKey(namespace, name))
 
 
 @dataclass
@@ -148,7 +127,7 @@ class RelayBuildPlanes:
         self._write_grace = write_grace
         self._watch_grace = watch_grace
         self._groups: dict[GroupKey, _Group] = {}
-        self._views: dict[PlaneRef, tuple[_Group, RelayView]] = {}
+        self._views: dict[PlaneRef, tuple[_Group, InformerPlaneView]] = {}
         self._tasks: set[asyncio.Task[NoReturn]] = set()
         self._apis: list[KubeClient[Any]] = []
         self._closed = False
@@ -160,7 +139,7 @@ class RelayBuildPlanes:
         for group in self._groups.values():
             group.informer.add_handler(handler)
 
-    def plane(self, target: PlaneTarget) -> RelayView:
+    def plane(self, target: PlaneTarget) -> InformerPlaneView:
         """The view serving ``target``; ``Unavailable`` if its plane object is gone or changed planeID."""
         if self._closed:
             raise Unavailable("relay build planes: shutting down")
@@ -184,7 +163,7 @@ class RelayBuildPlanes:
         else:
             api = self._connect(key[0], ref, self._write_grace)
             self._apis.append(api)
-        view = RelayView(api, group.informer)
+        view = InformerPlaneView(api, group.informer)
         self._views[ref] = (group, view)
         return view
 
