@@ -33,59 +33,19 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "hack"))
 
+from benchruns import CWTS, bench_workflow, run_phase  # noqa: E402
 from localcluster import start_build_plane, start_control_plane  # noqa: E402
 from localcluster.process import free_port  # noqa: E402
 
-from choreo_controller.api import conditions as c  # noqa: E402
 from choreo_controller.api import labels  # noqa: E402
 from choreo_controller.api import resources as r  # noqa: E402
 from choreo_controller.kube import connect  # noqa: E402
 
 OPENCHOREO_POLL = 20.0
 PHASES = ("Running", "Succeeded")
-CWT = """
-apiVersion: argoproj.io/v1alpha1
-kind: ClusterWorkflowTemplate
-metadata: {{name: bench-{name}}}
-spec:
-  templates:
-  - name: {template}
-    inputs:
-      parameters: [{inputs}{{name: delay, value: "1s"}}]
-    metadata:
-      annotations: {{pod-complete.stage.kwok.x-k8s.io/delay: "{{{{inputs.parameters.delay}}}}"}}
-    container: {{image: busybox, command: [sh, -c, "echo {template}"]}}
-"""
-TEMPLATES = {
-    "checkout-source": ("checkout", ""),
-    "docker": ("build-image", '{name: git-revision, value: "x"}, '),
-    "publish-image": ("publish-image", '{name: image-digest, value: "x"}, '),
-}
-
-
-def workflow(namespace: str) -> dict[str, Any]:
-    """The sample Docker Workflow, its steps pointed at kwok-friendly templates (no outputs)."""
-    wf = yaml.safe_load((ROOT / "manifests" / "samples" / "workflow-docker.yaml").read_text())
-    wf["metadata"]["namespace"] = namespace
-    for group in wf["spec"]["runTemplate"]["spec"]["templates"][0]["steps"]:
-        for step in group:
-            step["templateRef"]["name"] = "bench-" + step["templateRef"]["name"]
-            args = (step.get("arguments") or {}).get("parameters", [])
-            step["arguments"] = {"parameters": [{"name": p["name"], "value": "x"} for p in args]}
-    return wf
-
-
-def run_phase(run: dict[str, Any]) -> str | None:
-    conds = (run.get("status") or {}).get("conditions")
-    done = c.find(conds, c.COMPLETED)
-    if done is not None and done.get("status") == "True":
-        return "Succeeded" if done.get("reason") == c.R_SUCCEEDED else "Failed"
-    return "Running" if c.is_true(conds, c.RUNNING) else None
 
 
 class Recorder:
@@ -161,7 +121,7 @@ async def bench(cp_path: Path, bp_path: Path, runs: int, concurrency: int) -> Re
             "metadata": {"name": "default", "namespace": namespace},
             "spec": {"clusterAgent": {"clientCA": {"value": "direct"}}, "secretStoreRef": {"name": "store"}},
         })  # fmt: skip
-        await cp.create(r.WORKFLOW, workflow(namespace))
+        await cp.create(r.WORKFLOW, bench_workflow(namespace))
         watchers = [
             asyncio.create_task(rec.follow(bp, r.ARGO_WORKFLOW, build_ns, _argo_phase, rec.build)),
             asyncio.create_task(rec.follow(cp, r.WORKFLOW_RUN, namespace, run_phase, rec.control)),
@@ -210,8 +170,7 @@ def main() -> int:
         print(f"starting a control plane and a build plane under {workdir} ...", flush=True)
         planes = [start_control_plane(workdir / "cp"), start_build_plane(workdir / "bp")]
         cp_path, bp_path = planes[0].kubeconfig, planes[1].kubeconfig
-    docs = [CWT.format(name=n, template=t, inputs=i) for n, (t, i) in TEMPLATES.items()]
-    _apply(bp_path, "---".join(docs))
+    _apply(bp_path, CWTS)
     port = free_port()
     log = (workdir / "controller.log").open("wb")
     controller = subprocess.Popen(
