@@ -6,7 +6,7 @@ Build planes, one of two modes behind the same port (``reconcilers.ports.BuildPl
 
 * direct (SPEC section 1, for development and tests): one kubeconfig reaches the build plane and serves
   every planeID (``DirectBuildPlanes``); its Argo Workflows are watched by one informer, label-selected
-  (``openchoreo.dev/managed-by=choreo-controller``) across namespaces;
+  (``openchoreo.dev/managed-by=workflowrun-controller``) across namespaces;
 * relay (``app_relay``): no build-plane credentials at all; each plane is reached through the agents
   connected to an embedded or a standalone gateway (``relay.buildplanes.RelayBuildPlanes``), with one
   relayed Argo Workflow informer per plane.

@@ -8,7 +8,7 @@ LABEL_WORKFLOWRUN = f"{PREFIX}/workflowrun"
 LABEL_WORKFLOWRUN_NAMESPACE = f"{PREFIX}/workflowrun-namespace"
 LABEL_WORKFLOWRUN_UID = f"{PREFIX}/workflowrun-uid"
 LABEL_MANAGED_BY = f"{PREFIX}/managed-by"
-MANAGED_BY = "choreo-controller"
+MANAGED_BY = "workflowrun-controller"  # OpenChoreo's value: its tooling selects on it
 LABEL_PROJECT = f"{PREFIX}/project"
 LABEL_COMPONENT = f"{PREFIX}/component"
 

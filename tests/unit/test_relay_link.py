@@ -363,7 +363,7 @@ async def test_lists_and_watches_across_namespaces_only_show_build_namespaces(pk
     fake = FakeApiserver(handler=mixed)
     async with running_agent(gateway.port, pki, pki.agent("p1"), fake):
         api = gateway.kube_api("p1")
-        listed = await api.list(WF, label_selector="openchoreo.dev/managed-by=choreo-controller")
+        listed = await api.list(WF, label_selector="openchoreo.dev/managed-by=workflowrun-controller")
         for namespace, name in ((NS, "a"), ("kube-system", "secret-thing"), (NS, "b")):
             await fake.emit_object("ADDED", _workflow(namespace, name, str(len(fake.log) + 1)))
         events = api.watch(WF, resource_version="0")

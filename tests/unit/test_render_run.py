@@ -29,7 +29,7 @@ PARAMS = {
 FORCED = {
     "openchoreo.dev/workflowrun": "build-1",
     "openchoreo.dev/workflowrun-namespace": "team-a",
-    "openchoreo.dev/managed-by": "choreo-controller",
+    "openchoreo.dev/managed-by": "workflowrun-controller",
     "openchoreo.dev/workflowrun-uid": "uid-1",
 }
 

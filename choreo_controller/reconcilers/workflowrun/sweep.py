@@ -3,7 +3,7 @@
 A run's finalizer normally cleans up. Objects escape it when the finalizer was removed by hand, when a run
 was deleted while the controller was down and its record never reached ``status``, or when a plane was
 unreachable and someone forced the run away. The sweep lists, in every reachable plane, the kinds the
-engine creates (``finalize.LABELLED_KINDS``) with ``openchoreo.dev/managed-by=choreo-controller``, and
+engine creates (``finalize.LABELLED_KINDS``) with ``openchoreo.dev/managed-by=workflowrun-controller``, and
 deletes each one whose ``openchoreo.dev/workflowrun-uid`` matches no run in the control-plane cache.
 
 Safe by construction: the engine creates build-plane objects only for runs it read from that same cache,
