@@ -16,7 +16,6 @@ call can build a string larger than ``MAX_STRING``.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Final
 
 from celpy import celtypes
@@ -24,6 +23,7 @@ from celpy.evaluation import CELEvalError
 
 from choreo_controller.render import names, values
 from choreo_controller.render.budget import MAX_STRING, MAX_WEIGHT
+from choreo_controller.render.gofmt import double_text, json_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -138,8 +138,9 @@ def to_string(value: Any) -> Any:  # noqa: PLR0911 - one return per CEL type
     if isinstance(value, celtypes.BoolType | bool):
         return celtypes.StringType("true" if value else "false")
     if isinstance(value, list | dict):
-        text = json.dumps(values.to_json(value), separators=(",", ":"), ensure_ascii=False)
-        return celtypes.StringType(text)
+        return celtypes.StringType(json_text(values.to_json(value)))
+    if isinstance(value, float):
+        return celtypes.StringType(double_text(value))
     if value is None:
         return celtypes.StringType("null")
     if isinstance(value, bytes):

@@ -11,8 +11,9 @@ celpy returns its own types (``BoolType`` is an ``int`` whose ``str`` is ``"True
 * the walk is bounded in depth and node count, so a structure shared exponentially (``[a, a]`` nested) is
   refused instead of being expanded.
 
-``to_text`` is interpolation: strings as-is, numbers in decimal, bools ``true``/``false``, ``null``, lists
-and maps as compact JSON.
+``to_text`` is interpolation, as OpenChoreo writes it (``gofmt``): strings as-is, ints in decimal, doubles
+as Go's ``%g`` (``2``, ``1e+06``), bools ``true``/``false``, ``null``, lists and maps as Go's JSON (keys
+sorted, ``<>&`` escaped).
 
 ``to_cel`` is the way in, for the interpreter: JSON to celpy types. It builds the instances directly
 (``str.__new__(StringType, ...)``) because celpy's own ``json_to_cel`` re-creates a ``functools.wraps``
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import math
 from collections.abc import Mapping
 from typing import Any, Final
@@ -31,6 +31,7 @@ from typing import Any, Final
 from celpy import celtypes
 
 from choreo_controller.render.errors import RenderFailed
+from choreo_controller.render.gofmt import double_text, json_text
 
 MAX_DEPTH: Final = 100
 MAX_NODES: Final = 200_000
@@ -155,4 +156,6 @@ def to_text(value: Any) -> str:
         return value
     if value is OMIT:
         raise RenderFailed("oc_omit() can only be the whole value of a field or list item")
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, float):
+        return double_text(value)
+    return json_text(value)
