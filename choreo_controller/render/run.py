@@ -7,7 +7,11 @@ resources (``spec.resources`` order, skipped ones left out) and the Argo Workflo
 * ``metadata.namespace`` forced to the build namespace ``openchoreo-ci-<run namespace>``;
 * the run labels (``api.labels.run_labels``) merged over whatever the template set;
 * for the Argo Workflow: ``spec.serviceAccountName`` defaulted to ``workflow-sa`` and every
-  ``spec.arguments.parameters[*].value`` that is not a string turned into its JSON text.
+  ``spec.arguments.parameters[*].value`` that is not a string turned into its text;
+* OpenChoreo's post-processing and the schema-aware JSON arrays (``finish``).
+
+An extra resource whose name renders with a leading ``-`` is skipped, as OpenChoreo skips it (its idiom
+for a resource that depends on an optional parameter: ``${parameters.secret}-git-secret``).
 
 Checks: ``apiVersion`` and ``kind`` present, ``metadata.name`` a DNS-1123 subdomain, label values valid
 (a run name over 63 characters cannot be a label value), at most 1 MiB of JSON.
@@ -25,6 +29,7 @@ from choreo_controller.render import names, scan, values, walk
 from choreo_controller.render.budget import Budget
 from choreo_controller.render.cel import Scope
 from choreo_controller.render.errors import InvalidTemplate, RenderFailed
+from choreo_controller.render.finish import argo_arguments, finish
 
 MAX_OBJECT_BYTES: Final = 1 << 20
 
@@ -153,18 +158,17 @@ def _finalize(obj: Any, run: _Run, path: str) -> dict[str, Any]:
     return obj
 
 
-def _argo_defaults(obj: dict[str, Any]) -> None:
+def _service_account(obj: dict[str, Any]) -> None:
     spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        return
-    if not spec.get("serviceAccountName"):
+    if isinstance(spec, dict) and not spec.get("serviceAccountName"):
         spec["serviceAccountName"] = labels.WORKFLOW_SERVICE_ACCOUNT
-    params = (
-        (spec.get("arguments") or {}).get("parameters") if isinstance(spec.get("arguments"), dict) else None
-    )
-    for param in params if isinstance(params, list) else ():
-        if isinstance(param, dict) and "value" in param and not isinstance(param["value"], str):
-            param["value"] = values.to_text(param["value"])
+
+
+def _skipped(obj: Any) -> bool:
+    """OpenChoreo's conditional-resource idiom: a name rendered with an empty prefix (``-git-secret``)."""
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return isinstance(name, str) and name.startswith("-")
 
 
 def render_run(
@@ -191,10 +195,16 @@ def render_run(
         if not _include(resource, scope, f"{path}.includeWhen"):
             continue
         obj = walk.render(resource["template"], scope, f"{path}.template")
+        if _skipped(obj):
+            continue
+        if isinstance(obj, dict):
+            obj = finish(obj)
         rendered.append((str(resource.get("id", "")), _finalize(obj, ident, f"{path}.template")))
     argo = walk.render(template, scope, "runTemplate")
     if isinstance(argo, dict):
-        _argo_defaults(argo)
+        _service_account(argo)
+        argo_arguments(argo)
+        argo = finish(argo)
     return RenderedRun(tuple(rendered), _finalize(argo, ident, "runTemplate"))
 
 

@@ -1,0 +1,101 @@
+"""OpenChoreo's post-processing of a rendered object, plus the schema-aware JSON-array rule (beyond).
+
+Applied to every rendered object (the Argo Workflow and each extra resource) after the template walk:
+
+* a map under a key named ``value`` becomes its JSON text, anywhere in the object (OpenChoreo's
+  ``convertComplexValuesToJSONStrings``; ``gofmt.json_text``, so keys sorted and ``<>&`` escaped as Go
+  does). Lists there stay lists, as OpenChoreo's net result is;
+* **(beyond)** a string that starts with ``[`` and parses as a JSON array becomes that list exactly where
+  the object's schema has an array (a container's ``command``/``args``, ``env``...), and stays a string
+  where the field is a string (annotations, ConfigMap data, parameter values, list items). OpenChoreo
+  converts such strings everywhere, which corrupts string fields. The schemas are ``shapes.json``,
+  generated from Argo's, Kubernetes' and External Secrets' definitions by ``hack/gen-render-shapes.py``;
+  a kind it does not know gets no conversion;
+* a double with a whole value is written as an integer, as Go's ``encoding/json`` writes ``float64(3)``:
+  ``3``, never ``3.0``, which the apiserver refuses for integer fields.
+
+``argo_arguments`` turns ``spec.arguments.parameters[*].value`` of the Argo Workflow into text (Argo needs
+strings): ``values.to_text``, so ``1e+06`` for a double as OpenChoreo writes it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any, Final
+
+from choreo_controller.render import values
+from choreo_controller.render.gofmt import json_text
+
+_SCALAR: Final = -1
+_NO_SHAPE: Final[dict[str, Any]] = {}
+_GO_FIXED_LIMIT: Final = 1e21  # encoding/json writes whole doubles below this without an exponent
+
+
+@functools.cache
+def _shapes() -> dict[str, Any]:
+    text = resources.files("choreo_controller.render").joinpath("shapes.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def _root(obj: dict[str, Any]) -> int:
+    kinds: dict[str, int] = _shapes()["kinds"]
+    return kinds.get(f"{obj.get('apiVersion')} {obj.get('kind')}", _SCALAR)
+
+
+def _array(text: str) -> list[Any] | None:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, list) else None
+
+
+class _Finisher:
+    __slots__ = ("types",)
+
+    def __init__(self) -> None:
+        self.types: list[dict[str, Any]] = _shapes()["types"]
+
+    def node(self, shape: int) -> dict[str, Any]:
+        return self.types[shape] if shape != _SCALAR else _NO_SHAPE
+
+    def value(self, value: Any, shape: int) -> Any:
+        if isinstance(value, dict):
+            node = self.node(shape)
+            fields, values_shape = node.get("f", _NO_SHAPE), node.get("v", _SCALAR)
+            return {
+                key: json_text(item)
+                if key == "value" and isinstance(item, dict)
+                else self.value(item, fields.get(key, values_shape))
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            items = self.node(shape).get("i", _SCALAR)
+            return [self.value(item, items) for item in value]
+        if isinstance(value, str):
+            if value.startswith("[") and "i" in self.node(shape):
+                parsed = _array(value)
+                return value if parsed is None else parsed
+            return value
+        if isinstance(value, float) and value.is_integer() and abs(value) < _GO_FIXED_LIMIT:
+            return int(value)
+        return value
+
+
+def finish(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as OpenChoreo would send it (see the module docstring); a new object."""
+    finished: dict[str, Any] = _Finisher().value(obj, _root(obj))
+    return finished
+
+
+def argo_arguments(obj: dict[str, Any]) -> None:
+    """Every ``spec.arguments.parameters[*].value`` that is not a string becomes its text, in place."""
+    spec = obj.get("spec")
+    arguments = spec.get("arguments") if isinstance(spec, dict) else None
+    params = arguments.get("parameters") if isinstance(arguments, dict) else None
+    for param in params if isinstance(params, list) else ():
+        if isinstance(param, dict) and "value" in param and not isinstance(param["value"], str):
+            param["value"] = values.to_text(param["value"])
