@@ -37,6 +37,7 @@ R_EXTERNAL_REF_NOT_FOUND = "ExternalRefNotFound"
 R_BUILD_PLANE_UNAVAILABLE = "BuildPlaneUnavailable"
 R_NAME_CONFLICT = "NameConflict"
 R_CANCELLED = "Cancelled"
+R_UNKNOWN_PARAMETERS = "UnknownParameters"  # a warning (Event, CLI): rendered as given, never a failure
 # Workflow Ready reasons.
 R_VALID = "Valid"
 R_INVALID_SCHEMA = "InvalidSchema"

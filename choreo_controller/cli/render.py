@@ -7,6 +7,8 @@ apply in the build plane. stdout gets the objects only: the extra resources in `
 (skipped ones left out), then the Argo Workflow, as multi-document YAML or (``--output json``) one JSON
 list. On invalid input stdout stays empty, stderr gets one line per problem starting with its reason
 (``InvalidParameters: parameters.repository.url: 'url' is a required property``) and the exit code is 1.
+Parameters the schema does not declare are rendered (as OpenChoreo does) and each gets a stderr line
+``Warning: UnknownParameters: parameters.scope: ...``; the exit code stays 0.
 
 Everything here is IO and formatting; the work is ``schema.resolve_parameters`` and ``render.render_run``,
 imported when the command runs so ``--help`` stays fast.
@@ -79,6 +81,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> list[dict[str, Any]]:
     from choreo_controller import render, schema  # noqa: PLC0415 - lazy: keep --help fast
+    from choreo_controller.api.conditions import R_UNKNOWN_PARAMETERS  # noqa: PLC0415
 
     workflow = _one(args.workflow, WORKFLOW_KINDS)
     run = _one(args.run, ("WorkflowRun",))
@@ -95,9 +98,10 @@ def _render(args: argparse.Namespace) -> list[dict[str, Any]]:
     if problems:
         raise InputError(problems)
     try:
-        parameters = schema.resolve_parameters(
+        resolved = schema.resolve_parameters(
             workflow, ((run.get("spec") or {}).get("workflow") or {}).get("parameters")
         )
+        parameters = resolved.values
         external = _external_refs(render.external_ref_requests(workflow, run, parameters), run, refs)
         rendered = render.render_run(workflow, run, external, build_plane, parameters=parameters)
     except schema.InvalidParameters as error:
@@ -106,6 +110,10 @@ def _render(args: argparse.Namespace) -> list[dict[str, Any]]:
         raise InputError([f"{error.reason}: {v}" for v in error.violations] + tail) from None
     except render.RenderError as error:
         raise InputError([f"{error.reason}: {error.message}"]) from None
+    for path in resolved.unknown:
+        sys.stderr.write(
+            f"Warning: {R_UNKNOWN_PARAMETERS}: {path}: not in the Workflow's schema (rendered as given)\n"
+        )
     return rendered.objects()
 
 

@@ -2,10 +2,12 @@
 
 Public API (pure; cached by schema content):
 
-* ``resolve_parameters(workflow, run_parameters) -> dict``: the run's parameters with defaults applied
-  (recursively, never overwriting a given value) and validated. Raises ``InvalidParameters`` whose
-  ``violations`` are lines like ``parameters.repository.revision.branch: 42 is not of type 'string'``
-  (at most 20; ``total`` counts all), or ``InvalidSchema`` when the Workflow's schema itself is broken.
+* ``resolve_parameters(workflow, run_parameters) -> Resolved``: the run's parameters (``values``) with
+  defaults applied (recursively, never overwriting a given value) and validated, and the paths of the
+  parameters the schema does not declare (``unknown``: rendered, with a warning). Raises
+  ``InvalidParameters`` whose ``violations`` are lines like
+  ``parameters.repository.revision.branch: 42 is not of type 'string'`` (at most 20; ``total`` counts
+  all), or ``InvalidSchema`` when the Workflow's schema itself is broken.
 * ``compile_workflow_schema(workflow) -> CompiledSchema | None``: the Draft 2020-12 schema and validators;
   raises ``InvalidSchema`` (``problems``: one line each), for the Workflow's ``Ready`` condition.
 
@@ -14,13 +16,19 @@ Modules: ``shorthand`` (leaf syntax), ``compile`` (tree, types, openAPIV3 touche
 """
 
 from choreo_controller.schema.errors import MAX_VIOLATIONS, InvalidParameters, InvalidSchema
-from choreo_controller.schema.parameters import CompiledSchema, compile_workflow_schema, resolve_parameters
+from choreo_controller.schema.parameters import (
+    CompiledSchema,
+    Resolved,
+    compile_workflow_schema,
+    resolve_parameters,
+)
 
 __all__ = [
     "MAX_VIOLATIONS",
     "CompiledSchema",
     "InvalidParameters",
     "InvalidSchema",
+    "Resolved",
     "compile_workflow_schema",
     "resolve_parameters",
 ]

@@ -1,8 +1,9 @@
 """Workflow parameter schemas (shorthand or ``openAPIV3Schema``) compiled to one Draft 2020-12 JSON Schema.
 
 Shorthand (``spec.schema.parameters`` + ``spec.schema.types``): nested maps are objects whose fields are
-required unless they have a default, with ``additionalProperties: false`` (unknown parameters are errors);
-``$default`` in a map is the object's default; leaves are ``"<type> | <constraints>"`` (``shorthand``).
+required unless they have a default, with ``additionalProperties: false`` (unknown parameters are named,
+rendered as given and reported as a warning); ``$default`` in a map is the object's default (a map, or its
+JSON text as OpenChoreo also accepts); leaves are ``"<type> | <constraints>"`` (``shorthand``).
 Types: ``string``, ``integer``, ``number``, ``boolean``, ``[]T``/``array<T>``, ``map<T>``/``map[string]T``
 (objects with free keys) and names from ``schema.types`` (a map, or a leaf string). Named types are expanded
 inline, so a type's ``$default`` travels with it and a field's ``default=`` overrides it; cycles are errors.
@@ -21,6 +22,7 @@ checked against the metaschema and cached by content, so a Workflow is compiled 
 from __future__ import annotations
 
 import copy
+import json
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from jsonschema import Draft202012Validator
@@ -57,7 +59,7 @@ class _Shorthand:
             if not isinstance(key, str):
                 raise InvalidSchema([f"{where}: field names must be strings"])
             if key == "$default":
-                schema["default"] = value
+                schema["default"] = _object_default(value)
                 continue
             if key.startswith("$"):
                 raise InvalidSchema([f"{where}.{key}: unknown directive (only $default is allowed)"])
@@ -115,6 +117,16 @@ class _Shorthand:
             return copy.deepcopy(self.field(self.types[name], f"types.{name}"))
         finally:
             self.expanding.pop()
+
+
+def _object_default(value: Any) -> Any:
+    """``$default`` as written: a map, or (as OpenChoreo's ``applyObjectDefault`` accepts) its JSON text."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value  # reported by the default's own check: not an object
+    return value
 
 
 def _json_type(schema: dict[str, Any]) -> str:

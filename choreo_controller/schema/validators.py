@@ -1,7 +1,7 @@
 """jsonschema validators for parameters: defaulting, linear-time patterns, violation lines.
 
-* ``defaulting_validator(schema)``: Draft 2020-12 whose ``properties`` keyword first fills missing
-  properties from their ``default`` (a deep copy; a given value, ``null`` included, is never replaced), then
+* ``defaulting_validator(schema)``: Draft 2020-12 whose ``properties`` keyword first fills missing or
+  ``null`` properties from their ``default`` (a deep copy; as Kubernetes defaulting replaces ``null``), then
   validates them, so defaults nested in an object that was itself created from ``default: {}`` are filled
   too. Running ``iter_errors`` once applies every default.
 * ``pattern`` is matched with RE2 (linear time): a platform engineer's pattern must not let a developer's
@@ -48,7 +48,7 @@ def _pattern(
 def _properties(validator: Any, properties: dict[str, Any], instance: Any, schema: dict[str, Any]) -> Any:
     if validator.is_type(instance, "object"):
         for name, sub in properties.items():
-            if isinstance(sub, dict) and "default" in sub and name not in instance:
+            if isinstance(sub, dict) and "default" in sub and instance.get(name) is None:
                 instance[name] = copy.deepcopy(sub["default"])
     yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
 
@@ -115,17 +115,33 @@ def format_violation(error: ValidationError, root: str = "parameters") -> str:
     return f"{path}: {message}"
 
 
-def violations(validator: Any, instance: Any, root: str = "parameters") -> list[str]:
-    """Every violation of ``instance``, one line each, in path order; unknown fields one line per key."""
-    lines: list[tuple[list[tuple[int, int, str]], str]] = []
+_Keyed = list[tuple[list[tuple[int, int, str]], str]]
+
+
+def _collect(validator: Any, instance: Any, root: str) -> tuple[_Keyed, _Keyed]:
+    lines: _Keyed = []
+    unknown: _Keyed = []
     for error in validator.iter_errors(instance):
         if error.validator == "additionalProperties" and error.validator_value is False:
             known = set((error.schema.get("properties") or {}).keys())
             for key in (k for k in error.instance if k not in known):
                 parts = [*error.absolute_path, key]
-                lines.append((_sort_key(parts), f"{_path(parts, root)}: unknown parameter"))
+                unknown.append((_sort_key(parts), _path(parts, root)))
             continue
         missing = _missing(error)
         parts = [*error.absolute_path, *([missing] if missing else [])]
         lines.append((_sort_key(parts), format_violation(error, root)))
+    return lines, unknown
+
+
+def violations(validator: Any, instance: Any, root: str = "parameters") -> list[str]:
+    """Every violation of ``instance``, one line each, in path order; unknown fields one line per key."""
+    lines, unknown = _collect(validator, instance, root)
+    lines += [(key, f"{path}: unknown parameter") for key, path in unknown]
     return [line for _, line in sorted(lines)]
+
+
+def checked(validator: Any, instance: Any, root: str = "parameters") -> tuple[list[str], list[str]]:
+    """The violations of ``instance`` except unknown fields, and the paths of the unknown fields."""
+    lines, unknown = _collect(validator, instance, root)
+    return [line for _, line in sorted(lines)], [path for _, path in sorted(unknown)]

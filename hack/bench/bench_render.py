@@ -85,14 +85,14 @@ def main() -> None:
     run = load("workflowrun-docker-private.yaml")
     refs = {"git-credentials": load("secretreference-git.yaml")}
     plane = load("buildplane.yaml")
-    params = schema.resolve_parameters(workflow, run["spec"]["workflow"]["parameters"])
+    params = schema.resolve_parameters(workflow, run["spec"]["workflow"]["parameters"]).values
     expressions = sum(len(scan.parse(s).expressions()) for s in _strings(workflow["spec"]))
 
     def engine() -> None:
         render.render_run(workflow, run, refs, plane, parameters=params)
 
     def full() -> None:
-        p = schema.resolve_parameters(workflow, run["spec"]["workflow"]["parameters"])
+        p = schema.resolve_parameters(workflow, run["spec"]["workflow"]["parameters"]).values
         render.render_run(workflow, run, refs, plane, parameters=p)
 
     env = celpy.Environment()

@@ -63,7 +63,7 @@ def test_defaults_fill_nested_objects_created_from_default_empty_map():
         "push": True,
         "steps": [],
     }
-    assert expected == resolve_parameters(DOCKER, {"repository": {"url": "https://x"}})
+    assert expected == resolve_parameters(DOCKER, {"repository": {"url": "https://x"}}).values
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def test_defaults_fill_nested_objects_created_from_default_empty_map():
 )
 def test_given_values_are_never_overwritten(given, path, expected):
     params = {"repository": {"url": "u"}} | given
-    resolved = resolve_parameters(DOCKER, params)
+    resolved = resolve_parameters(DOCKER, params).values
     for key in path:
         resolved = resolved[key]
     assert expected == resolved
@@ -123,16 +123,6 @@ def test_input_is_not_modified():
             {"repository": {"url": "u", "revision": {"branch": 42}}},
             ["parameters.repository.revision.branch: 42 is not of type 'string'"],
             id="wrong-type-spec-example",
-        ),
-        pytest.param(
-            {"repository": {"url": "u"}, "colour": "blue"},
-            ["parameters.colour: unknown parameter"],
-            id="unknown-top-level",
-        ),
-        pytest.param(
-            {"repository": {"url": "u", "token": "t"}},
-            ["parameters.repository.token: unknown parameter"],
-            id="unknown-nested",
         ),
         pytest.param(
             {"repository": {"url": "u"}, "level": "trace"},
@@ -165,9 +155,9 @@ def test_input_is_not_modified():
             id="array-item-path",
         ),
         pytest.param(
-            {"repository": {"url": "u"}, "push": None},
-            ["parameters.push: null is not of type 'boolean'"],
-            id="null-is-a-value",
+            {"repository": {"url": None}},
+            ["parameters.repository.url: null is not of type 'string'"],
+            id="null-without-default-is-a-value",
         ),
         pytest.param(
             {"repository": {"url": 1, "x": 2}, "level": 3, "y": 4},
@@ -175,8 +165,6 @@ def test_input_is_not_modified():
                 "parameters.level: 3 is not of type 'string'",
                 "parameters.level: 3 is not one of ['debug', 'info']",
                 "parameters.repository.url: 1 is not of type 'string'",
-                "parameters.repository.x: unknown parameter",
-                "parameters.y: unknown parameter",
             ],
             id="every-violation-in-path-order",
         ),
@@ -186,9 +174,54 @@ def test_violations(params, expected):
     assert expected == violations(DOCKER, params)
 
 
+@pytest.mark.parametrize(
+    ("params", "unknown"),
+    [
+        pytest.param({"repository": {"url": "u"}, "colour": "blue"}, ("parameters.colour",), id="top-level"),
+        pytest.param(
+            {"repository": {"url": "u", "token": "t"}}, ("parameters.repository.token",), id="nested"
+        ),
+        pytest.param(
+            {"repository": {"url": "u", "x": 2}, "y": 4, "env": {"Z": "1"}},
+            ("parameters.repository.x", "parameters.y"),
+            id="every-one-in-path-order",
+        ),
+    ],
+)
+def test_unknown_parameters_are_kept_and_named(params, unknown):
+    resolved = resolve_parameters(DOCKER, params)
+    assert unknown == resolved.unknown
+    assert all(resolved.values.get(key) == value for key, value in params.items() if key != "repository")
+    assert f"not in the Workflow's schema, rendered as given: {', '.join(unknown)}" == resolved.warning()
+
+
+def test_null_takes_the_default_as_kubernetes_defaulting_does():
+    assert True is resolve_parameters(DOCKER, {"repository": {"url": "u"}, "push": None}).values["push"]
+
+
+def test_number_parameters_are_doubles_integer_parameters_stay_integers():
+    workflow = {
+        "spec": {
+            "schema": {
+                "parameters": {
+                    "n": "number",
+                    "i": "integer",
+                    "ns": "[]number",
+                    "m": "map<number>",
+                    "d": "number | default=2",
+                }
+            }
+        }
+    }
+    params = {"n": 2, "i": 3, "ns": [1, 2.5], "m": {"a": 4}}
+    values = resolve_parameters(workflow, params).values
+    assert (2.0, float, 3, int) == (values["n"], type(values["n"]), values["i"], type(values["i"]))
+    assert [float, float, float, float] == [type(v) for v in (*values["ns"], values["m"]["a"], values["d"])]
+
+
 def test_violations_are_capped_at_twenty_and_counted():
-    workflow = {"spec": {"schema": {"parameters": {"a": "string | default=x"}}}}
-    params = {f"k{i:02d}": i for i in range(30)}
+    workflow = {"spec": {"schema": {"parameters": {"a": "map<string>"}}}}
+    params = {"a": {f"k{i:02d}": i for i in range(30)}}
     with pytest.raises(InvalidParameters) as caught:
         resolve_parameters(workflow, params)
     assert MAX_VIOLATIONS == len(caught.value.violations)
@@ -219,7 +252,7 @@ def test_pattern_is_linear_time():
     ],
 )
 def test_workflow_without_schema_takes_parameters_as_given(params, expected):
-    assert expected == resolve_parameters({"spec": {}}, params)
+    assert expected == resolve_parameters({"spec": {}}, params).values
 
 
 def test_parameters_must_be_a_map():

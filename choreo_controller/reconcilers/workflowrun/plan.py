@@ -51,6 +51,7 @@ class Plan:
 
     resources: tuple[Planned, ...]
     workflow: Planned
+    warning: str | None = None  # unknown parameters: rendered, reported as an ``UnknownParameters`` Event
 
 
 def plan_run(
@@ -64,7 +65,8 @@ def plan_run(
 ) -> Plan:
     """Validate, resolve refs and render ``run``; raises a ``TerminalError`` with a specific reason."""
     spec_params: Any = ((run.get("spec") or {}).get("workflow") or {}).get("parameters")
-    parameters = resolve_parameters(workflow, spec_params)
+    resolved = resolve_parameters(workflow, spec_params)
+    parameters = resolved.values
     refs = fetch_external_refs(caches, run, external_ref_requests(workflow, run, parameters))
     started = clock.monotonic()
     try:
@@ -82,7 +84,7 @@ def plan_run(
             f"got {argo.get('apiVersion')} {argo.get('kind')}",
             path="runTemplate",
         )
-    return Plan(tuple(resources), Planned(ARGO_WORKFLOW, argo))
+    return Plan(tuple(resources), Planned(ARGO_WORKFLOW, argo), resolved.warning())
 
 
 def _resource_of(obj: JsonObj, path: str) -> ApiResource:

@@ -97,8 +97,14 @@ class Submission:
         attempt.found["buildPlane"] = plane.record()
         plan = plan_run(d.caches, run, workflow, plane, clock=d.clock, metrics=d.metrics)
         kw: dict[str, Any] = {"gen": state.generation(run), "now": d.clock.now()}
+        submitting = f"Submitting to build plane {plane.plane_id!r}"
+        if plan.warning:
+            await d.events.record(
+                run, "Warning", c.R_UNKNOWN_PARAMETERS, f"Unknown parameters: {plan.warning}"
+            )
+            submitting += f" (unknown parameters {plan.warning})"
         if not _waiting_for(run, plane.record()):  # a retry keeps its waiting condition: no flip-flop writes
-            pending = state.pending(attempt.status(), f"Submitting to build plane {plane.plane_id!r}", **kw)
+            pending = state.pending(attempt.status(), submitting, **kw)
             attempt.run = run = await self._writer.write(run, pending)
         await self._create(attempt, plane.target(), plan)
         ref = plan.workflow.ref()
