@@ -180,25 +180,24 @@ def _wire_run_handlers(
     )
 
 
-def _wire_components(
-    mgr: Manager,
-    cp: KubeApi,
-    clock: Clock,
-    components: Informer,
-    component_types: Informer,
-    others: dict[str, Informer],
-) -> None:
+def _wire_components(mgr: Manager, cp: KubeApi, clock: Clock, others: dict[str, Informer]) -> None:
     """The Component controller (``Ready``) and the events of related kinds that re-enqueue Components."""
-    workflows, cluster_workflows = others["workflows"], others["clusterworkflows"]
+    components, workflows, cluster_workflows = (
+        others["components"],
+        others["workflows"],
+        others["clusterworkflows"],
+    )
+    types, cluster_types = others["componenttypes"], others["clustercomponenttypes"]
     caches = comp.ComponentCaches(
-        components.store, component_types.store, workflows.store, cluster_workflows.store
+        components.store, types.store, cluster_types.store, workflows.store, cluster_workflows.store
     )
     ctrl = mgr.new_controller("component", comp.ComponentReconciler(cp, caches, clock))
     components.add_handler(enqueue(ctrl.queue))
-    component_types.add_handler(enqueue(ctrl.queue, comp.components_of_type(components.store)))
+    for cluster, informer in ((False, types), (True, cluster_types)):
+        informer.add_handler(enqueue(ctrl.queue, comp.components_of_type(components.store, cluster=cluster)))
     for kind, informer in (("Workflow", workflows), ("ClusterWorkflow", cluster_workflows)):
         informer.add_handler(enqueue(ctrl.queue, comp.components_of_workflow(components.store, kind)))
-    mgr.add_controller(ctrl, informers=[components, component_types, workflows, cluster_workflows])
+    mgr.add_controller(ctrl, informers=[components, types, cluster_types, workflows, cluster_workflows])
 
 
 async def run_controller(opts: ControllerOptions) -> None:
@@ -222,7 +221,16 @@ async def run_controller(opts: ControllerOptions) -> None:
         runs_informer = mgr.add_informer(r.WORKFLOW_RUN)
         for name, func in INDEXERS.items():
             runs_informer.store.add_indexer(name, func)
-        kinds = (r.WORKFLOW, r.CLUSTER_WORKFLOW, r.BUILD_PLANE, r.CLUSTER_BUILD_PLANE, r.SECRET_REFERENCE)
+        kinds = (
+            r.WORKFLOW,
+            r.CLUSTER_WORKFLOW,
+            r.BUILD_PLANE,
+            r.CLUSTER_BUILD_PLANE,
+            r.SECRET_REFERENCE,
+            r.COMPONENT,
+            r.COMPONENT_TYPE,
+            r.CLUSTER_COMPONENT_TYPE,
+        )
         others = {res.plural: mgr.add_informer(res) for res in kinds}
         planes, argo_events = await _build_planes(opts, stack, mgr, cp, clock, others)
         events = KubeEventRecorder(cp, clock, instance=identity)
@@ -234,15 +242,21 @@ async def run_controller(opts: ControllerOptions) -> None:
             cluster_build_planes=others["clusterbuildplanes"].store,
             secret_references=others["secretreferences"].store,
         )
-        components = mgr.add_informer(r.COMPONENT)
+        components = others["components"]
         for name, func in comp.INDEXERS.items():
             components.store.add_indexer(name, func)
-        component_types = mgr.add_informer(r.COMPONENT_TYPE)
-        governance = comp.ComponentGovernance(comp.CachedLookup(components.store, component_types.store))
+        governance = comp.ComponentGovernance(
+            comp.CachedLookup(
+                components.store,
+                others["componenttypes"].store,
+                others["clustercomponenttypes"].store,
+                others["workflows"].store,
+            )
+        )
         deps = RunDeps(cp, caches, planes, clock, events, metrics, governance=governance)
         reconciler = WorkflowRunReconciler(deps)
         runs_ctrl = mgr.new_controller("workflowrun", reconciler, workers=opts.workers)
-        control_plane = [runs_informer, *others.values(), components, component_types]
+        control_plane = [runs_informer, *others.values()]
         mgr.add_controller(runs_ctrl, informers=control_plane)
         for res in (r.WORKFLOW, r.CLUSTER_WORKFLOW):
             informer = others[res.plural]
@@ -250,7 +264,7 @@ async def run_controller(opts: ControllerOptions) -> None:
             informer.add_handler(enqueue(ctrl.queue))
             mgr.add_controller(ctrl, informers=[informer])
         _wire_run_handlers(runs_informer, argo_events, runs_ctrl, reconciler, others)
-        _wire_components(mgr, cp, clock, components, component_types, others)
+        _wire_components(mgr, cp, clock, others)
         autobuild = parse_address(opts.autobuild_address)
         if autobuild is not None:
             source = CachedSource(

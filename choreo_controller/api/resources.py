@@ -13,9 +13,16 @@ CLUSTER_WORKFLOW = ApiResource(GROUP, VERSION, "clusterworkflows", "ClusterWorkf
 WORKFLOW_RUN = ApiResource(GROUP, VERSION, "workflowruns", "WorkflowRun")
 BUILD_PLANE = ApiResource(GROUP, VERSION, "buildplanes", "BuildPlane")
 CLUSTER_BUILD_PLANE = ApiResource(GROUP, VERSION, "clusterbuildplanes", "ClusterBuildPlane", namespaced=False)
+WORKFLOW_PLANE = ApiResource(GROUP, VERSION, "workflowplanes", "WorkflowPlane")
+CLUSTER_WORKFLOW_PLANE = ApiResource(
+    GROUP, VERSION, "clusterworkflowplanes", "ClusterWorkflowPlane", namespaced=False
+)
 SECRET_REFERENCE = ApiResource(GROUP, VERSION, "secretreferences", "SecretReference")
 COMPONENT = ApiResource(GROUP, VERSION, "components", "Component")
 COMPONENT_TYPE = ApiResource(GROUP, VERSION, "componenttypes", "ComponentType")
+CLUSTER_COMPONENT_TYPE = ApiResource(
+    GROUP, VERSION, "clustercomponenttypes", "ClusterComponentType", namespaced=False
+)
 WORKLOAD = ApiResource(GROUP, VERSION, "workloads", "Workload")
 
 ARGO_WORKFLOW = ApiResource("argoproj.io", "v1alpha1", "workflows", "Workflow")
@@ -45,9 +52,12 @@ _BY_API_VERSION_KIND: dict[tuple[str, str], ApiResource] = {
         WORKFLOW_RUN,
         BUILD_PLANE,
         CLUSTER_BUILD_PLANE,
+        WORKFLOW_PLANE,
+        CLUSTER_WORKFLOW_PLANE,
         SECRET_REFERENCE,
         COMPONENT,
         COMPONENT_TYPE,
+        CLUSTER_COMPONENT_TYPE,
         WORKLOAD,
         ARGO_WORKFLOW,
         ARGO_WORKFLOW_TASK_RESULT,

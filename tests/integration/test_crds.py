@@ -3,9 +3,12 @@ with the schema's message, WorkflowRun.spec.workflow is immutable, and the print
 
 import asyncio
 import copy
+import json
 import uuid
+from pathlib import Path
 
 import pytest
+import yaml
 
 from choreo_controller import kube
 from choreo_controller.api import resources
@@ -107,18 +110,35 @@ VALID = {
             }
         },
     ),
+    "WorkflowPlane": (
+        resources.WORKFLOW_PLANE,
+        {
+            "planeID": "shared-plane",
+            "clusterAgent": {"clientCA": {"secretKeyRef": {"name": "agent-ca", "key": "ca.crt"}}},
+            "secretStoreRef": {"name": "vault"},
+            "observabilityPlaneRef": {"kind": "ObservabilityPlane", "name": "default"},
+        },
+    ),
+    "ClusterWorkflowPlane": (
+        resources.CLUSTER_WORKFLOW_PLANE,
+        {
+            **CLIENT_CA,
+            "observabilityPlaneRef": {"kind": "ClusterObservabilityPlane", "name": "default"},
+        },
+    ),
     "SecretReference": (
         resources.SECRET_REFERENCE,
         {
             "template": {"type": "kubernetes.io/basic-auth"},
             "data": [{"secretKey": "password", "remoteRef": {"key": "git/github", "property": "token"}}],
+            "targetPlane": {"kind": "WorkflowPlane", "name": "default"},
         },
     ),
     "Component": (
         resources.COMPONENT,
         {
             "owner": {"projectName": "shop"},
-            "componentType": "deployment/service",
+            "componentType": {"kind": "ClusterComponentType", "name": "deployment/service"},
             "workflow": {
                 "name": "docker",
                 "parameters": {"repository": {"url": "https://github.com/acme/app"}},
@@ -135,6 +155,10 @@ VALID = {
             "schema": {"x": 1},
         },
     ),
+    "ClusterComponentType": (
+        resources.CLUSTER_COMPONENT_TYPE,
+        {"workloadType": "deployment", "allowedWorkflows": [{"kind": "ClusterWorkflow", "name": "docker"}]},
+    ),
     "Workload": (
         resources.WORKLOAD,
         {"owner": {"projectName": "shop", "componentName": "cart"}, "containers": {"main": {"image": "x:1"}}},
@@ -145,12 +169,23 @@ VALID = {
 DEFAULTS = {
     "Workflow": {("buildPlaneRef", "kind"): "BuildPlane", ("ttlAfterCompletion",): "1d12h30m15s"},
     "ClusterWorkflow": {("buildPlaneRef", "kind"): "ClusterBuildPlane"},
-    "WorkflowRun": {("workflow", "kind"): "Workflow", ("workflow", "parameters", "replicas"): 3},
+    # No default kind: a run without one resolves a Workflow, else a ClusterWorkflow, at run time.
+    "WorkflowRun": {("workflow",): VALID["WorkflowRun"][1]["workflow"]},
     "BuildPlane": {("planeID",): "shared-plane"},
     "ClusterBuildPlane": {("clusterAgent", "clientCA", "secretRef", "key"): "ca.crt"},
-    "SecretReference": {("refreshInterval",): "1h", ("template", "type"): "kubernetes.io/basic-auth"},
-    "Component": {("workflow", "kind"): "Workflow", ("endpoints", "http", "port"): 8080},
-    "ComponentType": {("allowedWorkflows", 0, "kind"): "Workflow", ("schema", "x"): 1},
+    "WorkflowPlane": {("clusterAgent", "clientCA", "secretKeyRef", "key"): "ca.crt"},
+    "ClusterWorkflowPlane": {("observabilityPlaneRef", "kind"): "ClusterObservabilityPlane"},
+    "SecretReference": {
+        ("refreshInterval",): "1h",
+        ("template", "type"): "kubernetes.io/basic-auth",
+        ("targetPlane", "kind"): "WorkflowPlane",
+    },
+    "Component": {
+        ("workflow",): VALID["Component"][1]["workflow"],
+        ("componentType",): {"kind": "ClusterComponentType", "name": "deployment/service"},
+    },
+    "ComponentType": {("allowedWorkflows", 0): {"name": "docker"}, ("schema", "x"): 1},
+    "ClusterComponentType": {("allowedWorkflows", 0, "kind"): "ClusterWorkflow"},
     "Workload": {("containers", "main", "image"): "x:1"},
 }
 
@@ -286,8 +321,56 @@ INVALID = [
     pytest.param(
         "BuildPlane",
         {"clusterAgent": {"clientCA": {"secretRef": {"name": "ca", "key": "ca.crt"}}}},
-        ["clientCA needs exactly one of value or secretRef"],
+        ["clientCA needs exactly one of value, secretRef or secretKeyRef"],
         id="plane-two-cas",
+    ),
+    pytest.param(
+        "WorkflowPlane",
+        {"clusterAgent": {"clientCA": {"value": "PEM"}}},
+        ["clientCA needs exactly one of value, secretRef or secretKeyRef"],
+        id="workflowplane-value-and-secretkeyref",
+    ),
+    pytest.param(
+        "WorkflowPlane",
+        {"clusterAgent": {"clientCA": {"secretKeyRef": DELETE}}},
+        ["clientCA needs exactly one of value, secretRef or secretKeyRef"],
+        id="workflowplane-no-ca",
+    ),
+    pytest.param(
+        "ClusterWorkflowPlane",
+        {"clusterAgent": {"clientCA": {"value": DELETE, "secretKeyRef": {"name": "ca", "key": "ca.crt"}}}},
+        ["spec.clusterAgent.clientCA.secretKeyRef.namespace: Required value"],
+        id="clusterworkflowplane-secret-namespace",
+    ),
+    pytest.param(
+        "ClusterWorkflowPlane",
+        {"observabilityPlaneRef": {"kind": "ObservabilityPlane"}},
+        ['spec.observabilityPlaneRef.kind: Unsupported value: "ObservabilityPlane"'],
+        id="clusterworkflowplane-namespaced-observability",
+    ),
+    pytest.param(
+        "Workflow",
+        {"workflowPlaneRef": {"kind": "ClusterWorkflowPlane", "name": "default"}},
+        ["buildPlaneRef (0.17) and workflowPlaneRef (1.x) are alternatives"],
+        id="workflow-two-plane-refs",
+    ),
+    pytest.param(
+        "Workflow",
+        {"buildPlaneRef": DELETE, "workflowPlaneRef": {"kind": "BuildPlane", "name": "default"}},
+        ['spec.workflowPlaneRef.kind: Unsupported value: "BuildPlane"'],
+        id="workflow-plane-ref-of-other-generation",
+    ),
+    pytest.param(
+        "ClusterWorkflow",
+        {"buildPlaneRef": DELETE, "workflowPlaneRef": {"kind": "WorkflowPlane", "name": "default"}},
+        ['spec.workflowPlaneRef.kind: Unsupported value: "WorkflowPlane"'],
+        id="clusterworkflow-namespaced-workflowplane",
+    ),
+    pytest.param(
+        "ClusterWorkflow",
+        {"buildPlaneRef": {"kind": "BuildPlane"}},
+        ['spec.buildPlaneRef.kind: Unsupported value: "BuildPlane"'],
+        id="clusterworkflow-namespaced-buildplane",
     ),
     pytest.param(
         "BuildPlane",
@@ -313,11 +396,31 @@ INVALID = [
         ['spec.template.type: Unsupported value: "Fancy"'],
         id="secretref-type",
     ),
+    # componentType is a string or an object (no CEL can type-check a field of two types): the schema
+    # checks the string form, the object's kind and name; anything else is the Component's Ready problem.
     pytest.param(
         "Component",
         {"componentType": "service"},
-        ['spec.componentType: Invalid value: "service"'],
-        id="component-type-format",
+        ['spec.componentType: Invalid value: "service"', "should match"],
+        id="component-type-string-format",
+    ),
+    pytest.param(
+        "Component",
+        {"componentType": {"name": "service"}},
+        ['spec.componentType.name: Invalid value: "service"', "should match"],
+        id="component-type-object-format",
+    ),
+    pytest.param(
+        "Component",
+        {"componentType": {"kind": "Trait"}},
+        ['spec.componentType.kind: Unsupported value: "Trait"'],
+        id="component-type-kind",
+    ),
+    pytest.param(
+        "Component",
+        {"componentType": {"kind": DELETE, "name": DELETE}},
+        ["spec.componentType.name: Required value"],
+        id="component-type-no-name",
     ),
     pytest.param(
         "Component",
@@ -327,9 +430,26 @@ INVALID = [
     ),
     pytest.param(
         "ComponentType",
-        {"allowedWorkflows": [{"name": "docker"}, {"kind": "Workflow", "name": "docker"}]},
-        ["spec.allowedWorkflows[1]: Duplicate value"],
+        {
+            "allowedWorkflows": [
+                {"kind": "Workflow", "name": "docker"},
+                {"kind": "Workflow", "name": "docker"},
+            ]
+        },
+        ["allowedWorkflows has duplicate entries"],
         id="componenttype-duplicate",
+    ),
+    pytest.param(
+        "ClusterComponentType",
+        {"allowedWorkflows": [{"kind": "Workflow", "name": "docker"}]},
+        ['spec.allowedWorkflows[0].kind: Unsupported value: "Workflow"'],
+        id="clustercomponenttype-namespaced-workflow",
+    ),
+    pytest.param(
+        "SecretReference",
+        {"targetPlane": {"kind": "ObservabilityPlane", "name": "x"}},
+        ['spec.targetPlane.kind: Unsupported value: "ObservabilityPlane"'],
+        id="secretref-target-plane-kind",
     ),
     pytest.param(
         "ComponentType",
@@ -439,7 +559,13 @@ async def test_workflowrun_allowed_updates_and_status_subresource(api, namespace
     stored = await api.merge_patch(
         resources.WORKFLOW_RUN,
         "run",
-        {"status": {"conditions": [condition], "argoPhase": "Succeeded"}},
+        {
+            "status": {
+                "conditions": [condition],
+                "argoPhase": "Succeeded",
+                "resolvedWorkflow": {"kind": "Workflow", "name": "docker", "uid": "u", "generation": 1},
+            }
+        },
         namespace=namespace,
         subresource="status",
     )
@@ -455,6 +581,105 @@ async def test_workflowrun_allowed_updates_and_status_subresource(api, namespace
     assert ["run", "docker", "Workflow", "WorkflowSucceeded"] == table.stdout.split()[:4]
 
 
+BP_REF = {"buildPlaneRef": {"kind": "BuildPlane", "name": "default"}}
+WP_REF = {"workflowPlaneRef": {"kind": "WorkflowPlane", "name": "default"}}
+PLANE_REF_UPDATES = [
+    pytest.param(BP_REF, {"buildPlaneRef": {"name": "other"}}, "buildPlaneRef is immutable", id="bp-rename"),
+    pytest.param(
+        WP_REF, {"workflowPlaneRef": {"name": "other"}}, "workflowPlaneRef is immutable", id="wp-rename"
+    ),
+    pytest.param(
+        WP_REF,
+        {"workflowPlaneRef": None},
+        "workflowPlaneRef is immutable and cannot be removed",
+        id="wp-remove",
+    ),
+    pytest.param(
+        BP_REF, {"buildPlaneRef": None}, "buildPlaneRef cannot be removed, only replaced", id="bp-remove"
+    ),
+    pytest.param(
+        BP_REF,
+        {"buildPlaneRef": None, "workflowPlaneRef": {"kind": "WorkflowPlane", "name": "default"}},
+        None,
+        id="bp-replaced-by-wp-the-migration",
+    ),
+    pytest.param(
+        WP_REF,
+        {"workflowPlaneRef": None, "buildPlaneRef": {"kind": "BuildPlane", "name": "default"}},
+        "workflowPlaneRef is immutable and cannot be removed",
+        id="wp-back-to-bp",
+    ),
+    pytest.param({}, WP_REF, None, id="ref-added-to-refless"),
+]
+
+
+@pytest.mark.parametrize(("refs", "patch", "expected_fragment"), PLANE_REF_UPDATES)
+async def test_workflow_plane_ref_updates(api, namespace, refs, patch, expected_fragment):
+    _, spec = VALID["Workflow"]
+    body = build("Workflow", namespace, {**merged(spec, {"buildPlaneRef": DELETE}), **refs}, name="wf")
+    await api.create(resources.WORKFLOW, body)
+    if expected_fragment is None:
+        updated = await api.merge_patch(resources.WORKFLOW, "wf", {"spec": patch}, namespace=namespace)
+        assert {k: v for k, v in patch.items() if v is not None} == {
+            k: updated["spec"][k] for k in ("buildPlaneRef", "workflowPlaneRef") if k in updated["spec"]
+        }
+        return
+    with pytest.raises(Invalid) as caught:
+        await api.merge_patch(resources.WORKFLOW, "wf", {"spec": patch}, namespace=namespace)
+    assert expected_fragment in caught.value.message
+
+
+SAMPLES = Path(__file__).parents[1] / "data" / "openchoreo"
+SAMPLE_FILES = sorted(SAMPLES.rglob("*.yaml"))
+
+
+def _contained(expected, actual, path="spec"):
+    """Paths of ``expected`` that ``actual`` lacks or holds differently (server defaults may add keys)."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return [m for k, v in expected.items() for m in _contained(v, actual.get(k), f"{path}.{k}")]
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [
+            m
+            for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+            for m in _contained(e, a, f"{path}[{i}]")
+        ]
+    return [] if expected == actual else [path]
+
+
+def _json_stream(text):
+    """The objects ``kubectl -o json`` printed one after another."""
+    decoder, objects, at = json.JSONDecoder(), [], 0
+    while text[at:].strip():
+        at += len(text[at:]) - len(text[at:].lstrip())
+        obj, at = decoder.raw_decode(text, at)
+        objects.append(obj)
+    return objects
+
+
+@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: str(p.relative_to(SAMPLES)))
+async def test_openchoreo_sample_is_accepted_unchanged(control_plane, sample):
+    """OpenChoreo's own YAML of both generations (tests/data/openchoreo) passes our CRDs, nothing pruned."""
+    result = await asyncio.to_thread(
+        control_plane.kubectl,
+        "create",
+        "--dry-run=server",
+        "-o",
+        "json",
+        "-n",
+        "default",
+        "-f",
+        str(sample),
+        check=False,
+    )
+    assert 0 == result.returncode, result.stderr
+    stored = _json_stream(result.stdout)
+    sent = [d for d in yaml.safe_load_all(sample.read_text()) if d]
+    assert [d["kind"] for d in sent] == [d["kind"] for d in stored]
+    assert [] == [
+        m for d, s in zip(sent, stored, strict=True) for m in _contained(d.get("spec"), s.get("spec"))
+    ]
+
+
 async def test_short_names_and_category(control_plane):
     result = await asyncio.to_thread(
         control_plane.kubectl, "api-resources", "--api-group=openchoreo.dev", "--no-headers"
@@ -466,6 +691,9 @@ async def test_short_names_and_category(control_plane):
         "workflowruns": "wfr",
         "buildplanes": "bp",
         "clusterbuildplanes": "cbp",
+        "workflowplanes": "wp,wps",
+        "clusterworkflowplanes": "cwp,cwps",
+        "clustercomponenttypes": "cct",
         "secretreferences": "secref",
         "components": "comp",
         "componenttypes": "ct",

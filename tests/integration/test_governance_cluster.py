@@ -32,10 +32,10 @@ CLUSTER_WF = f"buildpacks-{SUFFIX}"
 ALLOWED = f"allowed: Workflow/docker, ClusterWorkflow/{CLUSTER_WF}"
 
 
-def component_type(name, allowed, workload_type="deployment"):
+def component_type(name, allowed, workload_type="deployment", kind="ComponentType"):
     return {
         "apiVersion": API,
-        "kind": "ComponentType",
+        "kind": kind,
         "metadata": {"name": name},
         "spec": {"workloadType": workload_type, "allowedWorkflows": allowed},
     }
@@ -60,8 +60,17 @@ def workflow(name, kind="Workflow"):
 
 DOCKER = {"name": "docker"}
 BUILDPACKS = {"kind": "ClusterWorkflow", "name": CLUSTER_WF}
+CLUSTER_TYPE = f"backend-{SUFFIX}"  # a ClusterComponentType, as OpenChoreo 1.x ships them
+MODERN_TYPE = {"kind": "ClusterComponentType", "name": f"deployment/{CLUSTER_TYPE}"}
 OBJECTS = [
     (r.COMPONENT_TYPE, component_type("service", [{"kind": "Workflow", "name": "docker"}, BUILDPACKS])),
+    (r.COMPONENT_TYPE, component_type("kindless", [{"name": "docker"}, {"name": CLUSTER_WF}])),
+    (r.COMPONENT, component("modern", MODERN_TYPE, {"name": CLUSTER_WF})),
+    (r.COMPONENT, component("oc017", {"kind": "ComponentType", "name": "deployment/kindless"}, DOCKER)),
+    (
+        r.COMPONENT,
+        component("nocluster", {"kind": "ClusterComponentType", "name": "deployment/nope"}, DOCKER),
+    ),
     (r.COMPONENT_TYPE, component_type("locked", [])),
     (r.WORKFLOW, workflow("docker")),
     (r.WORKFLOW, workflow("other")),
@@ -87,7 +96,14 @@ async def namespace(api):
     await api.create(r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     for resource, obj in OBJECTS:
         await api.create(resource, {**obj, "metadata": {**obj["metadata"], "namespace": name}})
+    await api.create(
+        r.CLUSTER_COMPONENT_TYPE,
+        component_type(
+            CLUSTER_TYPE, [{"kind": "ClusterWorkflow", "name": CLUSTER_WF}], kind="ClusterComponentType"
+        ),
+    )
     yield name
+    await api.delete(r.CLUSTER_COMPONENT_TYPE, CLUSTER_TYPE)
     await api.delete(r.NAMESPACE, name)
 
 
@@ -171,6 +187,34 @@ def both(component_name, project="web"):
             f"the run uses Workflow/docker but Component 'nowf' configures no workflow; {ALLOWED}",
             id="component-without-workflow",
         ),
+        # OpenChoreo 1.x shapes: {kind, name} component types, ClusterComponentTypes, runs without a kind.
+        pytest.param(
+            both("modern"), {"name": CLUSTER_WF}, None, id="1.x-kindless-run-means-the-clusterworkflow"
+        ),
+        pytest.param(both("modern"), BUILDPACKS, None, id="1.x-explicit-clusterworkflow"),
+        pytest.param(
+            both("modern"),
+            {"kind": "Workflow", "name": "docker"},
+            f"Workflow/docker is not allowed by ComponentType '{CLUSTER_TYPE}'; allowed: ClusterWorkflow/{CLUSTER_WF}",
+            id="1.x-clustercomponenttype-allows-clusterworkflows-only",
+        ),
+        pytest.param(
+            both("oc017"), {"kind": "Workflow", "name": "docker"}, None, id="kindless-entry-is-the-workflow"
+        ),
+        pytest.param(
+            both("oc017"),
+            BUILDPACKS,
+            f"the run uses ClusterWorkflow/{CLUSTER_WF} but Component 'oc017' is configured with Workflow/docker; "
+            f"allowed: Workflow/docker, ClusterWorkflow/{CLUSTER_WF}",
+            id="kindless-entries-resolve-by-what-exists",
+        ),
+        pytest.param(
+            both("nocluster"),
+            DOCKER,
+            "ClusterComponentType 'nope' (componentType ClusterComponentType 'deployment/nope' of Component "
+            "'nocluster') not found",
+            id="no-clustercomponenttype",
+        ),
     ],
 )
 async def test_run_governance(api, namespace, labels, workflow_ref, expected):
@@ -194,6 +238,7 @@ async def caches(api, namespace):
     informers = {
         "components": Informer(api, r.COMPONENT, clock=clock, namespace=namespace, indexers=dict(INDEXERS)),
         "component_types": Informer(api, r.COMPONENT_TYPE, clock=clock, namespace=namespace),
+        "cluster_component_types": Informer(api, r.CLUSTER_COMPONENT_TYPE, clock=clock),
         "workflows": Informer(api, r.WORKFLOW, clock=clock, namespace=namespace),
         "cluster_workflows": Informer(api, r.CLUSTER_WORKFLOW, clock=clock),
     }
@@ -223,6 +268,16 @@ async def ready_of(api, namespace, name):
             id="valid",
         ),
         pytest.param("nowf", ("True", "Valid", "no workflow configured; nothing to build"), id="no-workflow"),
+        pytest.param(
+            "oc017",
+            ("True", "Valid", "Workflow/docker is allowed by the ComponentType and exists"),
+            id="kindless-refs",
+        ),
+        pytest.param(
+            "modern",
+            ("False", "WorkflowNotFound", f"ClusterWorkflow/{CLUSTER_WF} not found; builds cannot start"),
+            id="clustercomponenttype-kindless-workflow-missing",
+        ),
         pytest.param(
             "rogue",
             (
@@ -311,8 +366,9 @@ async def test_events_on_other_kinds_map_to_the_components_that_use_them(api, na
     informers["cluster_workflows"].add_handler(collect)
     await api.create(r.CLUSTER_WORKFLOW, workflow(CLUSTER_WF, kind="ClusterWorkflow"))
     try:
-        await async_wait_for("the ClusterWorkflow event", _nonempty(keys), within=10)
-        assert [ObjectKey(namespace, "ghost")] == keys
+        await async_wait_for("the ClusterWorkflow event", _has(keys, 2), within=10)
+        # "modern" names it without a kind: a ClusterWorkflow appearing can change what it means.
+        assert {ObjectKey(namespace, "ghost"), ObjectKey(namespace, "modern")} == set(keys)
         await async_wait_for(
             "the ClusterWorkflow in the cache",
             _cached(stores.cluster_workflows, ObjectKey("", CLUSTER_WF)),
@@ -326,11 +382,15 @@ async def test_events_on_other_kinds_map_to_the_components_that_use_them(api, na
         {"metadata": {"namespace": namespace, "name": "service"}}
     )
     assert {"shop", "wrongkind", "nowf", "ghost", "rogue"} == {k.name for k in of_service}
+    of_cluster_type = components_of_type(stores.components, cluster=True)(
+        {"metadata": {"name": CLUSTER_TYPE}}
+    )
+    assert [ObjectKey(namespace, "modern")] == of_cluster_type
 
 
-def _nonempty(items):
+def _has(items, count):
     async def probe():
-        return bool(items)
+        return len(items) >= count
 
     return probe
 
@@ -347,7 +407,10 @@ async def test_cached_lookup_agrees_with_the_api(api, namespace, caches):
     labelled = run(namespace, both("frozen"), DOCKER)
     labelled["metadata"]["name"] = "x"
     outcomes = []
-    for lookup in (ApiLookup(api), CachedLookup(stores.components, stores.component_types)):
+    cached = CachedLookup(
+        stores.components, stores.component_types, stores.cluster_component_types, stores.workflows
+    )
+    for lookup in (ApiLookup(api), cached):
         with pytest.raises(TerminalError) as refused:
             await check_run_governance(labelled, lookup)
         outcomes.append(refused.value.message)

@@ -2,19 +2,22 @@
 
 Two questions, one pure core:
 
-* ``check_component(component, component_type, *, workflow_exists)`` - the Component's own
-  ``spec.workflow``: its ComponentType exists and matches, the workflow is in ``allowedWorkflows`` (an
-  empty list allows none) and exists. The ``ComponentReconciler`` turns the answer into ``Ready``.
-* ``check_run(run, component, component_type)`` - a WorkflowRun labelled ``openchoreo.dev/project`` +
-  ``openchoreo.dev/component`` (both or neither: one alone is an error): the Component exists and belongs
+* ``check_component(component, component_type, resolve, *, workflow_exists)`` - the Component's own
+  ``spec.workflow``: its ComponentType (or ClusterComponentType) exists and matches, the workflow is in
+  ``allowedWorkflows`` (an empty list allows none) and exists. The ``ComponentReconciler`` turns the
+  answer into ``Ready``.
+* ``check_run(run, component, component_type, resolve)`` - a WorkflowRun labelled ``openchoreo.dev/project``
+  + ``openchoreo.dev/component`` (both or neither: one alone is an error): the Component exists and belongs
   to that project, its ComponentType exists, and the run's workflow is allowed *and* is the Component's
   configured one. The engine turns a refusal into terminal ``ComponentValidationFailed``.
 
 Both return a ``Verdict`` (``None`` when allowed) whose message names the allowed workflows, so a developer
-sees at once what would have been accepted. Workflow references compare as ``(kind, name)`` with ``kind``
-defaulting to ``Workflow``, as in the CRDs.
+sees at once what would have been accepted. Workflow references are compared after ``api.refs`` decided
+their kind (``resolve``): an entry without ``kind`` is the namespace's Workflow of that name if one exists,
+else the ClusterWorkflow - the same rule the engine uses for the run itself. A ClusterComponentType only
+ever allows ClusterWorkflows. Component types are read in either shape (``api.refs.component_type_ref``).
 
-IO is at the edge: ``check_run_governance(run, lookup)`` fetches the two objects through a small async
+IO is at the edge: ``check_run_governance(run, lookup)`` fetches the objects through a small async
 ``ComponentLookup`` (``CachedLookup`` over informer caches, ``ApiLookup`` over a ``KubeApi``) and raises
 ``TerminalError``. ``ComponentGovernance`` is that, shaped as the engine's ``ports.Governance`` hook.
 """
@@ -25,11 +28,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
 from choreo_controller.api import conditions as c
-from choreo_controller.api import labels
-from choreo_controller.api.resources import COMPONENT, COMPONENT_TYPE
+from choreo_controller.api import labels, refs
+from choreo_controller.api.refs import ComponentTypeRef, WorkflowRef
+from choreo_controller.api.resources import CLUSTER_COMPONENT_TYPE, COMPONENT, COMPONENT_TYPE, WORKFLOW
 from choreo_controller.contracts import NotFound, ObjectKey, TerminalError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from choreo_controller.contracts import JsonObj, KubeApi
     from choreo_controller.reconcilers.ports import Reader
 
@@ -43,8 +49,6 @@ R_COMPONENT_NOT_FOUND: Final = "ComponentNotFound"
 R_PROJECT_MISMATCH: Final = "ProjectMismatch"
 R_WORKFLOW_MISMATCH: Final = "WorkflowMismatch"
 
-WorkflowRef = tuple[str, str]  # (kind, name)
-
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -55,96 +59,96 @@ class Verdict:
 
 
 # ---- pure core ----------------------------------------------------------------------------------------
-def ref_of(obj: JsonObj | None) -> WorkflowRef | None:
-    """``(kind, name)`` of a ``{kind?, name}`` reference; ``None`` without a name."""
-    if not isinstance(obj, dict) or not obj.get("name"):
-        return None
-    return str(obj.get("kind") or "Workflow"), str(obj["name"])
+def resolver(namespaced_workflows: Callable[[str], bool]) -> Callable[[WorkflowRef], WorkflowRef]:
+    """``resolve`` for one namespace: ``namespaced_workflows(name)`` says whether its Workflow exists."""
+    return lambda ref: ref.resolved(namespaced_workflows)
 
 
-def show(ref: WorkflowRef) -> str:
-    """``Workflow/docker``."""
-    return f"{ref[0]}/{ref[1]}"
-
-
-def allowed_workflows(component_type: JsonObj) -> list[WorkflowRef]:
-    """The ComponentType's ``allowedWorkflows``, in order."""
+def allowed_workflows(
+    component_type: JsonObj, type_ref: ComponentTypeRef, resolve: Callable[[WorkflowRef], WorkflowRef]
+) -> list[WorkflowRef]:
+    """The ComponentType's ``allowedWorkflows``, in order, kinds decided."""
     entries = (component_type.get("spec") or {}).get("allowedWorkflows") or []
-    return [ref for ref in (ref_of(e) for e in entries) if ref is not None]
+    found = [ref for ref in (refs.workflow_ref(e) for e in entries) if ref is not None]
+    if type_ref.cluster_scoped:  # a ClusterComponentType allows ClusterWorkflows only
+        return [r.resolved(lambda _: False, cluster_only=True) for r in found]
+    return [resolve(r) for r in found]
 
 
-def allowed_text(component_type: JsonObj) -> str:
+def allowed_text(allowed: list[WorkflowRef]) -> str:
     """``allowed: Workflow/a, ClusterWorkflow/b`` or ``allowed: none (allowedWorkflows is empty)``."""
-    allowed = allowed_workflows(component_type)
-    return "allowed: " + (", ".join(map(show, allowed)) if allowed else "none (allowedWorkflows is empty)")
-
-
-def split_component_type(component: JsonObj) -> tuple[str, str] | None:
-    """``spec.componentType`` ``<workloadType>/<name>`` as a pair; ``None`` if malformed."""
-    text = str((component.get("spec") or {}).get("componentType") or "")
-    workload_type, sep, name = text.partition("/")
-    return (workload_type, name) if sep and workload_type and name and "/" not in name else None
+    return "allowed: " + (", ".join(map(str, allowed)) if allowed else "none (allowedWorkflows is empty)")
 
 
 def _name(obj: JsonObj) -> str:
     return str((obj.get("metadata") or {}).get("name") or "")
 
 
-def check_type(component: JsonObj, component_type: JsonObj | None) -> Verdict | None:
-    """The Component's ``componentType`` is well formed and names an existing ComponentType of that kind."""
-    pair = split_component_type(component)
-    text = (component.get("spec") or {}).get("componentType")
-    if pair is None:
+def check_type(
+    component: JsonObj, type_ref: ComponentTypeRef | None, component_type: JsonObj | None
+) -> Verdict | None:
+    """The Component's ``componentType`` is well formed and names an existing type of that workload type."""
+    text = refs.component_type_text(component)
+    if type_ref is None:
         return Verdict(
             R_INVALID_COMPONENT_TYPE,
-            f"Component {_name(component)!r} has componentType {text!r}; expected '<workloadType>/<name>'",
+            f"Component {_name(component)!r} has componentType {text}; expected '<workloadType>/<name>' "
+            "or {kind: ComponentType|ClusterComponentType, name: '<workloadType>/<name>'}",
         )
     if component_type is None:
-        namespace = (component.get("metadata") or {}).get("namespace")
+        where = (
+            ""
+            if type_ref.cluster_scoped
+            else (f" in namespace {(component.get('metadata') or {}).get('namespace')!r}")
+        )
         return Verdict(
             R_COMPONENT_TYPE_NOT_FOUND,
-            f"ComponentType {pair[1]!r} (componentType {text!r} of Component {_name(component)!r}) "
-            f"not found in namespace {namespace!r}",
+            f"{type_ref.kind} {type_ref.name!r} (componentType {text} of Component {_name(component)!r}) "
+            f"not found{where}",
         )
     actual = str((component_type.get("spec") or {}).get("workloadType") or "")
-    if actual != pair[0]:
+    if actual != type_ref.workload_type:
         return Verdict(
             R_INVALID_COMPONENT_TYPE,
-            f"ComponentType {pair[1]!r} has workloadType {actual!r}, but Component {_name(component)!r} "
-            f"declares {pair[0]!r} (componentType {text!r})",
+            f"{type_ref.kind} {type_ref.name!r} has workloadType {actual!r}, but Component "
+            f"{_name(component)!r} declares {type_ref.workload_type!r} (componentType {text})",
         )
     return None
 
 
-def check_allowed(ref: WorkflowRef, component_type: JsonObj) -> Verdict | None:
-    """``ref`` is in the ComponentType's ``allowedWorkflows``."""
-    if ref in allowed_workflows(component_type):
+def check_allowed(ref: WorkflowRef, allowed: list[WorkflowRef], component_type: JsonObj) -> Verdict | None:
+    """``ref`` (kind decided) is in ``allowed``."""
+    if ref in allowed:
         return None
     return Verdict(
         R_WORKFLOW_NOT_ALLOWED,
-        f"{show(ref)} is not allowed by ComponentType {_name(component_type)!r}; "
-        f"{allowed_text(component_type)}",
+        f"{ref} is not allowed by ComponentType {_name(component_type)!r}; {allowed_text(allowed)}",
     )
 
 
 def check_component(
-    component: JsonObj, component_type: JsonObj | None, *, workflow_exists: bool
+    component: JsonObj,
+    component_type: JsonObj | None,
+    resolve: Callable[[WorkflowRef], WorkflowRef],
+    *,
+    workflow_exists: bool,
 ) -> Verdict | None:
     """The Component's own configuration; ``None`` when it can build (or has no workflow to check)."""
-    refused = check_type(component, component_type)
-    if refused is not None or component_type is None:
+    type_ref = refs.component_type_ref(component)
+    refused = check_type(component, type_ref, component_type)
+    if refused is not None or component_type is None or type_ref is None:
         return refused
-    ref = ref_of((component.get("spec") or {}).get("workflow"))
-    if ref is None:
+    written = refs.workflow_ref((component.get("spec") or {}).get("workflow"))
+    if written is None:
         return None
-    refused = check_allowed(ref, component_type)
+    ref = resolve(written)
+    refused = check_allowed(ref, allowed_workflows(component_type, type_ref, resolve), component_type)
     if refused is not None:
         return refused
     if not workflow_exists:
-        where = (
-            "" if ref[0] == "ClusterWorkflow" else f" in namespace {component['metadata'].get('namespace')!r}"
-        )
-        return Verdict(R_WORKFLOW_NOT_FOUND, f"{show(ref)} not found{where}; builds cannot start")
+        namespace = (component.get("metadata") or {}).get("namespace")
+        where = "" if ref.kind == refs.CLUSTER_WORKFLOW else f" in namespace {namespace!r}"
+        return Verdict(R_WORKFLOW_NOT_FOUND, f"{ref} not found{where}; builds cannot start")
     return None
 
 
@@ -170,7 +174,12 @@ def labels_verdict(run: JsonObj) -> Verdict | None:
     )
 
 
-def check_run(run: JsonObj, component: JsonObj | None, component_type: JsonObj | None) -> Verdict | None:
+def check_run(
+    run: JsonObj,
+    component: JsonObj | None,
+    component_type: JsonObj | None,
+    resolve: Callable[[WorkflowRef], WorkflowRef],
+) -> Verdict | None:
     """Governance of a labelled run, given what was found; ``None`` when allowed."""
     refused = labels_verdict(run)
     _, name = run_labels(run)
@@ -179,19 +188,23 @@ def check_run(run: JsonObj, component: JsonObj | None, component_type: JsonObj |
     refused = _membership(run, component)
     if refused is not None or component is None:
         return refused
-    refused = check_type(component, component_type)
-    if refused is not None or component_type is None:
+    type_ref = refs.component_type_ref(component)
+    refused = check_type(component, type_ref, component_type)
+    if refused is not None or component_type is None or type_ref is None:
         return refused
-    ref = ref_of((run.get("spec") or {}).get("workflow")) or ("Workflow", "")
-    refused = check_allowed(ref, component_type)
+    allowed = allowed_workflows(component_type, type_ref, resolve)
+    ref = resolve(
+        refs.workflow_ref((run.get("spec") or {}).get("workflow")) or WorkflowRef(refs.WORKFLOW, "")
+    )
+    refused = check_allowed(ref, allowed, component_type)
     if refused is not None:
         return refused
-    configured = ref_of((component.get("spec") or {}).get("workflow"))
-    if configured != ref:
-        said = f"is configured with {show(configured)}" if configured else "configures no workflow"
+    configured = refs.workflow_ref((component.get("spec") or {}).get("workflow"))
+    if configured is None or resolve(configured) != ref:
+        said = f"is configured with {resolve(configured)}" if configured else "configures no workflow"
         return Verdict(
             R_WORKFLOW_MISMATCH,
-            f"the run uses {show(ref)} but Component {name!r} {said}; {allowed_text(component_type)}",
+            f"the run uses {ref} but Component {name!r} {said}; {allowed_text(allowed)}",
         )
     return None
 
@@ -212,16 +225,29 @@ def _membership(run: JsonObj, component: JsonObj | None) -> Verdict | None:
     return None
 
 
+def workflow_names(*objects: JsonObj | None) -> set[str]:
+    """Names of kind-less workflow references in runs, Components and ComponentTypes (to look up)."""
+    found: list[object] = []
+    for obj in objects:
+        spec = (obj or {}).get("spec") or {}
+        found += [spec.get("workflow"), *(spec.get("allowedWorkflows") or [])]
+    return {ref.name for ref in (refs.workflow_ref(v) for v in found) if ref is not None and not ref.kind}
+
+
 # ---- lookups and the engine hook ----------------------------------------------------------------------
 class ComponentLookup(Protocol):
-    """Reads a Component and a ComponentType by key (``None`` if absent)."""
+    """Reads what governance needs (``None`` / ``False`` if absent)."""
 
     async def component(self, key: ObjectKey) -> JsonObj | None:
         """The Component ``key``."""
         ...
 
-    async def component_type(self, key: ObjectKey) -> JsonObj | None:
-        """The ComponentType ``key``."""
+    async def component_type(self, ref: ComponentTypeRef, namespace: str) -> JsonObj | None:
+        """The ComponentType (in ``namespace``) or ClusterComponentType ``ref`` names."""
+        ...
+
+    async def has_workflow(self, namespace: str, name: str) -> bool:
+        """A namespaced Workflow ``name`` exists in ``namespace``."""
         ...
 
 
@@ -231,14 +257,22 @@ class CachedLookup:
 
     components: Reader
     component_types: Reader
+    cluster_component_types: Reader
+    workflows: Reader
 
     async def component(self, key: ObjectKey) -> JsonObj | None:
         """From the Component cache."""
         return self.components.get(key)
 
-    async def component_type(self, key: ObjectKey) -> JsonObj | None:
-        """From the ComponentType cache."""
-        return self.component_types.get(key)
+    async def component_type(self, ref: ComponentTypeRef, namespace: str) -> JsonObj | None:
+        """From the ComponentType or ClusterComponentType cache."""
+        if ref.cluster_scoped:
+            return self.cluster_component_types.get(ObjectKey("", ref.name))
+        return self.component_types.get(ObjectKey(namespace, ref.name))
+
+    async def has_workflow(self, namespace: str, name: str) -> bool:
+        """From the Workflow cache."""
+        return self.workflows.get(ObjectKey(namespace, name)) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,12 +288,27 @@ class ApiLookup:
         except NotFound:
             return None
 
-    async def component_type(self, key: ObjectKey) -> JsonObj | None:
-        """GET the ComponentType."""
+    async def component_type(self, ref: ComponentTypeRef, namespace: str) -> JsonObj | None:
+        """GET the ComponentType or ClusterComponentType."""
         try:
-            return await self.api.get(COMPONENT_TYPE, key.name, key.namespace)
+            if ref.cluster_scoped:
+                return await self.api.get(CLUSTER_COMPONENT_TYPE, ref.name)
+            return await self.api.get(COMPONENT_TYPE, ref.name, namespace)
         except NotFound:
             return None
+
+    async def has_workflow(self, namespace: str, name: str) -> bool:
+        """GET the Workflow."""
+        try:
+            await self.api.get(WORKFLOW, name, namespace)
+        except NotFound:
+            return False
+        return True
+
+
+async def namespaced_workflows(lookup: ComponentLookup, namespace: str, names: Iterable[str]) -> set[str]:
+    """Which of ``names`` are Workflows in ``namespace`` (for ``resolver``)."""
+    return {name for name in names if await lookup.has_workflow(namespace, name)}
 
 
 async def check_run_governance(run: JsonObj, lookup: ComponentLookup) -> None:
@@ -269,9 +318,10 @@ async def check_run_governance(run: JsonObj, lookup: ComponentLookup) -> None:
         return
     namespace = str((run.get("metadata") or {}).get("namespace") or "")
     component = await lookup.component(ObjectKey(namespace, name)) if name and project else None
-    pair = split_component_type(component) if component is not None else None
-    component_type = await lookup.component_type(ObjectKey(namespace, pair[1])) if pair else None
-    refused = check_run(run, component, component_type)
+    type_ref = refs.component_type_ref(component) if component is not None else None
+    component_type = await lookup.component_type(type_ref, namespace) if type_ref else None
+    present = await namespaced_workflows(lookup, namespace, workflow_names(run, component, component_type))
+    refused = check_run(run, component, component_type, resolver(present.__contains__))
     if refused is not None:
         raise TerminalError(c.R_COMPONENT_VALIDATION_FAILED, refused.message)
 
