@@ -8,6 +8,8 @@
   call, answers from a handler, and serves watches from an event log it can append to (``emit``), resuming
   from a resourceVersion like the apiserver does.
 * ``Recording`` - wraps a real transport and records what reached it ("was this served?").
+* ``key_identified_ca`` / ``lookalike`` - a plane CA with a subject key identifier, and a CA with another
+  key that copies its subject (and, by default, its key identifier): the CA-collision attack.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from localcluster.pki import CA, write_pair
 
 from choreo_controller.contracts import ApiResponse, Gone
@@ -74,6 +79,38 @@ class Pki:
     def record(self, plane_id: str, ref: PlaneRef | None = None, ca: CA | None = None) -> PlaneRecord:
         ref = ref or PlaneRef("BuildPlane", "acme", plane_id)
         return PlaneRecord(ref, plane_id, ((ca or self.plane_ca(plane_id)).cert,))
+
+
+def _resigned(template: x509.Certificate, key, key_id: bytes) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(template.subject)
+        .issuer_name(template.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(template.not_valid_before_utc)
+        .not_valid_after(template.not_valid_after_utc)
+    )
+    for ext in template.extensions:
+        if not isinstance(ext.value, x509.SubjectKeyIdentifier):
+            builder = builder.add_extension(ext.value, critical=ext.critical)
+    builder = builder.add_extension(x509.SubjectKeyIdentifier(key_id), critical=False)
+    return builder.sign(key, hashes.SHA256())
+
+
+def key_identified_ca(common_name: str) -> CA:
+    """A CA like ``CA.new``'s, with a subject key identifier (which OpenSSL matches against a leaf's AKID)."""
+    plain = CA.new(common_name)
+    key_id = x509.SubjectKeyIdentifier.from_public_key(plain.key.public_key()).digest
+    return CA(plain.key, _resigned(plain.cert, plain.key, key_id))
+
+
+def lookalike(victim: CA, *, copy_key_id: bool = True) -> CA:
+    """A CA with its own key that copies ``victim``'s subject (and key identifier, unless told not to)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    own = x509.SubjectKeyIdentifier.from_public_key(key.public_key()).digest
+    victim_id = victim.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    return CA(key, _resigned(victim.cert, key, victim_id if copy_key_id else own))
 
 
 def days(n: float) -> dt.datetime:

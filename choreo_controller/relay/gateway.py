@@ -6,7 +6,8 @@ clientCAs and the ``StatusWriter`` that keeps ``status.agentConnection`` current
 returns a ``KubeClient(RelayTransport)`` - the build plane as a ``contracts.KubeApi``.
 
 A connection is admitted in this order, and nothing is served before the last step:
-1. TLS: a client certificate chaining to *some* plane's clientCA, in date, with the clientAuth EKU;
+1. TLS: a client certificate chaining to a current plane's clientCA (``tls.PlaneTrust``: a CA that collides
+   with a more trusted plane's CA is not loaded), in date, with the clientAuth EKU;
 2. identity (``identity.authenticate``): its URI SAN planeID must be the planeID of a plane object whose
    own clientCA issued it - else HTTP 403 before the websocket upgrade;
 3. the websocket upgrade with subprotocol ``choreo.relay.v1`` - else HTTP 400;
@@ -52,7 +53,7 @@ from choreo_controller.relay.planes import CA_NAMESPACES, PlaneDirectory, PlaneW
 from choreo_controller.relay.registry import Registry
 from choreo_controller.relay.session import AgentSession
 from choreo_controller.relay.status import StatusWriter
-from choreo_controller.relay.tls import ClientCATrust, server_context
+from choreo_controller.relay.tls import PlaneTrust, server_context
 from choreo_controller.relay.transport import RelayTransport
 
 if TYPE_CHECKING:
@@ -98,8 +99,7 @@ class Gateway:
         self.directory = directory or PlaneDirectory()
         self.registry = Registry(metrics)
         self._metrics = metrics
-        self._ssl = server_context(config.cert_file, config.key_file)
-        self._trust = ClientCATrust(self._ssl)
+        self._trust = PlaneTrust(config.cert_file, config.key_file, config.ca_namespaces)
         self._control_plane = control_plane
         self._runner: web.AppRunner | None = None
         self._internal = internal
@@ -114,7 +114,7 @@ class Gateway:
 
     async def start(self) -> None:
         """Start watching planes (if given a control plane) and listening for agents."""
-        self._trust.add(a for r in self.directory.records() for a in r.anchors)
+        self._trust.update(self.directory.records())
         if self._control_plane is not None:
             watcher = PlaneWatcher(
                 self._control_plane, self.directory, ca_namespaces=self.config.ca_namespaces
@@ -128,7 +128,7 @@ class Gateway:
         app.router.add_get(AGENT_PATH, self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.port, ssl_context=self._ssl)
+        site = web.TCPSite(self._runner, self.config.host, self.port, ssl_context=self._trust.listener)
         await site.start()
         self.port = self._runner.addresses[0][1]
         log.info("gateway listening", port=self.port)
@@ -183,7 +183,11 @@ class Gateway:
         return KubeClient(self.transport(plane_id, plane, **options), page_size=100)
 
     def _planes_changed(self) -> None:
-        self._trust.add(a for r in self.directory.records() for a in r.anchors)
+        for record in self._trust.update(self.directory.records()):
+            if record.problem and record.anchors:
+                log.warning(
+                    "plane clientCA not trusted at TLS", plane=str(record.ref), problem=record.problem
+                )
         now = dt.datetime.now(dt.UTC)
         for session, ws in list(self._sockets.items()):
             identity = reauthorize(session.identity, self.directory.records(), now)

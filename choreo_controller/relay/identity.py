@@ -17,27 +17,57 @@ Two layers check a certificate (SPEC section 7):
   first object's traffic.
 
 The leaf alone is verified (Python 3.11 exposes no peer chain), so a clientCA must contain the CA that
-issued the agent certificates directly; every certificate in a clientCA bundle is a trust anchor.
+issued the agent certificates directly; every certificate in a clientCA bundle is a trust anchor. The
+application layer also requires the ``clientAuth`` EKU to be *present*: OpenSSL and the RFC 5280 verifier
+both treat a certificate without an EKU extension as good for any purpose.
+
+Plane kinds are data (``PLANE_KINDS``): each kind names the URI SAN family its agents claim
+(``openchoreo://<family>/<planeID>``) and whether its objects are cluster-scoped; ``authenticate`` only
+binds a certificate to records of a kind of the family it names. A new kind of plane is a new row.
+
+TLS trust per plane (``trusted_records``): OpenSSL finds a certificate's issuer by subject name and key
+identifier, so two plane CAs with the same subject (and the same or no key identifier) cannot both be in one
+trust store - whichever it finds first decides, and a tenant CA copying another plane's CA subject would lock
+that plane's agents out. The TLS layer therefore trusts, of every such colliding set, only the anchor of the
+most trusted owner: a cluster-scoped plane, then a plane object in a platform CA namespace, then the oldest
+object; the others are marked with a ``problem`` (their agents are refused at TLS; status says why).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Collection, Iterable, Sequence
 
-URI_PREFIX = "openchoreo://buildplane/"
+URI_SCHEME = "openchoreo://"
 PLANE_ID = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-PlaneKind = Literal["BuildPlane", "ClusterBuildPlane"]
+PlaneKind = str  # a key of PLANE_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class PlaneKindSpec:
+    """One kind of plane object: the URI SAN family its agents claim, and whether it is cluster-scoped."""
+
+    family: str
+    cluster_scoped: bool
+
+
+PLANE_KINDS: Final[dict[str, PlaneKindSpec]] = {
+    "BuildPlane": PlaneKindSpec("buildplane", cluster_scoped=False),
+    "ClusterBuildPlane": PlaneKindSpec("buildplane", cluster_scoped=True),
+}
+URI_PREFIX = f"{URI_SCHEME}buildplane/"  # the family of the build planes (agent certificates, docs)
+_FAMILIES: Final = frozenset(spec.family for spec in PLANE_KINDS.values())
 
 
 class IdentityError(Exception):
@@ -63,7 +93,8 @@ class PlaneRecord:
     ref: PlaneRef
     plane_id: str
     anchors: tuple[x509.Certificate, ...]
-    problem: str = ""  # why anchors is empty (clientCA missing, Secret unreadable...), for status
+    problem: str = ""  # why its agents cannot connect (clientCA missing, unreadable, shadowed...), for status
+    created: str = ""  # metadata.creationTimestamp (RFC 3339): the older of two colliding CAs keeps TLS trust
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +107,7 @@ class AgentIdentity:
     subject: str
     serial: str
     fingerprint: str
+    family: str = "buildplane"  # the URI SAN family the certificate claims (see PLANE_KINDS)
 
     @property
     def not_after(self) -> dt.datetime:
@@ -83,24 +115,40 @@ class AgentIdentity:
         return self.certificate.not_valid_after_utc
 
 
-def claimed_plane_id(cert: x509.Certificate) -> str:
-    """The planeID of the one ``openchoreo://buildplane/<id>`` URI SAN; ``IdentityError`` otherwise."""
+def claimed_plane(cert: x509.Certificate) -> tuple[str, str]:
+    """``(family, planeID)`` of the one ``openchoreo://<family>/<id>`` URI SAN, else ``IdentityError``."""
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         raise IdentityError("certificate has no subjectAltName naming a plane") from None
-    uris = [u for u in san.get_values_for_type(x509.UniformResourceIdentifier) if u.startswith(URI_PREFIX)]
-    if len(uris) != 1:
+    claims = [
+        u[len(URI_SCHEME) :].partition("/")
+        for u in san.get_values_for_type(x509.UniformResourceIdentifier)
+        if u.startswith(URI_SCHEME)
+    ]
+    claims = [c for c in claims if c[0] in _FAMILIES]
+    if len(claims) != 1:
         raise IdentityError(f"certificate must name exactly one plane URI ({URI_PREFIX}<planeID>)")
-    plane_id = uris[0][len(URI_PREFIX) :]
+    family, _, plane_id = claims[0]
     if not PLANE_ID.fullmatch(plane_id):
         raise IdentityError("certificate names an invalid planeID")
-    return plane_id
+    return family, plane_id
+
+
+def claimed_plane_id(cert: x509.Certificate) -> str:
+    """The planeID of the one plane URI SAN; ``IdentityError`` otherwise."""
+    return claimed_plane(cert)[1]
+
+
+def family_of(record: PlaneRecord) -> str:
+    """The URI SAN family of a record's kind (``""`` for an unknown kind: it matches no certificate)."""
+    spec = PLANE_KINDS.get(record.ref.kind)
+    return spec.family if spec is not None else ""
 
 
 def verifies(cert: x509.Certificate, anchors: Sequence[x509.Certificate], now: dt.datetime) -> bool:
     """True if ``cert`` is a valid client certificate (dates, clientAuth EKU, SAN) issued by an anchor."""
-    if not anchors:
+    if not anchors or not has_client_auth(cert):
         return False
     verifier = PolicyBuilder().store(Store(list(anchors))).time(now).build_client_verifier()
     try:
@@ -118,8 +166,10 @@ def authenticate(der: bytes | None, records: Iterable[PlaneRecord], now: dt.date
         cert = x509.load_der_x509_certificate(der)
     except ValueError:
         raise IdentityError("client certificate does not parse") from None
-    plane_id = claimed_plane_id(cert)
-    candidates = [r for r in records if r.plane_id == plane_id]
+    family, plane_id = claimed_plane(cert)
+    if not has_client_auth(cert):
+        raise IdentityError("certificate lacks the clientAuth extended key usage")
+    candidates = [r for r in records if r.plane_id == plane_id and family_of(r) == family]
     if not candidates:
         raise IdentityError(f"no BuildPlane or ClusterBuildPlane has planeID {plane_id!r}")
     refs = frozenset(r.ref for r in candidates if verifies(cert, r.anchors, now))
@@ -134,6 +184,7 @@ def authenticate(der: bytes | None, records: Iterable[PlaneRecord], now: dt.date
         subject=cert.subject.rfc4514_string()[:200],
         serial=format(cert.serial_number, "x"),
         fingerprint=hashlib.sha256(der).hexdigest(),
+        family=family,
     )
 
 
@@ -142,11 +193,81 @@ def reauthorize(identity: AgentIdentity, records: Iterable[PlaneRecord], now: dt
     refs = frozenset(
         r.ref
         for r in records
-        if r.plane_id == identity.plane_id and verifies(identity.certificate, r.anchors, now)
+        if r.plane_id == identity.plane_id
+        and family_of(r) == identity.family
+        and verifies(identity.certificate, r.anchors, now)
     )
     return AgentIdentity(
-        identity.plane_id, refs, identity.certificate, identity.subject, identity.serial, identity.fingerprint
+        identity.plane_id,
+        refs,
+        identity.certificate,
+        identity.subject,
+        identity.serial,
+        identity.fingerprint,
+        identity.family,
     )
+
+
+def has_client_auth(cert: x509.Certificate) -> bool:
+    """The certificate carries an EKU extension that lists ``clientAuth`` (absent EKU is refused)."""
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.CLIENT_AUTH in usages
+
+
+def trusted_records(records: Iterable[PlaneRecord], ca_namespaces: Collection[str]) -> list[PlaneRecord]:
+    """``records`` with every anchor that collides with a more trusted plane's anchor shadowed.
+
+    A shadowed record keeps its anchors (the application layer may still use them) but gets a ``problem``;
+    the TLS layer loads only the anchors of records without a problem. Idempotent.
+    """
+    ordered = sorted(records, key=lambda r: _rank(r, ca_namespaces))
+    kept: dict[bytes, list[x509.Certificate]] = {}  # subject DER -> anchors already trusted
+    out: list[PlaneRecord] = []
+    for record in ordered:
+        clash = next(
+            (a for a in record.anchors for b in kept.get(a.subject.public_bytes(), []) if _collide(a, b)),
+            None,
+        )
+        judged = record
+        if clash is not None and not record.problem:
+            subject = clash.subject.rfc4514_string()[:120]
+            judged = replace(
+                record,
+                problem=f"clientCA {subject!r} collides with a more trusted plane's CA (same subject and "
+                "key identifier); its agents are refused at TLS - issue the agents from a CA with a unique "
+                "subject",
+            )
+        if not judged.problem:
+            for anchor in judged.anchors:
+                kept.setdefault(anchor.subject.public_bytes(), []).append(anchor)
+        out.append(judged)
+    return out
+
+
+def _rank(record: PlaneRecord, ca_namespaces: Collection[str]) -> tuple[int, str, str]:
+    spec = PLANE_KINDS.get(record.ref.kind)
+    tier = (
+        0 if spec is not None and spec.cluster_scoped else 1 if record.ref.namespace in ca_namespaces else 2
+    )
+    return tier, record.created or "~", str(record.ref)  # "~" sorts after every timestamp
+
+
+def _collide(a: x509.Certificate, b: x509.Certificate) -> bool:
+    """OpenSSL could take one for the other: same subject, and the same or a missing key identifier."""
+    if a == b:
+        return False
+    ka, kb = _key_id(a), _key_id(b)
+    return ka is None or kb is None or ka == kb
+
+
+def _key_id(cert: x509.Certificate) -> bytes | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return None
 
 
 def load_anchors(pem: str | bytes) -> tuple[x509.Certificate, ...]:

@@ -31,7 +31,7 @@ from aiohttp import web
 from choreo_controller.contracts import ApiError, ApiRequest, Unavailable
 from choreo_controller.relay import protocol
 from choreo_controller.relay.executor import status_body
-from choreo_controller.relay.identity import PLANE_ID, PlaneRef
+from choreo_controller.relay.identity import PLANE_ID, PLANE_KINDS, PlaneRef
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from choreo_controller.relay.transport import RelayTransport
 
 PREFIX = "/internal/v1/planes"
-_KINDS = ("BuildPlane", "ClusterBuildPlane")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +144,10 @@ def _ref(text: str | None) -> PlaneRef | None:
         return None
     kind, _, rest = text.partition("/")
     namespace, _, name = rest.partition("/")
-    if kind not in _KINDS or not name or (kind == "BuildPlane") != bool(namespace):
+    spec = PLANE_KINDS.get(kind)
+    if spec is None or not name or spec.cluster_scoped == bool(namespace):
         raise _bad("plane must be BuildPlane/<namespace>/<name> or ClusterBuildPlane//<name>")
-    return PlaneRef(kind, namespace, name)  # type: ignore[arg-type]
+    return PlaneRef(kind, namespace, name)
 
 
 def _status(exc: ApiError) -> web.Response:

@@ -14,7 +14,8 @@ A namespaced BuildPlane may only take its clientCA from a Secret in its own name
 platform's ``ca_namespaces`` (default ``openchoreo-control-plane``, where the sample keeps it): a tenant must
 not make the gateway read Secrets elsewhere on its behalf. A ClusterBuildPlane may name any namespace. A
 clientCA that cannot be read leaves the object with no anchors and a ``problem`` the status writer reports;
-the object's agents are then refused. Secret contents are never logged.
+the object's agents are then refused. So is a clientCA that collides with a more trusted plane's CA
+(``identity.trusted_records``: same subject and key identifier). Secret contents are never logged.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import structlog
 
 from choreo_controller.api import resources
 from choreo_controller.contracts import ApiError, NotFound
-from choreo_controller.relay.identity import PlaneRecord, PlaneRef, load_anchors
+from choreo_controller.relay.identity import PlaneRecord, PlaneRef, load_anchors, trusted_records
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -104,7 +105,7 @@ class PlaneWatcher:
                 log.warning("plane list failed", error=str(exc)[:200])
                 await asyncio.sleep(self._retry)
                 continue
-            self.directory.replace(records)
+            self.directory.replace(trusted_records(records, self._ca_namespaces))
             await self._changed(versions)
 
     async def load(self) -> tuple[list[PlaneRecord], dict[str, str]]:
@@ -118,7 +119,7 @@ class PlaneWatcher:
         ):
             listed = await self._api.list(res)
             versions[kind] = listed.resource_version
-            records += [await self._record(kind, obj) for obj in listed.items]  # type: ignore[arg-type]
+            records += [await self._record(kind, obj) for obj in listed.items]
             generations.update({_identity(kind, obj): _generation(obj) for obj in listed.items})
         self._generations = generations
         self.lists += 1
@@ -131,14 +132,15 @@ class PlaneWatcher:
         )
         spec = obj.get("spec") or {}
         plane_id = str(spec.get("planeID") or ref.name)
+        created = str(meta.get("creationTimestamp") or "")
         ca = (spec.get("clusterAgent") or {}).get("clientCA") or {}
         try:
             pem = await self._client_ca(ref, ca)
-            return PlaneRecord(ref, plane_id, load_anchors(pem))
+            return PlaneRecord(ref, plane_id, load_anchors(pem), created=created)
         except _NoCA as exc:
-            return PlaneRecord(ref, plane_id, (), str(exc))
+            return PlaneRecord(ref, plane_id, (), str(exc), created)
         except ValueError:
-            return PlaneRecord(ref, plane_id, (), "clientCA holds no PEM CA certificate")
+            return PlaneRecord(ref, plane_id, (), "clientCA holds no PEM CA certificate", created)
 
     async def _client_ca(self, ref: PlaneRef, ca: dict[str, Any]) -> str:
         if isinstance(ca.get("value"), str):

@@ -1,13 +1,16 @@
 """TLS contexts for both ends of the relay. Neither ever trusts the system's root store.
 
-* ``server_context`` (gateway): TLS 1.2+, a client certificate is *required*; the trust store starts empty
-  and ``ClientCATrust`` adds the clientCA certificates of the known planes as they appear. OpenSSL checks
-  dates, the chain and - because this is a server context - the ``clientAuth`` purpose. Certificates can
-  only be added to a live ``SSLContext``; a CA that disappears stays trusted at the TLS layer until the
-  process restarts, which is safe because ``identity.authenticate`` binds every connection to a *current*
-  plane object's CA (and the gateway closes sessions whose plane objects no longer vouch for them).
-* The internal API's listener (``relay.internal``) uses the same server context with one CA file, the
-  controllers' CA; a controller's ``RemoteRelayTransport`` dials it with ``agent_context`` (pinned CA too).
+* ``PlaneTrust`` (gateway's agent listener): TLS 1.2+, a client certificate is *required*. The listening
+  context's ``sni_callback`` (called for every ClientHello, with or without SNI) hands each handshake the
+  *current* context, which is rebuilt from the plane records on every change: it trusts exactly the anchors
+  ``identity.trusted_records`` keeps - so a removed CA stops being trusted at once, and a CA that copies
+  another plane's CA subject (which would make OpenSSL pick the wrong issuer and lock that plane's agents
+  out) is never loaded next to it. OpenSSL checks dates, the chain and the ``clientAuth`` purpose;
+  ``identity.authenticate`` then binds the certificate to the plane objects whose own CA issued it.
+  Rebuilding also re-reads the server certificate files, so a rotated server certificate applies to new
+  handshakes without a restart.
+* ``server_context``: the internal API's listener (``relay.internal``) with one CA file, the controllers'
+  CA; a controller's ``RemoteRelayTransport`` dials it with ``agent_context`` (pinned CA too).
 * ``agent_context`` (agent): the gateway CA file is the only trust anchor (pinned; CVE-2024-22030 was an
   agent that fell back to system roots), the host name is verified, the agent presents its certificate.
 
@@ -20,15 +23,13 @@ from __future__ import annotations
 import ssl
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import hashes
-
-from choreo_controller.relay.identity import pem_of
+from choreo_controller.relay.identity import pem_of, trusted_records
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Collection, Iterable
     from pathlib import Path
 
-    from cryptography import x509
+    from choreo_controller.relay.identity import PlaneRecord
 
 
 def server_context(
@@ -56,21 +57,36 @@ def agent_context(
     return ctx
 
 
-class ClientCATrust:
-    """Adds CA certificates to a server context's trust store, each once."""
+class PlaneTrust:
+    """The agent listener's TLS trust: the current plane anchors, collision-free, swapped in per handshake."""
 
-    def __init__(self, ctx: ssl.SSLContext) -> None:
-        self._ctx = ctx
-        self._added: set[bytes] = set()
+    def __init__(self, cert_file: str | Path, key_file: str | Path, ca_namespaces: Collection[str]) -> None:
+        self._cert_file, self._key_file = cert_file, key_file
+        self._ca_namespaces = ca_namespaces
+        self._current = server_context(cert_file, key_file)
+        self.listener = server_context(cert_file, key_file)
+        self.listener.sni_callback = self._select
+        self.anchors = 0  # anchors the current context trusts (observability, tests)
 
-    def add(self, anchors: Iterable[x509.Certificate]) -> int:
-        """Trust ``anchors`` for new handshakes; returns how many were new."""
-        added = 0
-        for cert in anchors:
-            fingerprint = cert.fingerprint(hashes.SHA256())
-            if fingerprint in self._added:
-                continue
-            self._ctx.load_verify_locations(cadata=pem_of(cert))
-            self._added.add(fingerprint)
-            added += 1
-        return added
+    def update(self, records: Iterable[PlaneRecord]) -> list[PlaneRecord]:
+        """Trust the anchors of ``records`` from the next handshake on; returns the records as judged."""
+        judged = trusted_records(records, self._ca_namespaces)
+        ctx = server_context(self._cert_file, self._key_file)
+        seen: set[str] = set()
+        for record in judged:
+            for anchor in record.anchors if not record.problem else ():
+                pem = pem_of(anchor)
+                if pem not in seen:
+                    ctx.load_verify_locations(cadata=pem)
+                    seen.add(pem)
+        self._current, self.anchors = ctx, len(seen)
+        return judged
+
+    @property
+    def current(self) -> ssl.SSLContext:
+        """The context new handshakes get."""
+        return self._current
+
+    def _select(self, conn: ssl.SSLObject, server_name: str | None, listener: ssl.SSLContext) -> None:
+        del server_name, listener  # every handshake gets the current context, whatever name it asked for
+        conn.context = self._current

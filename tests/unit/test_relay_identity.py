@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from localcluster.pki import CA, cert_pem
+from relayharness import key_identified_ca, lookalike
 
 from choreo_controller.relay.identity import (
     URI_PREFIX,
@@ -15,6 +16,8 @@ from choreo_controller.relay.identity import (
     claimed_plane_id,
     load_anchors,
     reauthorize,
+    trusted_records,
+    verifies,
 )
 
 NOW = dt.datetime.now(dt.UTC)
@@ -67,7 +70,8 @@ REJECTED = [
     pytest.param(der(CA_A, not_after=NOW - dt.timedelta(hours=1), not_before=NOW - dt.timedelta(days=2)),
                  "not issued by the clientCA", id="expired"),
     pytest.param(der(CA_A, not_before=NOW + dt.timedelta(hours=1)), "not issued by the clientCA", id="not-yet-valid"),
-    pytest.param(der(CA_A, client=False, server=True), "not issued by the clientCA", id="server-auth-only"),
+    pytest.param(der(CA_A, client=False, server=True), "lacks the clientAuth", id="server-auth-only"),
+    pytest.param(der(CA_A, client=False), "lacks the clientAuth", id="no-eku-extension"),
 ]  # fmt: skip
 
 
@@ -98,3 +102,65 @@ def test_load_anchors_keeps_ca_certificates_only():
         load_anchors(cert_pem(leaf))
     with pytest.raises(ValueError):
         load_anchors("not pem")
+
+
+def test_a_certificate_without_any_eku_does_not_verify():
+    cert, _ = CA_A.issue("agent", uris=(URI_PREFIX + "plane-a",))  # no EKU extension at all
+
+    assert not verifies(cert, (CA_A.cert,), NOW)
+
+
+def test_records_of_another_family_never_vouch():
+    record = PlaneRecord(
+        PlaneRef("FuturePlane", "", "x"), "plane-a", (CA_A.cert,)
+    )  # a kind not in PLANE_KINDS
+
+    with pytest.raises(IdentityError, match="no BuildPlane"):
+        authenticate(der(CA_A), [record], NOW)
+
+
+V_CA = key_identified_ca("plane-ca")
+LOOKALIKE = lookalike(V_CA)  # same subject and key identifier, another key
+SUBJECT_ONLY = lookalike(V_CA, copy_key_id=False)  # same subject, its own key identifier
+VICTIM_CBP = PlaneRecord(
+    PlaneRef("ClusterBuildPlane", "", "shared"), "victim", (V_CA.cert,), created="2026-02-01T00:00:00Z"
+)
+VICTIM_BP = PlaneRecord(
+    PlaneRef("BuildPlane", "team-v", "p"), "victim", (V_CA.cert,), created="2026-01-01T00:00:00Z"
+)
+VICTIM_PLATFORM = PlaneRecord(
+    PlaneRef("BuildPlane", "openchoreo-control-plane", "p"),
+    "victim",
+    (V_CA.cert,),
+    created="2026-03-01T00:00:00Z",
+)
+ATTACKER = PlaneRecord(
+    PlaneRef("BuildPlane", "aaa-evil", "p"), "evil", (LOOKALIKE.cert,), created="2026-02-01T00:00:00Z"
+)
+SQUATTER = PlaneRecord(
+    PlaneRef("BuildPlane", "aaa-evil", "p"), "victim", (LOOKALIKE.cert,), created="2026-02-01T00:00:00Z"
+)
+OLD_ATTACKER = PlaneRecord(
+    PlaneRef("BuildPlane", "aaa-evil", "p"), "evil", (LOOKALIKE.cert,), created="2025-01-01T00:00:00Z"
+)
+DISTINCT = PlaneRecord(
+    PlaneRef("BuildPlane", "aaa-evil", "p"), "evil", (SUBJECT_ONLY.cert,), created="2025-01-01T00:00:00Z"
+)
+TRUST_CASES = [
+    pytest.param([ATTACKER, VICTIM_CBP], {"aaa-evil"}, id="cluster-plane-beats-tenant"),
+    pytest.param([ATTACKER, VICTIM_BP], {"aaa-evil"}, id="older-tenant-plane-beats-newer"),
+    pytest.param([OLD_ATTACKER, VICTIM_PLATFORM], {"aaa-evil"}, id="platform-namespace-beats-older-tenant"),
+    pytest.param([SQUATTER, VICTIM_BP], {"aaa-evil"}, id="planeid-squatter"),
+    pytest.param([DISTINCT, VICTIM_BP], set(), id="own-key-identifier-no-collision"),
+    pytest.param([VICTIM_BP, PlaneRecord(PlaneRef("BuildPlane", "team-w", "p"), "w", (V_CA.cert,))], set(),
+                 id="the-same-ca-twice-is-no-collision"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("records", "shadowed"), TRUST_CASES)
+def test_trusted_records_shadow_the_less_trusted_of_colliding_cas(records, shadowed):
+    judged = trusted_records(records, {"openchoreo-control-plane"})
+
+    assert shadowed == {r.ref.namespace for r in judged if r.problem}
+    assert all("collides with a more trusted plane's CA" in r.problem for r in judged if r.problem)
+    assert judged == trusted_records(judged, {"openchoreo-control-plane"})  # idempotent
