@@ -40,7 +40,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -55,6 +55,7 @@ from choreo_controller.relay.session import AgentSession
 from choreo_controller.relay.status import StatusWriter
 from choreo_controller.relay.tls import PlaneTrust, server_context
 from choreo_controller.relay.transport import RelayTransport
+from choreo_controller.runtime.listener import Listener, ListenerLimits
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -81,6 +82,11 @@ class GatewayConfig:
     heartbeat: float = 5.0
     dead_after: float = 12.0
     ca_namespaces: frozenset[str] = CA_NAMESPACES
+    # Unauthenticated sockets: 10 s for TLS + the upgrade request, 32 per address; a quarter of the places
+    # is kept for addresses whose agents authenticated before. An agent's own session leaves those counts.
+    limits: ListenerLimits = field(
+        default_factory=lambda: ListenerLimits(max_connections=1024, per_source=32, reserved=256)
+    )
 
 
 class Gateway:
@@ -100,6 +106,8 @@ class Gateway:
         self.registry = Registry(metrics)
         self._metrics = metrics
         self._trust = PlaneTrust(config.cert_file, config.key_file, config.ca_namespaces)
+        self._listener = Listener(config.limits, ssl_context=self._trust.listener)
+        self._internal_listener: Listener | None = None
         self._control_plane = control_plane
         self._runner: web.AppRunner | None = None
         self._internal = internal
@@ -124,34 +132,37 @@ class Gateway:
                 asyncio.create_task(watcher.run(), name="relay-plane-watcher"),
                 asyncio.create_task(self._writer.run(), name="relay-status-writer"),
             ]
-        app = web.Application()
+        app = web.Application(middlewares=[self._listener.middleware])
         app.router.add_get(AGENT_PATH, self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=1.0, keepalive_timeout=self.config.limits.idle_timeout
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.port, ssl_context=self._trust.listener)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self.port = await self._listener.start(self._runner, self.config.host, self.port)
         log.info("gateway listening", port=self.port)
         if self._internal is not None:
             await self._start_internal(self._internal)
 
     async def _start_internal(self, config: InternalConfig) -> None:
         ctx = server_context(config.cert_file, config.key_file, config.client_ca_file)
+        listener = Listener(config.limits, ssl_context=ctx)
         # handler_cancellation: a controller that hangs up on a watch stops the relayed watch with it.
         runner = web.AppRunner(
-            internal.application(self.transport),
+            internal.application(self.transport, listener),
             access_log=None,
             shutdown_timeout=1.0,
             handler_cancellation=True,
+            keepalive_timeout=config.limits.idle_timeout,
         )
         await runner.setup()
-        await web.TCPSite(runner, config.host, self.internal_port, ssl_context=ctx).start()
-        self.internal_port = runner.addresses[0][1]
-        self._internal_runner = runner
+        self.internal_port = await listener.start(runner, config.host, self.internal_port)
+        self._internal_runner, self._internal_listener = runner, listener
         log.info("gateway internal API listening", port=self.internal_port)
 
     async def stop(self) -> None:
         """Close agent connections and the listener, record the disconnects, stop background tasks."""
+        if self._internal_listener is not None:
+            await self._internal_listener.stop()
         if self._internal_runner is not None:
             await self._internal_runner.cleanup()
             self._internal_runner = None
@@ -161,6 +172,7 @@ class Gateway:
                 await asyncio.wait_for(ws.close(code=1001, message=b"gateway stopping"), CLOSE_TIMEOUT)
         if self._connections:
             await asyncio.wait(self._connections, timeout=CLOSE_TIMEOUT)
+        await self._listener.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -214,6 +226,7 @@ class Gateway:
         except IdentityError as exc:
             log.warning("agent rejected", peer=request.remote, reason=str(exc))
             return web.Response(status=403, text="agent identity rejected\n")
+        self._listener.promote(request.transport)
         ws = web.WebSocketResponse(
             protocols=(protocol.SUBPROTOCOL,),
             max_msg_size=protocol.MAX_FRAME,

@@ -13,8 +13,13 @@ so an agent certificate cannot call it), TLS 1.2+. Two routes, both ``POST`` wit
   before the first event is the HTTP status; after it, an ``ERROR`` event carrying a ``Status``, as the
   apiserver does.
 
-``?plane=<Kind>/<namespace>/<name>`` (namespace empty for a ClusterBuildPlane) restricts the call to agents
-vouched for by that plane object (see ``identity``). Bodies are bounded like the relay's own (3 MiB).
+``?plane=<Kind>/<namespace>/<name>`` (namespace empty for a ClusterBuildPlane) is required: the call goes
+only to agents vouched for by that plane object (see ``identity``) - never to "any agent of the planeID",
+which could be a squatter's. Bodies are bounded like the relay's own (3 MiB) and read within the
+listener's body deadline; everything in them is checked before use, each problem a 400 naming it:
+``method`` one of the relay's methods, ``path`` and ``contentType`` strings, ``query`` a list of string
+pairs, ``body`` base64, ``timeout`` a finite number of seconds in (0, 3600], and JSON nested at most
+``MAX_DEPTH`` deep. The listener (``runtime.listener``) caps connections and cuts slow clients.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ import base64
 import binascii
 import contextlib
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from aiohttp import web
 
@@ -32,6 +38,7 @@ from choreo_controller.contracts import ApiError, ApiRequest, Unavailable
 from choreo_controller.relay import protocol
 from choreo_controller.relay.executor import status_body
 from choreo_controller.relay.identity import PLANE_ID, PLANE_KINDS, PlaneRef
+from choreo_controller.runtime.listener import Listener, ListenerLimits
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,6 +47,8 @@ if TYPE_CHECKING:
     from choreo_controller.relay.transport import RelayTransport
 
 PREFIX = "/internal/v1/planes"
+MAX_DEPTH: Final = 8  # the envelope is flat; anything deeper is not a request of ours
+MAX_TIMEOUT: Final = 3600.0  # watches ask for their server-side timeout (up to 600 s) plus slack
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +60,26 @@ class InternalConfig:
     client_ca_file: str | Path
     host: str = "0.0.0.0"  # noqa: S104 - reached from the controller's pods
     port: int = 8444
+    # Controllers are few addresses holding many watch streams: a high per-source cap, the usual deadlines.
+    limits: ListenerLimits = field(
+        default_factory=lambda: ListenerLimits(max_connections=1024, per_source=1024, reserved=0)
+    )
 
 
-def application(transport_for: Callable[[str, PlaneRef | None], RelayTransport]) -> web.Application:
+def application(
+    transport_for: Callable[[str, PlaneRef | None], RelayTransport], listener: Listener | None = None
+) -> web.Application:
     """The aiohttp app; ``transport_for(plane_id, ref)`` gives a ``RelayTransport``."""
 
+    async def read(req: web.Request) -> dict[str, Any]:
+        try:
+            raw = await (listener.read_body(req) if listener is not None else req.read())
+        except TimeoutError:
+            raise _bad("request body not received in time") from None
+        return _body(raw)
+
     async def request(req: web.Request) -> web.StreamResponse:
-        transport, api_request = _parse(req, transport_for, await _body(req))
+        transport, api_request = _parse(req, transport_for, await read(req))
         try:
             resp = await transport.request(api_request)
         except ApiError as exc:
@@ -71,7 +93,7 @@ def application(transport_for: Callable[[str, PlaneRef | None], RelayTransport])
         )
 
     async def watch(req: web.Request) -> web.StreamResponse:
-        transport, api_request = _parse(req, transport_for, await _body(req))
+        transport, api_request = _parse(req, transport_for, await read(req))
         lines = cast("Any", transport.stream(api_request))
         try:
             first = await anext(lines)
@@ -96,20 +118,50 @@ def application(transport_for: Callable[[str, PlaneRef | None], RelayTransport])
             await lines.aclose()
         return out
 
-    app = web.Application(client_max_size=protocol.MAX_FRAME)
+    middlewares = [listener.middleware] if listener is not None else []
+    app = web.Application(client_max_size=protocol.MAX_FRAME, middlewares=middlewares)
     app.router.add_post(PREFIX + "/{plane_id}/request", request)
     app.router.add_post(PREFIX + "/{plane_id}/watch", watch)
     return app
 
 
-async def _body(req: web.Request) -> dict[str, Any]:
+def _body(raw: bytes) -> dict[str, Any]:
     try:
-        body = await req.json()
-    except (ValueError, UnicodeDecodeError):
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise _bad("body must be a JSON object") from None
     if not isinstance(body, dict):
         raise _bad("body must be a JSON object")
+    if _depth(body) > MAX_DEPTH:
+        raise _bad(f"body nested deeper than {MAX_DEPTH}")
     return body
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if level > MAX_DEPTH:
+        return level
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return max((_depth(child, level + 1) for child in children), default=level)
+
+
+def _timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad("timeout must be a number of seconds")
+    seconds = float(value)
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_TIMEOUT:
+        raise _bad(f"timeout must be a finite number of seconds in (0, {MAX_TIMEOUT:.0f}]")
+    return seconds
+
+
+def _query(value: Any) -> tuple[tuple[str, str], ...]:
+    pairs = value or []
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs
+    ):
+        raise _bad("query must be a list of [key, value] string pairs")
+    return tuple((k, v) for k, v in pairs)
 
 
 def _parse(
@@ -119,29 +171,33 @@ def _parse(
     if not PLANE_ID.fullmatch(plane_id):
         raise _bad("invalid planeID")
     ref = _ref(req.query.get("plane"))
+    method, path, content_type, raw = (body.get(k) for k in ("method", "path", "contentType", "body"))
+    if not isinstance(method, str) or method not in protocol.METHODS:
+        raise _bad(f"method must be one of {', '.join(sorted(protocol.METHODS))}")
+    if not isinstance(path, str) or not (content_type is None or isinstance(content_type, str)):
+        raise _bad("path and contentType must be strings")
+    if not (raw is None or isinstance(raw, str)):
+        raise _bad("body must be base64 text")
     try:
-        query = tuple((str(k), str(v)) for k, v in body.get("query") or ())
-        raw = body.get("body")
         payload = base64.b64decode(raw, validate=True) if raw else None
-        timeout = body.get("timeout")
-        api_request = ApiRequest(
-            method=body["method"],
-            path=str(body["path"]),
-            query=query,
-            body=payload,
-            content_type=body.get("contentType"),
-            timeout=float(timeout) if timeout is not None else None,
-        )
-    except (KeyError, TypeError, ValueError, binascii.Error):
-        raise _bad("malformed request") from None
-    if api_request.method not in protocol.METHODS or len(payload or b"") > protocol.MAX_BODY:
-        raise _bad("unsupported method or body too large")
+    except (binascii.Error, ValueError):
+        raise _bad("body is not valid base64") from None
+    if len(payload or b"") > protocol.MAX_BODY:
+        raise _bad("body too large")
+    api_request = ApiRequest(
+        method=method,  # type: ignore[arg-type]  # checked against METHODS above
+        path=path,
+        query=_query(body.get("query")),
+        body=payload,
+        content_type=content_type,
+        timeout=_timeout(body.get("timeout")),
+    )
     return transport_for(plane_id, ref), api_request
 
 
-def _ref(text: str | None) -> PlaneRef | None:
+def _ref(text: str | None) -> PlaneRef:
     if not text:
-        return None
+        raise _bad("?plane=<Kind>/<namespace>/<name> is required: the plane object whose agents may serve")
     kind, _, rest = text.partition("/")
     namespace, _, name = rest.partition("/")
     spec = PLANE_KINDS.get(kind)
@@ -160,5 +216,5 @@ def _status(exc: ApiError) -> web.Response:
 
 def _bad(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(
-        body=status_body(400, "BadRequest", f"gateway: {message}"), content_type="application/json"
+        text=status_body(400, "BadRequest", f"gateway: {message}").decode(), content_type="application/json"
     )

@@ -18,6 +18,7 @@ informer relists), or ``Unavailable`` if no agent came back in time.
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -71,7 +72,10 @@ class RelayTransport:
         if verb not in protocol.VERBS:
             raise BadRequest(f"relay: {verb} is not a request verb (use stream for watches)")
         session = await self._session(self._grace)
-        timeout = min(req.timeout or self._request_timeout, protocol.MAX_TIMEOUT)
+        asked = (
+            req.timeout if req.timeout is not None and math.isfinite(req.timeout) and req.timeout > 0 else 0
+        )
+        timeout = min(asked or self._request_timeout, protocol.MAX_TIMEOUT)  # NaN would wait for ever
         msg = protocol.Request(
             id=session.next_id(),
             verb=verb,  # type: ignore[arg-type]  # checked against VERBS above

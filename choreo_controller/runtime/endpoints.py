@@ -8,7 +8,9 @@ from ``Accept``; its content type (which carries a charset) goes out as a header
 ``content_type=`` argument rejects one.
 
 Access logs are off: probes arrive every few seconds and say nothing. Shutdown waits at most one second
-for in-flight requests, so a process that lost its lease exits promptly.
+for in-flight requests, so a process that lost its lease exits promptly. Connections go through
+``runtime.listener`` (``LIMITS``: a small cap, slow or idle clients cut), so scrapers and probes cannot
+exhaust the process's file handles.
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ from typing import TYPE_CHECKING, NoReturn
 
 from aiohttp import web
 
+from choreo_controller.runtime.listener import Listener, ListenerLimits
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from choreo_controller.metrics import Metrics
+
+LIMITS = ListenerLimits(max_connections=64, per_source=16, reserved=0)
 
 
 class HttpServer:
@@ -43,6 +49,7 @@ class HttpServer:
         self._port = port
         self._bound: int | None = None
         self._started = asyncio.Event()
+        self._listener = Listener(LIMITS)
 
     @property
     def port(self) -> int:
@@ -57,7 +64,7 @@ class HttpServer:
 
     def application(self) -> web.Application:
         """The aiohttp application with the three routes."""
-        app = web.Application()
+        app = web.Application(middlewares=[self._listener.middleware])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics_page)
@@ -65,17 +72,11 @@ class HttpServer:
 
     async def run(self) -> NoReturn:
         """Listen until cancelled."""
-        runner = web.AppRunner(self.application(), access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self._host, self._port)
-            await site.start()
-            self._bound = int(runner.addresses[0][1])
-            self._started.set()
-            await asyncio.Event().wait()  # until cancelled
-            raise AssertionError("unreachable")
-        finally:
-            await runner.cleanup()
+        await self._listener.serve(self.application(), self._host, self._port, self._listening)
+
+    def _listening(self, port: int) -> None:
+        self._bound = port
+        self._started.set()
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         return _verdict(self._health())

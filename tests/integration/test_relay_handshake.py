@@ -132,5 +132,7 @@ async def test_a_valid_agent_is_accepted_and_serves(world, build_api):
 async def test_server_context_never_loads_system_roots(world):
     pki, _, directory = world
     async with running_gateway(pki, directory) as gateway:
-        trusted = {dict(x[0] for x in c["subject"])["commonName"] for c in gateway._trust.current.get_ca_certs()}
+        trusted = {
+            dict(x[0] for x in c["subject"])["commonName"] for c in gateway._trust.current.get_ca_certs()
+        }
     assert {"plane-a-agent-ca", "plane-b-agent-ca"} == trusted

@@ -93,3 +93,39 @@ async def test_only_controller_certificates_get_in(pki, gateway, who):
             async with http.post(f"https://localhost:{gateway.internal_port}/internal/v1/planes/p1/request",
                                  json={}, ssl=ctx) as resp:  # fmt: skip
                 await resp.read()
+
+
+def _controller_context(pki, ca):
+    pair = write_pair(pki.dir, "controller", *ca.issue("controller", client=True))
+    return agent_context(pki.gateway_ca_file, *pair)
+
+
+GOOD = '{"method": "GET", "path": "/apis/argoproj.io/v1alpha1/namespaces/openchoreo-ci-acme/workflows/w"'
+BAD_BODIES = [
+    pytest.param(GOOD + ', "timeout": NaN}', "?plane=BuildPlane/acme/p1", "finite number", id="nan-timeout"),
+    pytest.param(GOOD + ', "timeout": Infinity}', "?plane=BuildPlane/acme/p1", "finite number", id="inf-timeout"),
+    pytest.param(GOOD + ', "timeout": -1}', "?plane=BuildPlane/acme/p1", "finite number", id="negative-timeout"),
+    pytest.param(GOOD + ', "timeout": 1e9}', "?plane=BuildPlane/acme/p1", "finite number", id="huge-timeout"),
+    pytest.param(GOOD + ', "timeout": "5"}', "?plane=BuildPlane/acme/p1", "number of seconds", id="string-timeout"),
+    pytest.param('{"method": ["GET"], "path": "/x"}', "?plane=BuildPlane/acme/p1", "method must be", id="unhashable-method"),
+    pytest.param('{"method": "TRACE", "path": "/x"}', "?plane=BuildPlane/acme/p1", "method must be", id="unknown-method"),
+    pytest.param('{"method": "GET", "path": 7}', "?plane=BuildPlane/acme/p1", "must be strings", id="path-not-a-string"),
+    pytest.param(GOOD + ', "query": [["a"]]}', "?plane=BuildPlane/acme/p1", "string pairs", id="bad-query"),
+    pytest.param(GOOD + ', "body": "%%%"}', "?plane=BuildPlane/acme/p1", "base64", id="bad-base64"),
+    pytest.param('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}", "?plane=BuildPlane/acme/p1",
+                 "JSON object", id="deep-nesting-100000"),
+    pytest.param('{"x": ' + "[" * 20 + "]" * 20 + "}", "?plane=BuildPlane/acme/p1", "nested deeper", id="nesting-20"),
+    pytest.param(GOOD + "}", "", "?plane=", id="no-plane-no-squatter-routing"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "query", "message"), BAD_BODIES)
+async def test_malformed_calls_are_400_naming_the_problem(pki, controller_ca, gateway, body, query, message):
+    fake = FakeApiserver()
+    async with running_agent(gateway.port, pki, pki.agent("p1"), fake), aiohttp.ClientSession() as http:
+        url = f"https://localhost:{gateway.internal_port}/internal/v1/planes/p1/request{query}"
+        async with http.post(url, data=body, ssl=_controller_context(pki, controller_ca)) as resp:
+            status, answer = resp.status, await resp.json()
+    assert 400 == status
+    assert message in answer["message"]
+    assert [] == fake.calls
