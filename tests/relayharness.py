@@ -329,17 +329,33 @@ def allowed_requests(ns):
         ("get", "GET", f"{wf}/w", (), None, None, 200),
         ("list", "GET", wf, (("labelSelector", "!missing"),), None, None, 200),
         ("patch", "PATCH", f"{wf}/w", (), MERGE, b({"metadata": {"annotations": {"a": "b"}}}), 200),
-        (
-            "list",
-            "GET",
-            f"/apis/argoproj.io/v1alpha1/namespaces/{ns}/workflowtaskresults",
-            (),
-            None,
-            None,
-            200,
-        ),
         ("delete", "DELETE", f"{wf}/w", (), JSON, b({"propagationPolicy": "Background"}), 200),
+        *_extra_requests(ns),
     ]
+
+
+def _extra_requests(ns):
+    """The extra kinds a Workflow may render (``api.buildkinds``): create, read, find by label, delete."""
+    selector = (("labelSelector", "openchoreo.dev/workflowrun-uid=u"),)
+    out = []
+    for plural, kind, name, extra in (
+        ("configmaps", "ConfigMap", "c", {"data": {"k": "v"}}),
+        ("secrets", "Secret", "s", {"stringData": {"k": "v"}}),
+        ("serviceaccounts", "ServiceAccount", "builder", {}),
+        ("persistentvolumeclaims", "PersistentVolumeClaim", "p",
+         {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}}}),
+    ):  # fmt: skip
+        obj = {"apiVersion": "v1", "kind": kind, **extra,
+               "metadata": {"name": name, "namespace": ns, "labels": {"openchoreo.dev/workflowrun-uid": "u"}}}  # fmt: skip
+        collection = f"/api/v1/namespaces/{ns}/{plural}"
+        out += [
+            ("create", "POST", collection, (), JSON, json.dumps(obj).encode(), 201),
+            ("get", "GET", f"{collection}/{name}", (), None, None, 200),
+            ("list", "GET", collection, selector, None, None, 200),
+            ("list", "GET", f"/api/v1/{plural}", selector, None, None, 200),
+            ("delete", "DELETE", f"{collection}/{name}", (), None, None, 200),
+        ]
+    return out
 
 
 async def send(session, requests, headers=()):

@@ -38,6 +38,7 @@ NAMESPACE = ApiResource("", "v1", "namespaces", "Namespace", namespaced=False)
 SERVICE_ACCOUNT = ApiResource("", "v1", "serviceaccounts", "ServiceAccount")
 SECRET = ApiResource("", "v1", "secrets", "Secret")
 CONFIG_MAP = ApiResource("", "v1", "configmaps", "ConfigMap")
+PERSISTENT_VOLUME_CLAIM = ApiResource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 EVENT = ApiResource("", "v1", "events", "Event")
 POD = ApiResource("", "v1", "pods", "Pod")
 ROLE = ApiResource("rbac.authorization.k8s.io", "v1", "roles", "Role")
@@ -67,6 +68,7 @@ _BY_API_VERSION_KIND: dict[tuple[str, str], ApiResource] = {
         SERVICE_ACCOUNT,
         SECRET,
         CONFIG_MAP,
+        PERSISTENT_VOLUME_CLAIM,
         EVENT,
         POD,
         ROLE,

@@ -5,14 +5,16 @@ served only if all of these hold:
 
 1. It is canonical (``requestinfo.parse``: no ``..``, ``%``, ``//``, ``;``, NUL, upper case, legacy prefixes,
    unknown or repeated query keys) and the verb the gateway declared is the verb the path means.
-2. A rule below names its group, version, resource and verb, with no subresource (no ``exec``, ``proxy``,
-   ``attach``, ``portforward``, ``token``, ``status``, ``log``...).
+2. A rule names its group, version, resource and verb, with no subresource (no ``exec``, ``proxy``,
+   ``attach``, ``portforward``, ``token``, ``status``, ``log``...). The rules are the engine's table of
+   build-plane kinds (``api.buildkinds``: prerequisites, the extra kinds a Workflow may render, the
+   engine's run kind), verbs and all; nothing else is served.
 3. The namespace (or, for the Namespace object itself, its name) is ``openchoreo-ci-<label>``: every
    namespaced rule is confined to build namespaces, and the only cluster-scoped resource is the Namespace
-   prerequisite of SPEC 5.6. One exception, for the engine's informers and orphan sweep: Argo workflows,
-   workflowtaskresults and externalsecrets may be *listed and watched* across all namespaces, and then the
-   agent cuts the answer down to objects in build namespaces (``Decision.filter_namespaces``) - nothing
-   from another namespace leaves the build plane. Writes and gets always name a build namespace.
+   prerequisite of SPEC 5.6. One exception, for the engine's informers, cleanup and orphan sweep: a kind
+   the engine lists may be *listed (and watched)* across all namespaces, and then the agent cuts the
+   answer down to objects in build namespaces (``Decision.filter_namespaces``) - nothing from another
+   namespace leaves the build plane. Writes and gets always name a build namespace.
 4. The content type is the one ``KubeClient`` sends for that verb (JSON, merge patch, apply); strategic
    merge and JSON patch are refused.
 5. Bodies that could widen access are checked: a Namespace must be named ``openchoreo-ci-*``; a Role may
@@ -34,15 +36,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from choreo_controller.api import buildkinds
 from choreo_controller.relay.requestinfo import NotCanonical, RequestInfo, parse
 
 BUILD_NAMESPACE = re.compile(r"openchoreo-ci-[a-z0-9]([-a-z0-9]{0,47}[a-z0-9])?")
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
-READ = frozenset({"get", "list", "watch"})
-MANAGE = READ | {"create", "patch", "delete"}
-PREREQUISITE = frozenset({"get", "create", "patch"})
 ROLE_VERBS = frozenset({"get", "list", "watch", "create", "patch"})  # what the workflow's Role may grant
 FORWARDED_HEADERS: frozenset[str] = frozenset()  # none: see the module docstring
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
@@ -61,16 +61,9 @@ class Rule:
     across_namespaces: bool = False  # list/watch over all namespaces, answers filtered to build namespaces
 
 
-RULES: tuple[Rule, ...] = (
-    Rule("argoproj.io", frozenset({"v1alpha1"}), "workflows", MANAGE, across_namespaces=True),
-    Rule("argoproj.io", frozenset({"v1alpha1"}), "workflowtaskresults", READ, across_namespaces=True),
-    Rule(
-        "external-secrets.io", frozenset({"v1beta1", "v1"}), "externalsecrets", MANAGE, across_namespaces=True
-    ),
-    Rule("", frozenset({"v1"}), "serviceaccounts", PREREQUISITE),
-    Rule("rbac.authorization.k8s.io", frozenset({"v1"}), "roles", PREREQUISITE),
-    Rule("rbac.authorization.k8s.io", frozenset({"v1"}), "rolebindings", PREREQUISITE),
-    Rule("", frozenset({"v1"}), "namespaces", PREREQUISITE, namespaced=False),
+RULES: tuple[Rule, ...] = tuple(
+    Rule(group, versions, plural, verbs, namespaced, across_namespaces=namespaced and "list" in verbs)
+    for (group, plural), (versions, verbs, namespaced) in sorted(buildkinds.relayed().items())
 )
 _CONTENT_TYPES: dict[str, frozenset[str | None]] = {
     "get": frozenset({None}),

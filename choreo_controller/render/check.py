@@ -2,16 +2,19 @@
 
 ``check_workflow`` finds, without any run, every problem that would make every run fail: a ``${`` that is
 never closed, CEL syntax errors, expressions over 4 KiB or nested too deeply, an ``includeWhen`` that is not
-exactly one expression, a missing ``runTemplate``, resource or external-ref ids missing or repeated. Each
-problem is an ``InvalidTemplate`` naming its path and expression, so the condition message can say
+exactly one expression, a missing ``runTemplate``, resource or external-ref ids missing or repeated, a
+literal ``apiVersion``/``kind`` the engine may not create (``api.buildkinds``; one written with ``${...}``
+is checked when a run renders it). Each problem is an ``InvalidTemplate`` naming its path and expression,
+so the condition message can say
 ``runTemplate.spec.templates[0].name: ${parameters.x +}: CEL syntax error at line 1, column 14``.
 Compiling here also warms the compile cache for the runs that follow.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from choreo_controller.api import buildkinds
 from choreo_controller.render import scan
 from choreo_controller.render.cel import compile_expression
 from choreo_controller.render.errors import InvalidTemplate
@@ -70,13 +73,21 @@ def _check_ids(items: list[Any], section: str) -> list[InvalidTemplate]:
     return problems
 
 
+def _check_kind(template: dict[str, Any], path: str, use: Literal["extra", "run"]) -> list[InvalidTemplate]:
+    api_version, kind = template.get("apiVersion"), template.get("kind")
+    if not (isinstance(api_version, str) and isinstance(kind, str)) or "${" in api_version + kind:
+        return []
+    why = buildkinds.refusal(api_version, kind, use=use)
+    return [] if why is None else [InvalidTemplate(why, path=f"{path}.kind")]
+
+
 def check_workflow(workflow: dict[str, Any]) -> list[InvalidTemplate]:
     """Every template problem of ``workflow`` (a Workflow or ClusterWorkflow); empty when it is valid."""
     spec = workflow.get("spec") or {}
     problems: list[InvalidTemplate] = []
     template = spec.get("runTemplate")
     if isinstance(template, dict):
-        problems += _check_tree(template, "runTemplate")
+        problems += _check_tree(template, "runTemplate") + _check_kind(template, "runTemplate", "run")
     else:
         problems.append(
             InvalidTemplate("spec.runTemplate is required and must be an object", path="runTemplate")
@@ -89,6 +100,7 @@ def check_workflow(workflow: dict[str, Any]) -> list[InvalidTemplate]:
             problems.append(InvalidTemplate("a resource needs a template object", path=f"{path}.template"))
             continue
         problems += _check_tree(resource["template"], f"{path}.template")
+        problems += _check_kind(resource["template"], f"{path}.template", "extra")
         condition = resource.get("includeWhen")
         if condition is None or isinstance(condition, bool):
             continue

@@ -31,12 +31,12 @@ SUBRESOURCES = ["exec", "proxy", "attach", "portforward", "token", "log", "statu
                 "scale", "finalize", "ephemeralcontainers"]  # fmt: skip
 FOREIGN_NAMESPACES = ["kube-system", "default", "argo", "kube-public", "openchoreo-ci", "openchoreo-cix",
                       "xopenchoreo-ci-a", "OPENCHOREO-CI-A", "openchoreo-ci-a.b", "openchoreo-control-plane"]  # fmt: skip
-FOREIGN_RESOURCES = [("", "v1", "secrets"), ("", "v1", "pods"), ("", "v1", "configmaps"), ("", "v1", "services"),
+FOREIGN_RESOURCES = [("", "v1", "pods"), ("", "v1", "services"), ("", "v1", "limitranges"),
                      ("", "v1", "events"), ("apps", "v1", "deployments"), ("batch", "v1", "jobs"),
                      ("argoproj.io", "v1alpha1", "cronworkflows"), ("argoproj.io", "v1alpha1", "workflowtemplates"),
                      ("argoproj.io", "v1alpha1", "workfloweventbindings"),
                      ("external-secrets.io", "v1beta1", "secretstores"),
-                     ("coordination.k8s.io", "v1", "leases")]  # fmt: skip
+                     ("coordination.k8s.io", "v1", "leases"), ("argoproj.io", "v1alpha1", "workflowtaskresults")]  # fmt: skip
 CLUSTER_RESOURCES = [("", "v1", "nodes"), ("", "v1", "persistentvolumes"),
                      ("rbac.authorization.k8s.io", "v1", "clusterroles"),
                      ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),

@@ -3,7 +3,8 @@ the gateway as the one of manifests/gateway, each with a real token from the Tok
 
 * Through the relay, the agent performs everything the engine needs (SPEC 5.6 prerequisites - including the
   Role and RoleBinding, which RBAC's escalation check only allows because the ClusterRole holds what the
-  Role grants - Argo Workflows, ExternalSecrets), while the same token is refused secrets and pods directly.
+  Role grants - Argo Workflows, and every extra kind of ``api.buildkinds``), while the same token is refused
+  kinds outside that table (pods, events) directly.
 * The gateway lists plane objects, reads a clientCA Secret from openchoreo-control-plane and writes
   ``status.agentConnection``.
 """
@@ -75,7 +76,7 @@ async def test_the_agent_cluster_role_is_enough_and_no_more(tmp_path, build_plan
             (resp,) = await send(gateway.registry.pick("rbac"), [(verb, method, path, query, ctype, body)])
             statuses.append(resp.status)
         assert [r[-1] for r in requests] == statuses
-        for res in (resources.SECRET, resources.POD):
+        for res in (resources.POD, resources.EVENT):  # kinds outside api.buildkinds
             with pytest.raises(Forbidden):
                 await as_agent.list(res, ns)
     await kubectl(build_plane, "delete", "namespace", ns, "--wait=false")

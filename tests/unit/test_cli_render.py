@@ -242,8 +242,8 @@ def test_secret_from_a_ref_never_reaches_stderr(capsys, tmp_path):
         spec:
           externalRefs: [{id: git, apiVersion: openchoreo.dev/v1alpha1, kind: SecretReference, name: acme-github}]
           runTemplate:
-            apiVersion: v1
-            kind: ConfigMap
+            apiVersion: argoproj.io/v1alpha1
+            kind: Workflow
             metadata: {name: x}
             data: {v: "${externalRefs['git'].spec.token + nosuch}"}
         """,

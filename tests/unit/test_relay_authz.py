@@ -14,6 +14,7 @@ WF = f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/workflows"
 TR = f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/workflowtaskresults"
 ES = f"/apis/external-secrets.io/v1beta1/namespaces/{NS}/externalsecrets"
 SA = f"/api/v1/namespaces/{NS}/serviceaccounts"
+CM = f"/api/v1/namespaces/{NS}/configmaps"
 ROLE = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/roles"
 RB = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/rolebindings"
 JSON, MERGE, APPLY = "application/json", "application/merge-patch+json", "application/apply-patch+yaml"
@@ -42,8 +43,6 @@ ALLOWED = [
     pytest.param("patch", "PATCH", f"{WF}/w", (("fieldManager", "c"), ("force", "true")), APPLY, b"{}",
                  id="workflow-apply"),
     pytest.param("delete", "DELETE", f"{WF}/w", (), JSON, b"{}", id="workflow-delete"),
-    pytest.param("get", "GET", f"{TR}/t", (), None, None, id="taskresult-get"),
-    pytest.param("watch", "GET", TR, WATCH, None, None, id="taskresult-watch"),
     pytest.param("create", "POST", ES, (), JSON, b"{}", id="externalsecret-create"),
     pytest.param("delete", "DELETE", f"{ES}/e", (), None, None, id="externalsecret-delete"),
     pytest.param("create", "POST", ES.replace("v1beta1", "v1"), (), JSON, b"{}", id="externalsecret-v1"),
@@ -58,6 +57,15 @@ ALLOWED = [
     pytest.param("patch", "PATCH", f"{ROLE}/r", (), MERGE, body({"metadata": {"labels": {"a": "b"}}}),
                  id="role-label-patch"),
     pytest.param("create", "POST", RB, (), JSON, body(RB_BODY), id="rolebinding-create"),
+    # the extra kinds a Workflow may render (api.buildkinds): created, found again by label, deleted
+    pytest.param("create", "POST", CM, (), JSON, b"{}", id="configmap-create"),
+    pytest.param("list", "GET", CM, (("labelSelector", "openchoreo.dev/workflowrun-uid=u"),), None, None,
+                 id="configmap-list"),
+    pytest.param("delete", "DELETE", f"{CM}/c", (), JSON, b"{}", id="configmap-delete"),
+    pytest.param("get", "GET", f"/api/v1/namespaces/{NS}/secrets/s", (), None, None, id="secret-get"),
+    pytest.param("create", "POST", f"/api/v1/namespaces/{NS}/persistentvolumeclaims", (), JSON, b"{}",
+                 id="pvc-create"),
+    pytest.param("delete", "DELETE", f"{SA}/builder", (), None, None, id="serviceaccount-delete"),
 ]  # fmt: skip
 
 
@@ -72,10 +80,9 @@ ACROSS = [
         "list", "/apis/argoproj.io/v1alpha1/workflows", (("labelSelector", "a=b"),), id="workflows-list"
     ),
     pytest.param("watch", "/apis/argoproj.io/v1alpha1/workflows", (("watch", "1"),), id="workflows-watch"),
-    pytest.param(
-        "watch", "/apis/argoproj.io/v1alpha1/workflowtaskresults", (("watch", "1"),), id="taskresults"
-    ),
     pytest.param("list", "/apis/external-secrets.io/v1beta1/externalsecrets", (), id="externalsecrets-list"),
+    pytest.param("list", "/api/v1/secrets", (("labelSelector", "a=b"),), id="secrets-list"),
+    pytest.param("list", "/api/v1/serviceaccounts", (), id="serviceaccounts-list"),
 ]
 
 
@@ -125,9 +132,13 @@ DENIED = [
     pytest.param("get", "DELETE", f"{WF}/w", (), "declared verb", id="delete-declared-as-get"),
     pytest.param("list", "GET", WF, WATCH, "declared verb", id="watch-declared-as-list"),
     # resources outside the allowlist
-    pytest.param("get", "GET", f"/api/v1/namespaces/{NS}/secrets/s", (), "not in the allowlist", id="secret"),
-    pytest.param("get", "GET", "/api/v1/namespaces/kube-system/secrets/s", (), "not in the allowlist",
+    pytest.param("get", "GET", "/api/v1/namespaces/kube-system/secrets/s", (), "openchoreo-ci-*",
                  id="secret-other-namespace"),
+    pytest.param("get", "GET", f"{TR}/t", (), "not in the allowlist", id="taskresult-get"),
+    pytest.param("watch", "GET", TR, WATCH, "not in the allowlist", id="taskresult-watch"),
+    pytest.param("get", "GET", f"/api/v1/namespaces/{NS}/services/s", (), "not in the allowlist", id="service"),
+    pytest.param("create", "POST", f"/apis/apps/v1/namespaces/{NS}/deployments", (), "not in the allowlist",
+                 id="deployment"),
     pytest.param("create", "POST", f"/api/v1/namespaces/{NS}/pods", (), "not in the allowlist", id="pod"),
     pytest.param("list", "GET", "/api/v1/nodes", (), "not in the allowlist", id="nodes"),
     pytest.param("create", "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", (),
@@ -148,10 +159,11 @@ DENIED = [
                  id="namespace-finalize"),
     # verbs
     pytest.param("update", "PUT", f"{WF}/w", (), "verb update", id="workflow-put"),
-    pytest.param("create", "POST", TR, (), "verb create", id="taskresult-create"),
+    pytest.param("create", "POST", TR, (), "not in the allowlist", id="taskresult-create"),
+    pytest.param("patch", "PATCH", f"{CM}/c", (), "verb patch", id="configmap-patch"),
+    pytest.param("watch", "GET", CM, WATCH, "verb watch", id="configmap-watch"),
     pytest.param("delete", "DELETE", f"/api/v1/namespaces/{NS}", (), "verb delete", id="namespace-delete"),
     pytest.param("list", "GET", "/api/v1/namespaces", (), "verb list", id="namespace-list"),
-    pytest.param("delete", "DELETE", f"{SA}/workflow-sa", (), "verb delete", id="serviceaccount-delete"),
     pytest.param("deletecollection", "DELETE", WF, (), "verb deletecollection", id="deletecollection"),
     # namespaces
     pytest.param("get", "GET", "/apis/argoproj.io/v1alpha1/namespaces/default/workflows/w", (),
@@ -160,7 +172,7 @@ DENIED = [
                  "openchoreo-ci-*", id="prefix-without-suffix"),
     pytest.param("get", "GET", "/apis/argoproj.io/v1alpha1/namespaces/xopenchoreo-ci-a/workflows/w", (),
                  "openchoreo-ci-*", id="prefix-not-at-start"),
-    pytest.param("list", "GET", "/api/v1/serviceaccounts", (), "verb list", id="all-namespaces-list-sa"),
+    pytest.param("create", "POST", "/api/v1/configmaps", (), "openchoreo-ci-*", id="all-namespaces-create-cm"),
     pytest.param("watch", "GET", "/apis/rbac.authorization.k8s.io/v1/roles", (("watch", "1"),), "verb watch",
                  id="all-namespaces-watch-roles"),
     pytest.param("create", "POST", "/apis/argoproj.io/v1alpha1/workflows", (), "openchoreo-ci-*",

@@ -27,7 +27,12 @@ def workflow(*values):
     spec = {"values": [f"${{{value}}}" for value in values]}
     return {
         "spec": {
-            "runTemplate": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": spec}
+            "runTemplate": {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Workflow",
+                "metadata": {"name": "x"},
+                "data": spec,
+            }
         }
     }
 

@@ -3,8 +3,9 @@
 ``plan_run`` is the pure core (``schema``, ``render``) plus cache reads: the result is the exact list of
 build-plane objects to create, each paired with its ``ApiResource``, extra resources first and the Argo
 Workflow last. Every failure is a ``TerminalError`` with its specific reason - ``InvalidParameters``,
-``InvalidSchema``, ``InvalidTemplate``, ``RenderFailed``, ``ExternalRefNotFound`` - whose message names
-paths and expressions, never values from external refs.
+``InvalidSchema``, ``InvalidTemplate`` (also: a rendered kind outside ``api.buildkinds``, the one table of
+what the engine may create), ``RenderFailed``, ``ExternalRefNotFound`` - whose message names paths and
+expressions, never values from external refs.
 
 Rendering is CPU-bound and runs on the event loop; the renderer's own budget (about one second per run)
 bounds it. Its duration goes to ``choreo_render_seconds``.
@@ -13,11 +14,11 @@ bounds it. Its duration goes to ``choreo_render_seconds``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from choreo_controller.api.resources import ARGO_WORKFLOW, resource_for
+from choreo_controller.api import buildkinds
 from choreo_controller.reconcilers.workflowrun.resolve import fetch_external_refs
-from choreo_controller.render import RenderFailed, external_ref_requests, render_run
+from choreo_controller.render import InvalidTemplate, external_ref_requests, render_run
 from choreo_controller.schema import resolve_parameters
 
 if TYPE_CHECKING:
@@ -74,26 +75,19 @@ def plan_run(
     finally:
         if metrics is not None:
             metrics.render_seconds.observe(clock.monotonic() - started)
-    resources = []
-    for index, (_, obj) in enumerate(rendered.resources):
-        resources.append(Planned(_resource_of(obj, f"resources[{index}].template"), obj))
+    resources = tuple(
+        Planned(_resource_of(obj, f"resources[{index}].template", "extra"), obj)
+        for index, (_, obj) in enumerate(rendered.resources)
+    )
     argo = rendered.workflow
-    if (argo.get("apiVersion"), argo.get("kind")) != (ARGO_WORKFLOW.api_version, ARGO_WORKFLOW.kind):
-        raise RenderFailed(
-            f"runTemplate must render an {ARGO_WORKFLOW.api_version} {ARGO_WORKFLOW.kind}, "
-            f"got {argo.get('apiVersion')} {argo.get('kind')}",
-            path="runTemplate",
-        )
-    return Plan(tuple(resources), Planned(ARGO_WORKFLOW, argo), resolved.warning())
+    return Plan(resources, Planned(_resource_of(argo, "runTemplate", "run"), argo), resolved.warning())
 
 
-def _resource_of(obj: JsonObj, path: str) -> ApiResource:
+def _resource_of(obj: JsonObj, path: str, use: Literal["extra", "run"]) -> ApiResource:
+    """The table's resource for a rendered object; ``InvalidTemplate`` naming the kind if it has none."""
     api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
-    resource = resource_for(api_version, kind)
-    if resource is None or not resource.namespaced:
-        raise RenderFailed(
-            f"{api_version} {kind} is not a kind the engine creates in the build plane "
-            "(namespaced kinds it knows: ExternalSecret, ConfigMap, Secret, ServiceAccount, ...)",
-            path=path,
-        )
+    resource = (buildkinds.extra_kind if use == "extra" else buildkinds.run_kind)(api_version, kind)
+    if resource is None:
+        why = buildkinds.refusal(api_version, kind, use=use) or ""
+        raise InvalidTemplate(why, path=f"{path}.kind")
     return resource

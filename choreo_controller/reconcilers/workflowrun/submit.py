@@ -3,10 +3,11 @@
 Everything is *create if missing* with deterministic names, so a crash at any point repeats safely:
 
 * Prerequisites of the build namespace ``openchoreo-ci-<ns>`` - the Namespace, ServiceAccount
-  ``workflow-sa``, and a Role + RoleBinding letting it create/patch ``argoproj.io`` workflowtaskresults
-  (what Argo's executor writes). GET, then create; ``AlreadyExists`` from a racing writer is success. They
-  are shared by every run of the namespace and never deleted by a run's cleanup. A namespace checked once
-  is remembered per plane until a create in it fails.
+  ``workflow-sa``, and a Role + RoleBinding granting it the engine's ``GRANT`` rows of ``api.buildkinds``
+  (create/patch of ``argoproj.io`` workflowtaskresults: what Argo's executor writes). GET, then create;
+  ``AlreadyExists`` from a racing writer is success. They are shared by every run of the namespace and
+  never deleted by a run's cleanup. A namespace checked once is remembered per plane until a create in it
+  fails.
 * Each planned object is created. On ``AlreadyExists`` the existing object is read: carrying this run's
   ``openchoreo.dev/workflowrun-uid`` label it is *adopted* (we created it before a crash); being deleted
   (the previous run of the same name is still cleaning up) -> ``RequeueSoon``; anything else is a terminal
@@ -21,8 +22,8 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Final
 
+from choreo_controller.api import buildkinds, labels
 from choreo_controller.api import conditions as c
-from choreo_controller.api import labels
 from choreo_controller.api.resources import NAMESPACE, ROLE, ROLE_BINDING, SERVICE_ACCOUNT
 from choreo_controller.contracts import AlreadyExists, ApiError, NotFound, TerminalError
 
@@ -63,10 +64,11 @@ def prerequisites(namespace: str) -> list[tuple[ApiResource, JsonObj]]:
                 "metadata": {"name": TASKRESULTS_ROLE, "namespace": namespace, "labels": managed},
                 "rules": [
                     {
-                        "apiGroups": ["argoproj.io"],
-                        "resources": ["workflowtaskresults"],
-                        "verbs": ["create", "patch"],
+                        "apiGroups": [row.resource.group],
+                        "resources": [row.resource.plural],
+                        "verbs": sorted(row.verbs),
                     }
+                    for row in buildkinds.grants("argo")
                 ],
             },
         ),
