@@ -110,6 +110,8 @@ def _render(args: argparse.Namespace) -> list[dict[str, Any]]:
         raise InputError([f"{error.reason}: {v}" for v in error.violations] + tail) from None
     except render.RenderError as error:
         raise InputError([f"{error.reason}: {error.message}"]) from None
+    except render.RenderTimedOut as error:  # load, not the template: the controller would retry
+        raise InputError([f"RenderTimedOut: {error.detail} (the machine is busy; try again)"]) from None
     for path in resolved.unknown:
         sys.stderr.write(
             f"Warning: {R_UNKNOWN_PARAMETERS}: {path}: not in the Workflow's schema (rendered as given)\n"

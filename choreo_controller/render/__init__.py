@@ -13,7 +13,8 @@ Public API (pure functions of their inputs; no IO, no clock except the render bu
 * ``check_workflow(workflow) -> list[InvalidTemplate]``: static problems (syntax, limits, form), for the
   Workflow's ``Ready`` condition; also warms the compile cache.
 * Errors: ``RenderError`` (a ``TerminalError``) with ``reason`` (``RenderFailed`` or ``InvalidTemplate``),
-  ``path``, ``expression`` and a ``message`` that never contains context values.
+  ``path``, ``expression`` and a ``message`` that never contains context values; ``RenderTimedOut`` (not
+  terminal) when the wall-clock budget ran out: retry later.
 
 Modules: ``scan`` (``${...}`` splitting), ``cel`` (compile cache, fast path, error mapping), ``budget``
 (metered evaluator), ``functions`` (strings subset, ``oc_*``), ``values`` (CEL -> JSON), ``walk`` (template
@@ -22,7 +23,7 @@ walk), ``run`` (context, includeWhen, forced fields, checks), ``check`` (static 
 
 from choreo_controller.render.budget import Budget
 from choreo_controller.render.check import check_workflow
-from choreo_controller.render.errors import InvalidTemplate, RenderError, RenderFailed
+from choreo_controller.render.errors import InvalidTemplate, RenderError, RenderFailed, RenderTimedOut
 from choreo_controller.render.run import (
     ExternalRefRequest,
     RenderedRun,
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidTemplate",
     "RenderError",
     "RenderFailed",
+    "RenderTimedOut",
     "RenderedRun",
     "build_context",
     "check_workflow",

@@ -15,6 +15,10 @@ Limits (SPEC section 4, in the spirit of Kubernetes' per-call CEL cost limit): `
 celpy on a 2-core machine), ``RENDER_STEPS`` and ``RENDER_SECONDS`` for the whole render. Exceeding any
 raises ``BudgetExceeded``, which ``cel`` turns into ``RenderFailed``. ``BudgetExceeded`` derives from
 ``BaseException`` so nothing inside celpy (which catches ``Exception`` in places) can swallow it.
+
+Only the step budget is a verdict on the template: the same inputs always take the same steps. Running out
+of wall-clock time (``OutOfTime``) depends on the machine's load, so ``cel`` raises ``RenderTimedOut``
+instead - not terminal: the caller tries again later and the run's outcome does not depend on load.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class BudgetExceeded(BaseException):
         self.detail = detail
 
 
+class OutOfTime(BudgetExceeded):
+    """The wall clock ran out (not the steps): a matter of load, not of the template."""
+
+
 class Budget:
     """The allowance of one render, shared by all its evaluations. Not thread-safe; one per render."""
 
@@ -67,7 +75,7 @@ class Budget:
         if self.steps_left <= 0:
             raise BudgetExceeded("render step budget exhausted")
         if self.clock() > self.deadline:
-            raise BudgetExceeded("render time budget exhausted")
+            raise OutOfTime("render time budget exhausted")
 
     def meter(self, steps: int = EVAL_STEPS, seconds: float = EVAL_SECONDS) -> Meter:
         """The allowance of one evaluation: the smaller of its own limits and what the render has left."""
@@ -106,7 +114,7 @@ class Meter:
                 raise BudgetExceeded("render step budget exhausted")
             raise BudgetExceeded(f"evaluation step budget exhausted ({self.limit} steps)")
         if (before | _CLOCK_EVERY) != (self.steps | _CLOCK_EVERY) and self.budget.clock() > self.deadline:
-            raise BudgetExceeded(f"{self.time_scope} time budget exhausted")
+            raise OutOfTime(f"{self.time_scope} time budget exhausted")
 
     def close(self) -> None:
         """Subtract the steps used from the render's budget."""

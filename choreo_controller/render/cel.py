@@ -29,8 +29,8 @@ from celpy.celparser import CELParseError
 from celpy.evaluation import Activation, CELEvalError
 
 from choreo_controller.render import values
-from choreo_controller.render.budget import Budget, BudgetExceeded, MeteredEvaluator
-from choreo_controller.render.errors import InvalidTemplate, RenderError, RenderFailed
+from choreo_controller.render.budget import Budget, BudgetExceeded, MeteredEvaluator, OutOfTime
+from choreo_controller.render.errors import InvalidTemplate, RenderError, RenderFailed, RenderTimedOut
 from choreo_controller.render.fast import Fallback, Fn, compile_fast, fold_literal
 from choreo_controller.render.functions import ERROR_PREFIX, FUNCTIONS
 
@@ -106,6 +106,8 @@ class Program:
             return values.to_json(self._interpret(scope))
         except CELEvalError as error:
             detail = _describe(error, self.text)
+        except OutOfTime as out:
+            raise RenderTimedOut(out.detail) from None
         except BudgetExceeded as exceeded:
             detail = exceeded.detail
         except RecursionError:

@@ -1,10 +1,12 @@
 """Render errors: a reason, the template path, the expression, and a message that never holds context values.
 
 Every error raised by ``render`` is a ``RenderError`` (a ``TerminalError``: retrying the same inputs cannot
-help). Its ``reason`` is a condition reason (``InvalidTemplate`` for problems in the Workflow itself, found
-statically or at render time; ``RenderFailed`` for problems that depend on the run's values), ``path`` is
-where in the Workflow spec the template lives (``runTemplate.spec.arguments.parameters[3].value``) and
-``expression`` is the CEL source text.
+help) - except ``RenderTimedOut``: the render ran out of wall-clock time, which depends on the machine's
+load rather than on the inputs, so the caller retries it later. A ``RenderError``'s ``reason`` is a
+condition reason (``InvalidTemplate`` for problems in the Workflow itself, found statically or at render
+time; ``RenderFailed`` for problems that depend on the run's values), ``path`` is where in the Workflow
+spec the template lives (``runTemplate.spec.arguments.parameters[3].value``) and ``expression`` is the CEL
+source text.
 
 Invariant: ``detail`` is built only from a fixed vocabulary plus substrings of the expression text. CEL
 libraries put the whole activation (externalRef secrets included) into their messages; those messages are
@@ -44,6 +46,14 @@ class RenderError(TerminalError):
     def at(self, path: str) -> RenderError:
         """The same error, located at ``path`` (for raisers that do not know where they are)."""
         return type(self)(self.detail, path=path, expression=self.expression)
+
+
+class RenderTimedOut(Exception):
+    """The render ran out of wall-clock time (not of steps): retry later; never a verdict on the template."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class InvalidTemplate(RenderError):

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from choreo_controller.render import Budget, RenderFailed, check_workflow, render_run
+from choreo_controller.contracts import TerminalError
+from choreo_controller.render import Budget, RenderFailed, RenderTimedOut, check_workflow, render_run
 from choreo_controller.render.budget import EVAL_STEPS, MAX_STRING, MAX_WEIGHT
 from choreo_controller.render.cel import compile_expression
 
@@ -120,12 +121,15 @@ def test_render_step_budget_spans_expressions():
     assert caught.value.path.startswith("runTemplate.data.values[")
 
 
-def test_render_deadline_is_checked_between_and_inside_evaluations():
+def test_render_deadline_is_checked_between_and_inside_evaluations_and_is_not_terminal():
     ticks = iter(range(1000))
     budget = Budget(seconds=5, clock=lambda: float(next(ticks)))  # every clock read is a second later
-    with pytest.raises(RenderFailed) as caught:
+    with pytest.raises(RenderTimedOut) as caught:  # wall clock: load, not the template; retried by the caller
         render("parameters.l.map(x, x + 1)", params={"l": list(range(100))}, budget=budget)
-    assert caught.value.detail in {"render time budget exhausted", "evaluation time budget exhausted"}
+    assert (False, True) == (
+        isinstance(caught.value, TerminalError),
+        caught.value.detail in {"render time budget exhausted", "evaluation time budget exhausted"},
+    )
 
 
 def test_legitimate_comprehensions_fit_comfortably():

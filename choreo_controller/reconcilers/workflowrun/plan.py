@@ -7,8 +7,11 @@ Workflow last. Every failure is a ``TerminalError`` with its specific reason - `
 what the engine may create), ``RenderFailed``, ``ExternalRefNotFound`` - whose message names paths and
 expressions, never values from external refs.
 
-Rendering is CPU-bound and runs on the event loop; the renderer's own budget (about one second per run)
-bounds it. Its duration goes to ``choreo_render_seconds``.
+Rendering is CPU-bound and runs on the event loop; the renderer's own budget bounds it. The step budget is
+the terminal limit (the same inputs always take the same steps); running out of wall-clock time depends on
+the machine's load, so it is a ``Wait`` (``WorkflowPending`` saying so, retried with backoff), never a
+failure - the outcome of a run never depends on load. The budget reads the injected clock. The render's
+duration goes to ``choreo_render_seconds``.
 """
 
 from __future__ import annotations
@@ -17,8 +20,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from choreo_controller.api import buildkinds
-from choreo_controller.reconcilers.workflowrun.resolve import fetch_external_refs
-from choreo_controller.render import InvalidTemplate, external_ref_requests, render_run
+from choreo_controller.api import conditions as c
+from choreo_controller.reconcilers.workflowrun.resolve import Wait, fetch_external_refs
+from choreo_controller.render import (
+    Budget,
+    InvalidTemplate,
+    RenderTimedOut,
+    external_ref_requests,
+    render_run,
+)
 from choreo_controller.schema import resolve_parameters
 
 if TYPE_CHECKING:
@@ -64,14 +74,21 @@ def plan_run(
     clock: Clock,
     metrics: Metrics | None = None,
 ) -> Plan:
-    """Validate, resolve refs and render ``run``; raises a ``TerminalError`` with a specific reason."""
+    """Validate, resolve refs and render ``run``; raises a ``TerminalError`` with a specific reason.
+
+    Out of wall-clock time (``RenderTimedOut``) is not terminal: ``Wait``, looked at again with backoff.
+    """
     spec_params: Any = ((run.get("spec") or {}).get("workflow") or {}).get("parameters")
     resolved = resolve_parameters(workflow, spec_params)
     parameters = resolved.values
-    refs = fetch_external_refs(caches, run, external_ref_requests(workflow, run, parameters))
     started = clock.monotonic()
     try:
-        rendered = render_run(workflow, run, refs, plane.obj, parameters=parameters)
+        budget = Budget(clock=clock.monotonic)
+        refs = fetch_external_refs(caches, run, external_ref_requests(workflow, run, parameters, budget))
+        rendered = render_run(workflow, run, refs, plane.obj, parameters=parameters, budget=budget)
+    except RenderTimedOut as out:
+        message = f"rendering stopped: {out.detail} (the controller is busy); retrying with backoff"
+        raise Wait(c.R_PENDING, message) from None
     finally:
         if metrics is not None:
             metrics.render_seconds.observe(clock.monotonic() - started)

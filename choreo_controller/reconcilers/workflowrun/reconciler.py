@@ -13,11 +13,11 @@
 4. submitted -> track the Argo Workflow from the plane's watch-fed cache (``tracking``).
 
 Outcomes: a ``TerminalError`` becomes ``WorkflowFailed``/``WorkflowCompleted`` with its reason and
-``completedAt`` (so TTL applies), then the TTL result; ``WaitForPlane`` (no build plane yet, or it cannot
-be reached) writes the waiting condition and comes back with its own backoff, 1 s doubling to 5 min, as a
-``requeue_after`` - an expected state, not an error - while BuildPlane events re-enqueue waiting runs at
-once; ``RequeueSoon`` is a short ``requeue_after``; any other exception propagates to the controller's
-rate-limited retry.
+``completedAt`` (so TTL applies), then the TTL result; ``Wait`` (no build plane yet, or it cannot be
+reached; a render out of wall-clock time) writes the waiting condition and comes back with its own backoff,
+1 s doubling to 5 min, as a ``requeue_after`` - an expected state, not an error - while BuildPlane events
+re-enqueue runs waiting for a plane at once; ``RequeueSoon`` is a short ``requeue_after``; any other
+exception propagates to the controller's rate-limited retry.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from choreo_controller.contracts import ApiError, Conflict, NotFound, ObjectKey,
 from choreo_controller.reconcilers.ports import AllowAll
 from choreo_controller.reconcilers.workflowrun import finalize, state
 from choreo_controller.reconcilers.workflowrun.resolve import (
-    WaitForPlane,
+    Wait,
     identity,
     recorded_target,
     workflow_ref,
@@ -114,7 +114,7 @@ class WorkflowRunReconciler:
             return await self._tracker.track(key, run, expire=self._expire)
         except TerminalError as err:
             return await self._fail(attempt, err)
-        except WaitForPlane as wait:
+        except Wait as wait:
             waiting = state.waiting(attempt.status(), wait.reason, wait.message, **self._kw(attempt.run))
             await self._writer.write(attempt.run, waiting)
             return Result(requeue_after=self._wait_backoff(key))

@@ -33,13 +33,17 @@ DEFAULT_PLANE: Final = "default"
 MAX_PROBLEMS: Final = 10
 
 
-class WaitForPlane(Exception):
-    """The build plane cannot be used yet: the run waits (``WorkflowCompleted=False/<reason>``), retried."""
+class Wait(Exception):
+    """The run cannot go on yet: it waits (``WorkflowCompleted=False/<reason>``), retried with backoff."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
+
+
+class WaitForPlane(Wait):
+    """The build plane cannot be used yet (missing, unreachable, refusing); BuildPlane events wake the run."""
 
 
 @dataclass(frozen=True, slots=True)
