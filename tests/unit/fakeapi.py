@@ -1,9 +1,24 @@
-"""An in-memory ``contracts.KubeApi`` for unit tests of the runtime's pure logic.
+"""An in-memory ``contracts.KubeApi`` with the apiserver's semantics, for unit tests of reconcilers and runtime.
 
-Enough of an apiserver to drive informers and leader election: one global resourceVersion counter,
-optimistic concurrency on ``replace``, an event history that watches replay from a resourceVersion
-(``compact()`` makes older ones ``Gone``), ``k=v`` label selectors and ``metadata.name=`` field
-selectors, and fault injection (``fail``, ``drop_watches``). Objects are deep-copied in and out.
+What it does as kube-apiserver does (each point is what a lost update, a race or a leak depends on):
+
+* one global resourceVersion counter; ``uid``, ``creationTimestamp`` and ``generation`` set on create;
+  ``generation`` bumped when ``spec`` changes;
+* preconditions: ``replace`` and a merge patch carrying ``metadata.resourceVersion`` fail with ``Conflict``
+  when it is stale (and a ``metadata.uid`` that differs); ``delete`` with ``uid``/``resource_version``
+  likewise; every verb on a missing object is ``NotFound``, a create on an existing one ``AlreadyExists``;
+* JSON merge patch (RFC 7386): maps merge recursively, ``null`` deletes a key, lists are replaced;
+* the ``status`` subresource of our CRDs (every ``openchoreo.dev`` kind has one): a write through it
+  changes only ``status``, a write to the object never changes ``status``;
+* finalizers: ``delete`` of an object with finalizers sets ``deletionTimestamp`` (once) and keeps it; the
+  write that removes the last finalizer of a deleting object deletes it; no finalizer may be added to an
+  object being deleted (``Invalid``);
+* watches replay history from a resourceVersion (``compact()`` makes older ones ``Gone``, 410); label
+  selectors ``k=v``, ``k!=v``, ``k``, ``!k``; field selectors ``metadata.name``/``metadata.namespace``.
+
+Test controls: ``put``/``remove`` behind the API's back (as another client would), ``fail(verb, *errors)``,
+``before(verb, hook)`` (an async hook run once just before the next call of ``verb``: how a test makes a
+race happen at an exact point), ``drop_watches``. Objects are deep-copied in and out.
 """
 
 # ruff: noqa: ARG002 - the methods keep KubeApi's signatures; options the fake does not model are ignored
@@ -13,42 +28,83 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+from datetime import UTC, datetime
 
 from choreo_controller.contracts import (
     AlreadyExists,
     Conflict,
     Gone,
+    Invalid,
     NotFound,
     ObjectList,
     Unavailable,
     WatchEvent,
 )
 
+STATUS_SUBRESOURCE_GROUP = "openchoreo.dev"
+
+
+def merge(target, patch):
+    """RFC 7386: ``patch`` applied to ``target`` (neither is modified)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge(out.get(key), value)
+    return out
+
 
 def _matches(obj, label_selector, field_selector, namespace=None):
-    if namespace is not None and obj["metadata"].get("namespace") != namespace:
+    meta = obj["metadata"]
+    if namespace is not None and meta.get("namespace") != namespace:
         return False
-    labels = obj["metadata"].get("labels") or {}
+    labels = meta.get("labels") or {}
     for term in filter(None, (label_selector or "").split(",")):
-        key, _, value = term.partition("=")
-        if labels.get(key) != value:
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            ok = labels.get(key) != value
+        elif "=" in term:
+            key, value = term.split("=", 1)
+            ok = labels.get(key.rstrip("=")) == value.lstrip("=")
+        elif term.startswith("!"):
+            ok = term[1:] not in labels
+        else:
+            ok = term in labels
+        if not ok:
             return False
+    fields = {"metadata.name": meta["name"], "metadata.namespace": meta.get("namespace") or ""}
     for term in filter(None, (field_selector or "").split(",")):
         key, _, value = term.partition("=")
-        assert key == "metadata.name", key
-        if obj["metadata"]["name"] != value:
+        if fields[key] != value:
             return False
     return True
 
 
+def _split_status(res, current, desired, subresource):
+    """What of ``desired`` a write keeps: only ``status`` through the subresource, all but it otherwise."""
+    if subresource == "status":
+        kept = {**current, "status": desired.get("status")}
+        return kept if kept["status"] is not None else {k: v for k, v in kept.items() if k != "status"}
+    if res.group != STATUS_SUBRESOURCE_GROUP:
+        return desired
+    kept = {k: v for k, v in desired.items() if k != "status"}
+    return {**kept, "status": current["status"]} if "status" in current else kept
+
+
 class FakeApi:
-    def __init__(self):
+    def __init__(self, now=lambda: datetime.now(UTC)):
         self.objects = {}  # (plural, namespace, name) -> obj
         self.history = []  # (rv, plural, type, obj)
         self._rv = itertools.count(1)
+        self._uids = itertools.count(1)
+        self.now = now
         self.current_rv = 0
         self.compacted = 0
         self.failures = {}  # verb -> list of exceptions to raise, in order
+        self.hooks = {}  # verb -> list of async callables, run once each
         self.calls = []
         self._changed = asyncio.Condition()
         self._generation = 0  # bumped by drop_watches
@@ -56,6 +112,10 @@ class FakeApi:
     # ---- test controls ----------------------------------------------------------------------------
     def fail(self, verb, *errors):
         self.failures.setdefault(verb, []).extend(errors)
+
+    def before(self, verb, hook, *, res=None):
+        """Run ``await hook()`` once, just before the next ``verb`` call (on ``res``, if given)."""
+        self.hooks.setdefault(verb, []).append((res.plural if res is not None else None, hook))
 
     def compact(self):
         self.compacted = self.current_rv
@@ -69,30 +129,55 @@ class FakeApi:
         """Store ``obj`` behind the API's back (as another client would), emitting an event."""
         obj = copy.deepcopy(obj)
         meta = obj["metadata"]
-        existing = self.objects.get((res.plural, meta.get("namespace") or "", meta["name"]))
+        existing = self.objects.get(self._key(res, meta.get("namespace"), meta["name"]))
         if existing is not None:
             meta.setdefault("uid", existing["metadata"]["uid"])
-        meta.setdefault("uid", f"uid-{meta['name']}-{self.current_rv + 1}")
+        meta.setdefault("uid", f"uid-{meta['name']}-{next(self._uids)}")
+        meta.setdefault("creationTimestamp", self._timestamp())
         await self._commit(res, obj, event)
         return copy.deepcopy(obj)
 
     async def remove(self, res, namespace, name):
-        obj = self.objects[(res.plural, namespace or "", name)]
+        obj = self.objects[self._key(res, namespace, name)]
         await self._commit(res, obj, "DELETED")
 
-    # ---- KubeApi -------------------------------------------------------------------------------------
-    def _check(self, verb):
+    def stored(self, res, namespace, name):
+        """The stored object (a copy), or ``None``."""
+        obj = self.objects.get(self._key(res, namespace, name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    # ---- internals -------------------------------------------------------------------------------------
+    @staticmethod
+    def _key(res, namespace, name):
+        return (res.plural, namespace or "", name)
+
+    def _timestamp(self):
+        return self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    async def _check(self, verb, res=None):
         self.calls.append(verb)
         pending = self.failures.get(verb)
         if pending:
             raise pending.pop(0)
+        hooks = self.hooks.get(verb) or []
+        for index, (plural, hook) in enumerate(hooks):
+            if plural is None or (res is not None and plural == res.plural):
+                del hooks[index]
+                await hook()
+                return
+
+    def _current(self, res, namespace, name):
+        current = self.objects.get(self._key(res, namespace, name))
+        if current is None:
+            raise NotFound(f'{res.plural} "{name}" not found', reason="NotFound")
+        return copy.deepcopy(current)
 
     async def _commit(self, res, obj, event):
         async with self._changed:
             rv = next(self._rv)
             self.current_rv = rv
             obj["metadata"]["resourceVersion"] = str(rv)
-            key = (res.plural, obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
+            key = self._key(res, obj["metadata"].get("namespace"), obj["metadata"]["name"])
             if event == "DELETED":
                 self.objects.pop(key, None)
             else:
@@ -100,15 +185,40 @@ class FakeApi:
             self.history.append((rv, res.plural, event, copy.deepcopy(obj)))
             self._changed.notify_all()
 
+    async def _write(self, res, current, desired, subresource):
+        """Store ``desired`` over ``current`` as an update does: subresource split, generation, finalizers."""
+        desired = copy.deepcopy(_split_status(res, current, desired, subresource))
+        meta, old = desired["metadata"], current["metadata"]
+        for fixed in ("uid", "creationTimestamp", "deletionTimestamp", "generation"):
+            meta.pop(fixed, None)
+            meta.update({fixed: old[fixed]} if fixed in old else {})
+        if desired.get("spec") != current.get("spec"):
+            meta["generation"] = int(old.get("generation") or 1) + 1
+        event = "MODIFIED"
+        if old.get("deletionTimestamp"):
+            if set(meta.get("finalizers") or []) - set(old.get("finalizers") or []):
+                raise Invalid("Forbidden: no new finalizers can be added if the object is being deleted")
+            event = "MODIFIED" if meta.get("finalizers") else "DELETED"
+        await self._commit(res, desired, event)
+        return copy.deepcopy(desired)
+
+    @staticmethod
+    def _preconditions(current, uid=None, resource_version=None):
+        meta = current["metadata"]
+        if uid is not None and uid != meta.get("uid"):
+            raise Conflict(
+                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.get('uid')}"
+            )
+        if resource_version is not None and resource_version != meta.get("resourceVersion"):
+            raise Conflict("the object has been modified; please apply your changes to the latest version")
+
+    # ---- KubeApi -------------------------------------------------------------------------------------
     async def get(self, res, name, namespace=None):
-        self._check("get")
-        try:
-            return copy.deepcopy(self.objects[(res.plural, namespace or "", name)])
-        except KeyError:
-            raise NotFound(f'{res.plural} "{name}" not found') from None
+        await self._check("get", res)
+        return self._current(res, namespace, name)
 
     async def list(self, res, namespace=None, *, label_selector=None, field_selector=None):
-        self._check("list")
+        await self._check("list", res)
         items = [
             copy.deepcopy(o)
             for (plural, ns, _), o in sorted(self.objects.items())
@@ -128,7 +238,7 @@ class FakeApi:
         field_selector=None,
         timeout_seconds=300,
     ):
-        self._check("watch")
+        await self._check("watch", res)
         start = int(resource_version or 0)
         if start < self.compacted:
             raise Gone(f"too old resource version: {start} ({self.compacted})")
@@ -150,41 +260,41 @@ class FakeApi:
                     raise Unavailable("connection reset")
 
     async def create(self, res, obj):
-        self._check("create")
+        await self._check("create", res)
         meta = obj["metadata"]
-        if (res.plural, meta.get("namespace") or "", meta["name"]) in self.objects:
-            raise AlreadyExists(f'{res.plural} "{meta["name"]}" already exists')
+        if self._key(res, meta.get("namespace"), meta["name"]) in self.objects:
+            raise AlreadyExists(f'{res.plural} "{meta["name"]}" already exists', reason="AlreadyExists")
+        obj = copy.deepcopy(obj)
+        for server_side in ("uid", "resourceVersion", "deletionTimestamp", "creationTimestamp"):
+            obj["metadata"].pop(server_side, None)
+        obj["metadata"]["generation"] = 1
         return await self.put(res, obj)
 
     async def replace(self, res, obj, *, subresource=None):
-        self._check("replace")
+        await self._check("replace", res)
         meta = obj["metadata"]
-        key = (res.plural, meta.get("namespace") or "", meta["name"])
-        current = self.objects.get(key)
-        if current is None:
-            raise NotFound(f'{res.plural} "{meta["name"]}" not found')
-        if meta.get("resourceVersion") != current["metadata"]["resourceVersion"]:
-            raise Conflict("the object has been modified; please apply your changes to the latest version")
-        obj = copy.deepcopy(obj)
-        obj["metadata"]["uid"] = current["metadata"]["uid"]
-        await self._commit(res, obj, "MODIFIED")
-        return copy.deepcopy(obj)
+        current = self._current(res, meta.get("namespace"), meta["name"])
+        self._preconditions(current, meta.get("uid"), meta.get("resourceVersion"))
+        return await self._write(res, current, copy.deepcopy(obj), subresource)
 
     async def merge_patch(self, res, name, patch, *, namespace=None, subresource=None):
-        self._check("merge_patch")
-        current = copy.deepcopy(self.objects[(res.plural, namespace or "", name)])
-        for section, values in patch.items():
-            current.setdefault(section, {}).update(values)
-        await self._commit(res, current, "MODIFIED")
-        return copy.deepcopy(current)
+        await self._check("merge_patch", res)
+        current = self._current(res, namespace, name)
+        wanted = patch.get("metadata") or {}
+        self._preconditions(current, wanted.get("uid"), wanted.get("resourceVersion"))
+        return await self._write(res, current, merge(current, patch), subresource)
 
     async def delete(
         self, res, name, *, namespace=None, uid=None, resource_version=None, propagation="Background"
     ):
-        self._check("delete")
-        if (res.plural, namespace or "", name) not in self.objects:
-            raise NotFound(f'{res.plural} "{name}" not found')
-        await self.remove(res, namespace, name)
+        await self._check("delete", res)
+        current = self._current(res, namespace, name)
+        self._preconditions(current, uid, resource_version)
+        if not current["metadata"].get("finalizers"):
+            await self.remove(res, namespace, name)
+        elif not current["metadata"].get("deletionTimestamp"):
+            current["metadata"]["deletionTimestamp"] = self._timestamp()
+            await self._commit(res, current, "MODIFIED")
 
     async def apply(self, res, obj, *, field_manager, force=True, subresource=None):
         raise NotImplementedError

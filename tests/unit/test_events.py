@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import copy
-
-from fakeapi import FakeApi as _FakeApi
+from fakeapi import FakeApi
 
 from choreo_controller.api.resources import EVENT
-from choreo_controller.contracts import NotFound, ServerError
+from choreo_controller.contracts import ServerError
 from choreo_controller.runtime.clock import FakeClock
 from choreo_controller.runtime.events import KubeEventRecorder
-
-
-class FakeApi(_FakeApi):
-    """The shared fake, with RFC 7386 merge patches of top-level fields (what Events need)."""
-
-    async def merge_patch(self, res, name, patch, *, namespace=None, subresource=None):  # noqa: ARG002
-        self._check("merge_patch")
-        current = self.objects.get((res.plural, namespace or "", name))
-        if current is None:
-            raise NotFound(f'{res.plural} "{name}" not found')
-        current = copy.deepcopy(current)
-        current.update(patch)
-        await self._commit(res, current, "MODIFIED")
-        return copy.deepcopy(current)
-
 
 RUN = {
     "apiVersion": "openchoreo.dev/v1alpha1",

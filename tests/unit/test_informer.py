@@ -211,7 +211,7 @@ async def test_a_late_handler_first_hears_of_everything_cached(api, clock):
 async def test_a_watch_that_ends_at_once_counts_as_a_failure(api, clock):
     class Hangup(FakeApi):
         async def watch(self, *_args, **_kwargs):
-            self._check("watch")
+            await self._check("watch")
             return
             yield
 
