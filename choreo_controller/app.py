@@ -75,6 +75,7 @@ class ControllerOptions:
     leader_election_namespace: str = "default"
     leader_election_id: str = "choreo-controller"
     sweep_interval: float = 600.0
+    sweep_min_age: float = 60.0
     resync_interval: float = 600.0
     qps: float = 50.0
     burst: int = 100
@@ -278,7 +279,14 @@ async def run_controller(opts: ControllerOptions) -> None:
                 source=source,
             )
             mgr.add_runnable("autobuild", receiver.run)  # every replica: run names dedupe deliveries
-        sweep = OrphanSweep(runs_informer.store, planes, clock=clock, interval=opts.sweep_interval)
+        sweep = OrphanSweep(
+            runs_informer.store,
+            cp,
+            planes,
+            clock=clock,
+            interval=opts.sweep_interval,
+            min_age=opts.sweep_min_age,
+        )
         mgr.add_runnable("orphan-sweep", sweep.run, leader_only=True)
         resync = InFlightResync(runs_informer.store, runs_ctrl, clock, opts.resync_interval)
         mgr.add_runnable("safety-resync", resync.run, leader_only=True)

@@ -66,6 +66,13 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "--sweep-interval", type=float, default=600.0, metavar="SECONDS", help="orphan sweep period (600)"
     )
     parser.add_argument(
+        "--sweep-min-age",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="build-plane objects younger than this are never swept as orphans (60)",
+    )
+    parser.add_argument(
         "--resync-interval", type=float, default=600.0, metavar="SECONDS", help="safety resync period (600)"
     )
     parser.add_argument(
@@ -199,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
         leader_election_namespace=args.leader_election_namespace,
         leader_election_id=args.leader_election_id,
         sweep_interval=args.sweep_interval,
+        sweep_min_age=args.sweep_min_age,
         resync_interval=args.resync_interval,
         qps=args.kube_api_qps,
         burst=args.kube_api_burst,

@@ -13,8 +13,10 @@ before it does any work); each killed process is restarted at once, as a Deploym
 * lost: runs that never got an Argo Workflow, or vanished; stuck: submitted but not terminal;
 * duplicates: runs that had more than one Argo Workflow (distinct uids, ever seen by a build-plane watch);
 * orphans after one sweep: ``--orphans`` runs are force-deleted (finalizer stripped) while the controller
-  is down, so their build-plane objects escape cleanup; the restarted controller (``--sweep-interval``)
-  must delete every build-plane object whose run uid is gone within one sweep.
+  is down, so their build-plane objects escape cleanup; the restarted controller (``--sweep-interval``,
+  ``--sweep-min-age``) must delete every build-plane object whose run uid is gone within one sweep. They are
+  counted over *every* namespaced kind the build plane serves (discovery, in the build namespaces), not
+  the product's table of kinds, so a kind the engine forgets to clean up shows as an orphan.
 
 Then leader handover with two replicas (leader election on): ``--handovers`` times each, ``kill -9`` and
 SIGTERM of the leader -> the other replica holding the Lease, and a run created at the kill -> its Argo
@@ -42,24 +44,25 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlib import Fleet, Lab, load, machine, start_lab
+from benchlib import Fleet, Lab, kubectl_get_json, load, machine, start_lab
 from benchruns import CWTS, Watcher, bench_workflow, create_runs, prepare, run_object, run_phase, spread
 
 from choreo_controller.api import labels
 from choreo_controller.api import resources as r
 from choreo_controller.contracts import NotFound
 from choreo_controller.kube import connect
-from choreo_controller.reconcilers.workflowrun.finalize import LABELLED_KINDS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from benchlib import Controller
+    from localcluster.plane import Plane
     from localcluster.process import Proc
 
     from choreo_controller.contracts import JsonObj, KubeApi
 
 NAMESPACE = "chaos"
+BUILD_NAMESPACES = ("openchoreo-ci-", "workflows-")  # both API generations' build namespaces
 TERMINAL = {"Succeeded", "Failed"}
 
 
@@ -128,19 +131,43 @@ async def until(pred: Callable[[], bool | Awaitable[bool]], within: float, every
     return time.monotonic() - started
 
 
-async def orphans(cp: KubeApi, bp: KubeApi) -> tuple[int, int]:
-    """``(orphans, terminating)``: live build-plane objects whose run uid no run has; ones being deleted."""
+def raw_objects(plane: Plane) -> list[JsonObj]:
+    """Every object of every namespaced kind the plane serves, in its build namespaces (discovery, no table).
+
+    Deliberately not the product's ``api.buildkinds``: an object of a kind the engine forgot to clean up
+    must show here too.
+    """
+    kinds = plane.kubectl("api-resources", "--namespaced=true", "--verbs=list", "-o", "name").stdout.split()
+    listed = kubectl_get_json(plane, ",".join(k for k in kinds if not k.startswith("events")), "-A")
+    items = listed.get("items")
+    return [
+        o
+        for o in (items if isinstance(items, list) else [])
+        if str(o["metadata"].get("namespace", "")).startswith(BUILD_NAMESPACES)
+    ]
+
+
+async def orphans(cp: KubeApi, bp: Plane) -> tuple[int, int, collections.Counter[str]]:
+    """``(orphans, terminating, by kind)``: objects of any kind labelled with a run uid that no run has.
+
+    Objects without the label (pods Argo made, the shared namespace prerequisites) are not the engine's;
+    pods of a deleted Argo Workflow go with it (the build plane's garbage collector runs).
+    """
     uids = {o["metadata"]["uid"] for o in (await cp.list(r.WORKFLOW_RUN)).items}
     found = terminating = 0
-    for res in LABELLED_KINDS:
-        for obj in (await bp.list(res, label_selector=labels.MANAGED_SELECTOR)).items:
-            if (obj["metadata"].get("labels") or {}).get(labels.LABEL_WORKFLOWRUN_UID) not in uids:
-                terminating += bool(obj["metadata"].get("deletionTimestamp"))
-                found += not obj["metadata"].get("deletionTimestamp")
-    return found, terminating
+    kinds: collections.Counter[str] = collections.Counter()
+    for obj in await asyncio.to_thread(raw_objects, bp):
+        uid = (obj["metadata"].get("labels") or {}).get(labels.LABEL_WORKFLOWRUN_UID)
+        if uid is None or uid in uids:
+            continue
+        deleting = bool(obj["metadata"].get("deletionTimestamp"))
+        terminating += deleting
+        found += not deleting
+        kinds[obj["kind"]] += not deleting
+    return found, terminating, kinds
 
 
-async def orphan_sweep(args: argparse.Namespace, fleet: Fleet, cp: KubeApi, bp: KubeApi) -> int:
+async def orphan_sweep(args: argparse.Namespace, fleet: Fleet, cp: KubeApi, bp: Plane) -> int:
     """Force-delete runs while the controller is down; restart it; orphans left after one sweep."""
     ctl = fleet.controller
     await asyncio.to_thread(ctl.proc.kill)
@@ -150,19 +177,20 @@ async def orphan_sweep(args: argparse.Namespace, fleet: Fleet, cp: KubeApi, bp: 
                 r.WORKFLOW_RUN, name, {"metadata": {"finalizers": None}}, namespace=NAMESPACE
             )
             await cp.delete(r.WORKFLOW_RUN, name, namespace=NAMESPACE)
-    before, _ = await orphans(cp, bp)
+    before, _, kinds = await orphans(cp, bp)
     started = time.monotonic()
     await asyncio.to_thread(ctl.proc.start)
     left, terminating = before, 0
-    while time.monotonic() - started < args.sweep_interval + 60:
+    while time.monotonic() - started < args.sweep_interval + args.sweep_min_age + 60:
         await asyncio.sleep(1.0)
-        left, terminating = await orphans(cp, bp)
+        left, terminating, kinds = await orphans(cp, bp)
         if left == 0:
             break
     took = time.monotonic() - started
-    print(f"orphans: {before} after force-deleting {args.orphans} runs with the controller down; "
-          f"{left} left ({terminating} terminating) {took:.1f}s after restart "
-          f"(--sweep-interval {args.sweep_interval:.0f}s)  [{load()}]")  # fmt: skip
+    print(f"orphans (every kind in the build namespaces): {before} after force-deleting {args.orphans} "
+          f"runs with the controller down; {left} left {dict(kinds)} ({terminating} terminating) "
+          f"{took:.1f}s after restart (--sweep-interval {args.sweep_interval:.0f}s, --sweep-min-age "
+          f"{args.sweep_min_age:.0f}s)  [{load()}]")  # fmt: skip
     return left
 
 
@@ -233,7 +261,7 @@ async def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> int:
             print(f"lost runs: {len(lost)} {lost[:10]}")
             print(f"stuck runs (submitted, not terminal): {len(stuck)} {stuck[:10]}")
             print(f"duplicate Argo Workflows: {dups} runs with more than one")
-            left = await orphan_sweep(args, fleet, cp, bp)
+            left = await orphan_sweep(args, fleet, cp, lab.bp)
             bad = len(lost) + len(stuck) + dups + left
             print(f"\nVERDICT lost={len(lost)} duplicates={dups} orphans={left} stuck={len(stuck)}: "
                   f"{'PASS' if bad == 0 else 'FAIL'}", flush=True)  # fmt: skip
@@ -261,12 +289,17 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=900.0, help="seconds to wait for quiescence")
     parser.add_argument("--orphans", type=int, default=50, help="runs force-deleted for the sweep check")
     parser.add_argument("--sweep-interval", type=float, default=10.0)
+    parser.add_argument("--sweep-min-age", type=float, default=5.0, help="the controller's --sweep-min-age")
     parser.add_argument("--handovers", type=int, default=5, help="rounds of each leader handover")
     parser.add_argument("--seed", type=int, default=random.randrange(1 << 30))  # noqa: S311
     parser.add_argument("--controller-arg", action="append", default=[], help="extra controller flag")
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
-    args.controller_arg = [f"--sweep-interval={args.sweep_interval}", *args.controller_arg]
+    args.controller_arg = [
+        f"--sweep-interval={args.sweep_interval}",
+        f"--sweep-min-age={args.sweep_min_age}",
+        *args.controller_arg,
+    ]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-chaos-"))
     print(f"machine: {machine()}  [{load()}]")
     started = time.monotonic()

@@ -76,7 +76,7 @@ class Controller:
             f"--kubeconfig={control_plane.kubeconfig}",
             *(build_planes or [f"--build-plane-kubeconfig={build_plane.kubeconfig}"]),
             f"--metrics-bind-address=127.0.0.1:{self.port}", "--health-probe-bind-address=0",
-            "--log-level=debug", "--workers=4", "--sweep-interval=20",
+            "--log-level=debug", "--workers=4", "--sweep-interval=20", "--sweep-min-age=2",
         ]  # fmt: skip
         self.proc = Proc("choreo-controller", argv, logdir, env={"PYTHONUNBUFFERED": "1"})
         self.starts = 0

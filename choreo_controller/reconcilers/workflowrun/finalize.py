@@ -4,9 +4,11 @@ Only the plane recorded in ``status.buildPlane`` is touched - the Workflow is ne
 gone or changed. Deleted, in order:
 
 1. every ``status.resources`` entry and the ``status.runReference`` (``NotFound`` is done);
-2. any Argo Workflow or ExternalSecret in the build namespace still labelled with this run's uid: objects
-   created just before a crash, before ``status`` recorded them. Each is deleted with a uid precondition,
-   so an object that was replaced in between is left alone.
+2. every object of a ``RUN`` or ``EXTRA`` kind of ``api.buildkinds`` labelled with this run's uid, in any
+   build namespace (``owners``: why labels): objects created before a crash, or by a submission that a
+   delete raced - the status write recording them failed with ``Conflict`` - are found all the same. Each
+   is deleted with a uid precondition, so an object that was replaced in between is left alone. A kind the
+   plane does not serve (``NotFound`` on the list: no ExternalSecret CRD) holds nothing to delete.
 
 Only then does the reconciler remove the finalizer. An unreachable plane raises (``Unavailable``), the
 finalizer stays, and the key is retried with backoff until the plane is back. Shared prerequisites
@@ -15,17 +17,13 @@ finalizer stays, and the key is retried with backoff until the plane is back. Sh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from choreo_controller.api import labels
-from choreo_controller.api.resources import ARGO_WORKFLOW, EXTERNAL_SECRET, resource_for
+from choreo_controller.api import buildkinds, labels
 from choreo_controller.contracts import Conflict, NotFound
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import ApiResource, JsonObj, KubeApi
-
-#: Kinds swept by label (cleanup after a crash, and the orphan sweep).
-LABELLED_KINDS: Final[tuple[ApiResource, ...]] = (ARGO_WORKFLOW, EXTERNAL_SECRET)
 
 
 def recorded_refs(run: JsonObj) -> list[dict[str, Any]]:
@@ -48,25 +46,33 @@ async def delete_quietly(
     return True
 
 
+async def labelled_objects(api: KubeApi, resource: ApiResource, selector: str) -> list[JsonObj]:
+    """Objects of ``resource`` in every (build) namespace matching ``selector``, not being deleted yet.
+
+    A kind the plane does not serve is ``NotFound``: it holds none.
+    """
+    try:
+        listed = await api.list(resource, None, label_selector=selector)
+    except NotFound:
+        return []
+    return [o for o in listed.items if not (o.get("metadata") or {}).get("deletionTimestamp")]
+
+
 async def cleanup(api: KubeApi, run: JsonObj) -> int:
     """Delete the run's build-plane objects; returns how many deletes were issued. Raises if unreachable."""
     deleted = 0
     for ref in recorded_refs(run):
-        resource = resource_for(str(ref.get("apiVersion")), str(ref.get("kind")))
+        api_version, kind = str(ref.get("apiVersion")), str(ref.get("kind"))
+        resource = buildkinds.extra_kind(api_version, kind) or buildkinds.run_kind(api_version, kind)
         if resource is None:
             continue  # not a kind we create; nothing we could have made
         deleted += await delete_quietly(api, resource, str(ref.get("name")), str(ref.get("namespace") or ""))
-    meta = run.get("metadata") or {}
-    uid, namespace = str(meta.get("uid") or ""), str(meta.get("namespace") or "")
+    uid = str((run.get("metadata") or {}).get("uid") or "")
     if uid:
-        selector = f"{labels.LABEL_WORKFLOWRUN_UID}={uid}"
-        build_ns = labels.build_namespace(namespace)
-        for resource in LABELLED_KINDS:
-            for obj in (await api.list(resource, build_ns, label_selector=selector)).items:
-                obj_meta = obj.get("metadata") or {}
-                if obj_meta.get("deletionTimestamp"):
-                    continue
+        for resource in buildkinds.labelled():
+            for obj in await labelled_objects(api, resource, f"{labels.LABEL_WORKFLOWRUN_UID}={uid}"):
+                meta = obj.get("metadata") or {}
                 deleted += await delete_quietly(
-                    api, resource, str(obj_meta.get("name")), build_ns, str(obj_meta.get("uid") or "") or None
+                    api, resource, str(meta.get("name")), str(meta.get("namespace") or ""), meta.get("uid")
                 )
     return deleted

@@ -3,8 +3,10 @@
 ``reconcile(key)`` reads the run from the cache and moves it along, whatever event brought it here:
 
 1. deleted -> ``finalize.cleanup`` in the recorded build plane, then drop the finalizer (plane unreachable:
-   the error propagates, the finalizer stays, the key is retried with backoff). Otherwise ensure the
-   finalizer (a merge patch carrying the resourceVersion, so other finalizers are never lost).
+   the error propagates, the finalizer stays, the key is retried with backoff; the plane *object* gone -
+   a namespace deleted with runs in it - the run is released with a ``BuildPlaneGone`` Event and the
+   orphan sweep collects its objects). Otherwise ensure the finalizer (a merge patch carrying the
+   resourceVersion, so other finalizers are never lost).
 2. completed -> TTL: ``Result(requeue_after=remaining)``, then delete with a uid precondition (a run
    recreated under the same name is never deleted by its predecessor's TTL). A run that failed before
    submission only because its Workflow was missing or invalid is revived once that Workflow exists in
@@ -14,10 +16,11 @@
 
 Outcomes: a ``TerminalError`` becomes ``WorkflowFailed``/``WorkflowCompleted`` with its reason and
 ``completedAt`` (so TTL applies), then the TTL result; ``Wait`` (no build plane yet, or it cannot be
-reached; a render out of wall-clock time) writes the waiting condition and comes back with its own backoff,
-1 s doubling to 5 min, as a ``requeue_after`` - an expected state, not an error - while BuildPlane events
-re-enqueue runs waiting for a plane at once; ``RequeueSoon`` is a short ``requeue_after``; any other
-exception propagates to the controller's rate-limited retry.
+reached, refuses, lacks a kind; a render out of wall-clock time) writes the waiting condition and comes
+back with its own backoff, 1 s doubling to 5 min, as a ``requeue_after`` - an expected state, not an error
+- while BuildPlane events re-enqueue runs waiting for a plane at once; ``PlaneNotSynced`` takes the same
+backoff without a write; ``RequeueSoon`` is a short ``requeue_after``; any other exception propagates to
+the controller's rate-limited retry.
 """
 
 from __future__ import annotations
@@ -31,25 +34,34 @@ import structlog
 from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
 from choreo_controller.api.resources import WORKFLOW_RUN
-from choreo_controller.contracts import ApiError, Conflict, NotFound, ObjectKey, Result, TerminalError
+from choreo_controller.contracts import (
+    ApiError,
+    Conflict,
+    NotFound,
+    ObjectKey,
+    Result,
+    TerminalError,
+    Unavailable,
+)
 from choreo_controller.reconcilers.ports import AllowAll
 from choreo_controller.reconcilers.workflowrun import finalize, state
 from choreo_controller.reconcilers.workflowrun.resolve import (
     Wait,
     identity,
+    plane_object_gone,
     recorded_target,
     workflow_ref,
 )
 from choreo_controller.reconcilers.workflowrun.submit import RequeueSoon
 from choreo_controller.reconcilers.workflowrun.submitting import Attempt, Submission
-from choreo_controller.reconcilers.workflowrun.tracking import Tracker
+from choreo_controller.reconcilers.workflowrun.tracking import PlaneNotSynced, Tracker
 from choreo_controller.reconcilers.workflowrun.ttl import parse_time, parse_ttl, seconds_left
 from choreo_controller.reconcilers.workflowrun.writer import StatusWriter
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import Clock, EventRecorder, JsonObj, KubeApi
     from choreo_controller.metrics import Metrics
-    from choreo_controller.reconcilers.ports import BuildPlanes, Caches, Governance
+    from choreo_controller.reconcilers.ports import BuildPlanes, Caches, Governance, PlaneTarget
 
 log = structlog.get_logger("choreo_controller.workflowrun")
 WAIT_INITIAL: Final = 1.0  # seconds: first retry of a run waiting for its build plane
@@ -110,17 +122,21 @@ class WorkflowRunReconciler:
         try:
             if not state.is_submitted(run):
                 run = await self._submission.submit(attempt)
-                self._waits.pop(key, None)
-            return await self._tracker.track(key, run, expire=self._expire)
+            result = await self._tracker.track(key, run, expire=self._expire)
         except TerminalError as err:
             return await self._fail(attempt, err)
         except Wait as wait:
             waiting = state.waiting(attempt.status(), wait.reason, wait.message, **self._kw(attempt.run))
             await self._writer.write(attempt.run, waiting)
             return Result(requeue_after=self._wait_backoff(key))
+        except PlaneNotSynced as unsynced:
+            log.info("build plane's Argo Workflows not listed yet; backing off", plane=str(unsynced))
+            return Result(requeue_after=self._wait_backoff(key))
         except RequeueSoon as soon:
             log.info("requeue soon", why=str(soon))
             return Result(requeue_after=soon.seconds)
+        self._waits.pop(key, None)
+        return result
 
     # ---- outcomes ----------------------------------------------------------------------------------------
     async def _fail(self, attempt: Attempt, err: TerminalError) -> Result:
@@ -174,18 +190,35 @@ class WorkflowRunReconciler:
                 view = self._d.planes.plane(target)
                 await finalize.cleanup(view.api, run)
             except ApiError as exc:
-                message = (
-                    f"cleanup in build plane {target.plane_id!r} failed ({type(exc).__name__}); the "
-                    "finalizer stays and cleanup is retried with backoff"
-                )
-                await self._d.events.record(run, "Warning", "CleanupPending", message)
-                raise
+                if not (isinstance(exc, Unavailable) and plane_object_gone(self._d.caches, target)):
+                    message = (
+                        f"cleanup in build plane {target.plane_id!r} failed ({type(exc).__name__}); the "
+                        "finalizer stays and cleanup is retried with backoff"
+                    )
+                    await self._d.events.record(run, "Warning", "CleanupPending", message)
+                    raise
+                await self._release(run, target)
         meta = state.meta(run)
         rest = [f for f in meta.get("finalizers") or [] if f != labels.FINALIZER]
         with contextlib.suppress(NotFound):  # NotFound: a stale cache, it was released and is gone
             await self._patch_meta(run, {"finalizers": rest})  # remembered: a stale cache re-reads
         self._forget(key)
         return Result()
+
+    async def _release(self, run: JsonObj, target: PlaneTarget) -> None:
+        """The run's plane object is gone (its namespace is being deleted, say): release it without cleanup.
+
+        Waiting would wait for ever - no agent can be vouched for by a plane object that does not exist -
+        and would hold a namespace ``Terminating``. The objects left behind carry the run's labels; the
+        orphan sweep of that planeID deletes them (through any plane object still naming it).
+        """
+        where = f"{target.kind} {target.name!r}" + (f" in {target.namespace!r}" if target.namespace else "")
+        message = (
+            f"{where} (planeID {target.plane_id!r}) no longer exists: the run is released without cleanup; "
+            f"the orphan sweep of plane {target.plane_id!r} deletes its build-plane objects"
+        )
+        log.warning("run released: its build plane object is gone", plane=target.plane_id)
+        await self._d.events.record(run, "Warning", "BuildPlaneGone", message)
 
     async def _patch_meta(self, run: JsonObj, changes: dict[str, Any]) -> JsonObj:
         meta = state.meta(run)

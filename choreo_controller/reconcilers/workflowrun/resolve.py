@@ -76,6 +76,21 @@ def recorded_target(run: JsonObj) -> PlaneTarget | None:
     return PlaneTarget(str(plane["planeID"]), kind, namespace, str(plane.get("name") or ""))
 
 
+def plane_object_gone(caches: Caches, target: PlaneTarget) -> bool:
+    """The plane object a run recorded no longer exists (or names another planeID now).
+
+    Then no agent can ever be vouched for by it again (relay mode refuses the target), so waiting for it
+    would wait for ever: the run is released or waits for a new one instead (``reconciler``, ``tracking``).
+    """
+    if target.kind == "BuildPlane":
+        obj = caches.build_planes.get(ObjectKey(target.namespace, target.name))
+    elif target.kind == "ClusterBuildPlane":
+        obj = caches.cluster_build_planes.get(ObjectKey("", target.name))
+    else:
+        return False  # direct mode: one cluster serves every planeID
+    return obj is None or str((obj.get("spec") or {}).get("planeID") or target.name) != target.plane_id
+
+
 def workflow_ref(run: JsonObj) -> tuple[str, str]:
     """``(kind, name)`` of the run's Workflow; kind defaults to ``Workflow``."""
     ref = (run.get("spec") or {}).get("workflow") or {}

@@ -48,8 +48,17 @@ MANAGED: Final = (
 #: Reasons of a failure *before submission* caused only by the Workflow being missing or invalid: such a
 #: run is revived when its Workflow appears or changes (it never triggered, so it still triggers once).
 REVIVABLE: Final = frozenset({c.R_WORKFLOW_RESOLUTION_FAILED, c.R_INVALID_TEMPLATE, c.R_INVALID_SCHEMA})
-#: Non-terminal reasons: the run waits (with backoff) for the build plane.
-WAITING: Final = frozenset({c.R_BUILD_PLANE_NOT_FOUND, c.R_BUILD_PLANE_UNAVAILABLE})
+#: Non-terminal reasons: the run waits (with backoff, and woken by BuildPlane events) for the build plane.
+WAITING: Final = frozenset(
+    {
+        c.R_BUILD_PLANE_NOT_FOUND,
+        c.R_BUILD_PLANE_UNAVAILABLE,
+        c.R_BUILD_PLANE_FORBIDDEN,
+        c.R_BUILD_PLANE_KIND_MISSING,
+    }
+)
+#: Of those, the ones a submission meets after the plane resolved (``status.buildPlane`` is recorded).
+SUBMIT_WAITING: Final = WAITING - {c.R_BUILD_PLANE_NOT_FOUND}
 
 
 # ---- predicates ---------------------------------------------------------------------------------------

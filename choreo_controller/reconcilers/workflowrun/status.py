@@ -116,6 +116,8 @@ def desired(
         return state.failed(new, c.R_FAILED, f"Argo Workflow {where} failed{detail}", **kw)
     if argo.phase == "Running":
         return state.running(new, f"Argo Workflow {where} is running", **kw)
+    if (c.find(st.get("conditions"), c.COMPLETED) or {}).get("reason") in state.WAITING:
+        return state.pending(new, f"Argo Workflow {where} is pending", **kw)  # the plane is back
     return new  # Argo has not picked it up yet: stay pending
 
 

@@ -10,8 +10,10 @@ Everything is *create if missing* with deterministic names, so a crash at any po
   fails.
 * Each planned object is created. On ``AlreadyExists`` the existing object is read: carrying this run's
   ``openchoreo.dev/workflowrun-uid`` label it is *adopted* (we created it before a crash); being deleted
-  (the previous run of the same name is still cleaning up) -> ``RequeueSoon``; anything else is a terminal
-  ``NameConflict`` naming the object - never overwritten.
+  (the previous run of the same name is still cleaning up) -> ``RequeueSoon``; carrying our labels for a
+  run that no longer exists (``owners.run_gone``: a live read) it is our own orphan and is *replaced*
+  (deleted with a uid precondition, created again); anything else is a terminal ``NameConflict`` naming
+  the object - never overwritten.
 
 Writes go through the plane's ``KubeApi`` (direct or relayed); ``Unavailable`` propagates to the reconciler,
 which reports ``BuildPlaneUnavailable`` and retries with backoff.
@@ -22,15 +24,20 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Final
 
+import structlog
+
 from choreo_controller.api import buildkinds, labels
 from choreo_controller.api import conditions as c
 from choreo_controller.api.resources import NAMESPACE, ROLE, ROLE_BINDING, SERVICE_ACCOUNT
 from choreo_controller.contracts import AlreadyExists, ApiError, NotFound, TerminalError
+from choreo_controller.reconcilers.workflowrun.finalize import delete_quietly
+from choreo_controller.reconcilers.workflowrun.owners import run_gone
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import ApiResource, JsonObj, KubeApi
     from choreo_controller.reconcilers.workflowrun.plan import Planned
 
+log = structlog.get_logger("choreo_controller.workflowrun")
 TASKRESULTS_ROLE: Final = "choreo-workflow-taskresults"
 DELETING_RETRY: Final = 1.0  # seconds: how soon to look again at an object that is being deleted
 
@@ -88,7 +95,8 @@ def prerequisites(namespace: str) -> list[tuple[ApiResource, JsonObj]]:
 class Submitter:
     """Creates a run's objects in a build plane; remembers which build namespaces are prepared."""
 
-    def __init__(self) -> None:
+    def __init__(self, control_plane: KubeApi) -> None:
+        self._cp = control_plane  # live reads of runs: whose is an existing object?
         self._prepared: set[tuple[str, str]] = set()
 
     async def ensure_namespace(self, api: KubeApi, plane_id: str, namespace: str) -> None:
@@ -107,17 +115,10 @@ class Submitter:
         self._prepared.add((plane_id, namespace))
 
     async def create(self, api: KubeApi, plane_id: str, planned: Planned, run_uid: str) -> None:
-        """Create ``planned`` or adopt our own copy of it; ``NameConflict`` for a foreign one."""
-        meta = planned.obj["metadata"]
-        try:
-            await api.create(planned.resource, planned.obj)
-        except AlreadyExists:
-            pass
-        except ApiError:
-            self._prepared.discard((plane_id, str(meta.get("namespace") or "")))  # re-check next time
-            raise
-        else:
+        """Create ``planned``, adopt our own copy, replace our orphan; ``NameConflict`` for anything else."""
+        if await self._created(api, plane_id, planned):
             return
+        meta = planned.obj["metadata"]
         try:
             existing = await api.get(planned.resource, meta["name"], meta.get("namespace"))
         except NotFound:
@@ -129,6 +130,15 @@ class Submitter:
             return  # ours, from before a crash: adopted
         if existing_meta.get("deletionTimestamp"):
             raise RequeueSoon(DELETING_RETRY, f"{what} is still being deleted")
+        if owner_uid and await run_gone(self._cp, existing):
+            # Our own orphan: made by the engine for a run that no longer exists (a live read says so).
+            await delete_quietly(
+                api, planned.resource, meta["name"], meta.get("namespace"), existing_meta.get("uid")
+            )
+            log.info("replacing an orphan of a run that no longer exists", object=what, run_uid=owner_uid)
+            if await self._created(api, plane_id, planned):
+                return
+            raise RequeueSoon(DELETING_RETRY, f"{what}, an orphan of run uid {owner_uid}, is being deleted")
         owner = (
             f"belongs to another WorkflowRun (uid {owner_uid})" if owner_uid else "was not created by a run"
         )
@@ -137,3 +147,15 @@ class Submitter:
             f"{what} already exists in build plane {plane_id!r} and {owner}; it is never overwritten - "
             "delete it or rename this run",
         )
+
+    async def _created(self, api: KubeApi, plane_id: str, planned: Planned) -> bool:
+        """Create ``planned``: ``True``, or ``False`` if the name is taken. Other errors propagate."""
+        try:
+            await api.create(planned.resource, planned.obj)
+        except AlreadyExists:
+            return False
+        except ApiError:
+            namespace = str(planned.obj["metadata"].get("namespace") or "")
+            self._prepared.discard((plane_id, namespace))  # re-check next time
+            raise
+        return True

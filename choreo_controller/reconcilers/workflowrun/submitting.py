@@ -12,9 +12,11 @@ In order, each step either passes or raises with the reason the run will show:
 7. status: ``startedAt``, ``WorkflowPending``, ``buildPlane`` and ``resolvedWorkflow`` - recorded *before*
    anything exists in the build plane, so cleanup always knows where to look (a retry of a run already
    waiting for that plane keeps its ``BuildPlaneUnavailable`` condition instead);
-8. build namespace prerequisites, extra resources, the Argo Workflow (``submit.Submitter``; an unreachable
-   plane - unreachable, throttling or failing with a 5xx, directly or through the relay's agent - is
-   ``WaitForPlane(BuildPlaneUnavailable)``, a rejected object terminal ``RenderFailed``);
+8. build namespace prerequisites, extra resources, the Argo Workflow (``submit.Submitter``); every error
+   answer of the plane is a specific condition (``refused``): unreachable, throttling or a 5xx (directly
+   or through the relay's agent) ``BuildPlaneUnavailable``, 401/403 ``BuildPlaneForbidden``, a kind it
+   does not serve (404) ``BuildPlaneKindMissing`` - all waiting, with backoff - and a rejected object
+   terminal ``RenderFailed``; the waiting transitions are Warning Events (``writer``);
 9. status: ``resources`` and ``runReference``.
 
 ``Attempt`` carries the latest version of the run (each write returns a newer one) and the status fields
@@ -24,17 +26,21 @@ learned so far, so that a failure at any step is written on top of them with the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
 from choreo_controller.api.resources import WORKFLOW_RUN
 from choreo_controller.contracts import (
+    ApiError,
     BadRequest,
+    Forbidden,
     Invalid,
+    NotFound,
     ServerError,
     TerminalError,
     TooManyRequests,
+    Unauthorized,
     Unavailable,
 )
 from choreo_controller.reconcilers.workflowrun import state
@@ -48,12 +54,12 @@ from choreo_controller.reconcilers.workflowrun.resolve import (
     resolve_workflow,
     workflow_ref,
 )
-from choreo_controller.reconcilers.workflowrun.submit import Submitter
+from choreo_controller.reconcilers.workflowrun.submit import DELETING_RETRY, RequeueSoon, Submitter
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import JsonObj
     from choreo_controller.reconcilers.ports import PlaneTarget
-    from choreo_controller.reconcilers.workflowrun.plan import Plan, Planned
+    from choreo_controller.reconcilers.workflowrun.plan import Plan
     from choreo_controller.reconcilers.workflowrun.reconciler import RunDeps
     from choreo_controller.reconcilers.workflowrun.writer import StatusWriter
 
@@ -78,7 +84,7 @@ class Submission:
     def __init__(self, deps: RunDeps, writer: StatusWriter) -> None:
         self._d = deps
         self._writer = writer
-        self._submitter = Submitter()
+        self._submitter = Submitter(deps.api)
 
     async def submit(self, attempt: Attempt) -> JsonObj:
         """Run steps 1-9 for ``attempt.run``; returns the run as last written."""
@@ -117,31 +123,23 @@ class Submission:
 
     async def _create(self, attempt: Attempt, target: PlaneTarget, plan: Plan) -> None:
         uid, plane_id = str(state.meta(attempt.run).get("uid") or ""), target.plane_id
+        namespace = labels.build_namespace(str(state.meta(attempt.run).get("namespace")))
+        what = f"the prerequisites of build namespace {namespace}"
         try:
             api = self._d.planes.plane(target).api
-            namespace = labels.build_namespace(str(state.meta(attempt.run).get("namespace")))
             await self._submitter.ensure_namespace(api, plane_id, namespace)
-            created: list[dict[str, str]] = []
-            for planned in plan.resources:
-                await self._one(api, plane_id, planned, uid)
+        except ApiError as exc:
+            _raise_refused(exc, plane_id, what)
+        created: list[dict[str, str]] = []
+        for planned in (*plan.resources, plan.workflow):
+            ref = planned.ref()
+            try:
+                await self._submitter.create(api, plane_id, planned, uid)
+            except ApiError as exc:
+                _raise_refused(exc, plane_id, f"{ref['kind']} {ref['namespace']}/{ref['name']}")
+            if planned is not plan.workflow:
                 created.append(planned.ref())
                 attempt.found["resources"] = list(created)
-            await self._one(api, plane_id, plan.workflow, uid)
-        except (Unavailable, TooManyRequests, ServerError) as exc:  # 5xx: the plane cannot serve now
-            why = exc.message[:MAX_API_MESSAGE] or type(exc).__name__
-            message = f"build plane {plane_id!r} cannot be reached ({why}); retrying with backoff"
-            raise WaitForPlane(c.R_BUILD_PLANE_UNAVAILABLE, message) from exc
-
-    async def _one(self, api: Any, plane_id: str, planned: Planned, uid: str) -> None:
-        try:
-            await self._submitter.create(api, plane_id, planned, uid)
-        except (Invalid, BadRequest) as exc:
-            ref = planned.ref()
-            raise TerminalError(
-                c.R_RENDER_FAILED,
-                f"build plane {plane_id!r} rejected {ref['kind']} {ref['namespace']}/{ref['name']}: "
-                f"{exc.message[:MAX_API_MESSAGE]}",
-            ) from exc
 
     async def _copy_ttl(self, run: JsonObj, workflow: JsonObj) -> JsonObj:
         """``spec.ttlAfterCompletion`` from the Workflow when the run leaves it empty (SPEC section 2)."""
@@ -156,14 +154,50 @@ class Submission:
         return await self._d.api.merge_patch(WORKFLOW_RUN, meta["name"], body, namespace=meta["namespace"])
 
 
-def _waiting_for(run: JsonObj, plane: dict[str, str]) -> bool:
-    """The run already waits for this very plane to become reachable (``buildPlane`` is recorded).
+def refused(exc: ApiError, plane_id: str, what: str) -> Exception | None:
+    """What the build plane's answer to a write means for the run: every 4xx and 5xx says so, specifically.
 
-    Writing ``WorkflowPending`` again before each retry, then ``BuildPlaneUnavailable`` after it, would make
+    Retrying helps -> ``WaitForPlane`` with the reason (unreachable, throttled or failing; refused by RBAC or
+    the agent's allowlist; a kind it does not serve, i.e. a missing CRD), backoff and BuildPlane events
+    bring it back; a vanished build namespace -> ``RequeueSoon`` (prepared again at once); the object
+    itself rejected (400, 422) -> terminal ``RenderFailed``; anything else (``None``) propagates as it is,
+    to the controller's rate-limited retry.
+    """
+    why = f"{exc.status or type(exc).__name__}: {exc.message[:MAX_API_MESSAGE]}"
+    target = f" {what}" if what else ""
+    if isinstance(exc, Unavailable | TooManyRequests | ServerError):
+        message = f"build plane {plane_id!r} cannot be reached ({why}); retrying with backoff"
+        return WaitForPlane(c.R_BUILD_PLANE_UNAVAILABLE, message)
+    if isinstance(exc, Unauthorized | Forbidden):
+        message = f"build plane {plane_id!r} refused to create{target} ({why}); retrying with backoff"
+        return WaitForPlane(c.R_BUILD_PLANE_FORBIDDEN, message)
+    if isinstance(exc, NotFound) and exc.message.startswith('namespaces "'):
+        return RequeueSoon(DELETING_RETRY, f"build namespace gone while creating{target}; preparing it again")
+    if isinstance(exc, NotFound):
+        message = (
+            f"build plane {plane_id!r} does not serve the kind of{target} ({why}): is its CRD installed? "
+            "Retrying with backoff"
+        )
+        return WaitForPlane(c.R_BUILD_PLANE_KIND_MISSING, message)
+    if isinstance(exc, Invalid | BadRequest):
+        return TerminalError(c.R_RENDER_FAILED, f"build plane {plane_id!r} rejected{target}: {why}")
+    return None
+
+
+def _raise_refused(exc: ApiError, plane_id: str, what: str) -> NoReturn:
+    mapped = refused(exc, plane_id, what)
+    if mapped is None:
+        raise exc
+    raise mapped from exc
+
+
+def _waiting_for(run: JsonObj, plane: dict[str, str]) -> bool:
+    """The run already waits for this very plane to accept its objects (``buildPlane`` is recorded).
+
+    Writing ``WorkflowPending`` again before each retry, then the waiting reason after it, would make
     every retry two status writes - and every write an event that re-enqueues the run at once, defeating
     the retry backoff. Left as it is, a retry that fails the same way writes nothing.
     """
     return (
-        state.completed_reason(run) == c.R_BUILD_PLANE_UNAVAILABLE
-        and state.status(run).get("buildPlane") == plane
+        state.completed_reason(run) in state.SUBMIT_WAITING and state.status(run).get("buildPlane") == plane
     )

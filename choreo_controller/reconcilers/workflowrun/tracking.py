@@ -5,7 +5,9 @@ informer's handler enqueues the run on every change, so status follows the build
 one reconcile - nothing polls. A cache miss is confirmed with one GET before it counts (right after
 creation the watch may not have delivered the object yet); confirmed missing, or replaced by an object of
 another run, while the run is in flight -> ``WorkflowFailed``. Until the plane's cache has synced a miss
-means nothing, so the run is looked at again shortly.
+means nothing: ``PlaneNotSynced``, the run is looked at again with backoff. The plane object the run was
+submitted through deleted (its namespace going away, or by hand) -> ``WaitForPlane(BuildPlaneNotFound)``:
+the run says so and waits for it; deleting the run releases it (``reconciler``).
 
 Writes: the desired status (``status.desired``) is compared with the current one; equal -> nothing. A
 change of phase (a condition's status or reason, or ``completedAt``) is written at once; a change of
@@ -18,16 +20,21 @@ Cancel: while the annotation is set and Argo has not finished, ``cancel.shutdown
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
+from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
 from choreo_controller.api.resources import ARGO_WORKFLOW
-from choreo_controller.contracts import NotFound, Result
+from choreo_controller.contracts import NotFound, Result, Unavailable
 from choreo_controller.reconcilers.component.workload import workload_status
 from choreo_controller.reconcilers.ports import PlaneTarget
 from choreo_controller.reconcilers.workflowrun import cancel, state
 from choreo_controller.reconcilers.workflowrun import status as argo_status
-from choreo_controller.reconcilers.workflowrun.resolve import recorded_target
+from choreo_controller.reconcilers.workflowrun.resolve import (
+    WaitForPlane,
+    plane_object_gone,
+    recorded_target,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -37,7 +44,14 @@ if TYPE_CHECKING:
     from choreo_controller.reconcilers.workflowrun.reconciler import RunDeps
     from choreo_controller.reconcilers.workflowrun.writer import StatusWriter
 
-SYNC_WAIT: Final = 1.0  # seconds between looks while a plane's cache has not synced
+
+class PlaneNotSynced(Exception):
+    """The plane's Argo Workflow cache has no first LIST yet: a miss would mean nothing. Look again later.
+
+    The reconciler backs off (as for any wait) rather than looking every second: a plane whose agent is
+    away for an hour must not cost a reconcile per run per second. Nothing is written - the run's last
+    known state stands - and the cache's first LIST enqueues every run it holds an Argo Workflow of.
+    """
 
 
 class Tracker:
@@ -65,9 +79,18 @@ class Tracker:
         target = recorded_target(run) or PlaneTarget("")
         plane_id = target.plane_id
         namespace, name = str(ref.get("namespace") or ""), str(ref.get("name") or "")
-        view = self._d.planes.plane(target)
+        try:
+            view = self._d.planes.plane(target)
+        except Unavailable:
+            if not plane_object_gone(self._d.caches, target):
+                raise
+            message = (
+                f"{target.kind} {target.name!r} (planeID {plane_id!r}), which this run was submitted "
+                "through, no longer exists; waiting for it to come back (or delete the run to release it)"
+            )
+            raise WaitForPlane(c.R_BUILD_PLANE_NOT_FOUND, message) from None
         if not view.synced:
-            return Result(requeue_after=SYNC_WAIT)
+            raise PlaneNotSynced(plane_id)
         uid = str(state.meta(run).get("uid") or "")
         argo = view.argo_workflow(namespace, name)
         if argo is None or _run_uid(argo) != uid:

@@ -1,0 +1,389 @@
+"""``WorkflowRunReconciler`` driven through every phase and outcome, on apiservers with real semantics.
+
+Each test asserts on the state of both planes (and the Events), not on which calls were made. The races
+of issue 14 each have a test here: a delete racing the submission, a sweep on a cache behind the
+apiserver, a plane object deleted under runs, a render that runs out of wall-clock time, a plane whose
+cache never syncs, our own orphan in the way of a new run, and a build plane answering 403/404.
+"""
+
+from __future__ import annotations
+
+import pytest
+from runworld import BUILD_NS, NS, RunWorld, plane_object, sample
+
+from choreo_controller.api import conditions as c
+from choreo_controller.api import labels
+from choreo_controller.api import resources as r
+from choreo_controller.contracts import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Result,
+    ServerError,
+    Unavailable,
+)
+
+
+@pytest.fixture
+async def world():
+    w = RunWorld()
+    await w.setup()
+    return w
+
+
+def uid_of(obj) -> str:
+    return obj["metadata"]["uid"]
+
+
+def fail_on(api, verb: str, res, error: Exception) -> None:
+    """The next ``verb`` on ``res`` fails with ``error`` (before it reaches the fake's store)."""
+
+    async def hook() -> None:
+        raise error
+
+    api.before(verb, hook, res=res)
+
+
+# ---- phases ---------------------------------------------------------------------------------------------
+async def test_a_run_goes_pending_running_succeeded_then_its_ttl_deletes_it_and_its_objects(world):
+    run = await world.submit()
+    assert Result() == await world.step()
+    submitted = world.run()
+    assert (
+        [labels.FINALIZER],
+        ("False", c.R_PENDING),
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "name": "run-1", "namespace": BUILD_NS},
+        [{"apiVersion": "v1", "kind": "ConfigMap", "name": "run-1-script", "namespace": BUILD_NS}],
+        [("ConfigMap", "run-1-script"), ("Workflow", "run-1")],
+    ) == (
+        submitted["metadata"]["finalizers"],
+        world.completed(),
+        submitted["status"]["runReference"],
+        submitted["status"]["resources"],
+        world.build_objects(uid_of(run)),
+    )
+
+    await world.argo_phase("Running")
+    await world.step()
+    assert ("False", c.R_RUNNING) == world.completed()
+    await world.argo_phase("Succeeded")
+    result = await world.step()
+    assert (("True", c.R_SUCCEEDED), Result(requeue_after=86400.0)) == (world.completed(), result)
+
+    world.clock.step(86400)
+    assert Result() == await world.step()  # TTL: the run is deleted (uid precondition) ...
+    assert world.run()["metadata"]["deletionTimestamp"]
+    await world.step()  # ... and its finalizer cleans the build plane before it goes
+    assert (None, []) == (world.run(), world.build_objects())
+    assert ["Pending", "Submitted", "Running", "Succeeded"] == world.events.reasons()
+
+
+@pytest.mark.parametrize(
+    ("phase", "cancel", "expected"),
+    [
+        pytest.param("Failed", False, ("True", c.R_FAILED), id="failed"),
+        pytest.param("Error", False, ("True", c.R_FAILED), id="error"),
+        pytest.param("Failed", True, ("True", c.R_CANCELLED), id="cancelled"),
+    ],
+)
+async def test_argo_outcomes(world, phase, cancel, expected):
+    await world.submit()
+    await world.step()
+    if cancel:
+        await world.cp.merge_patch(r.WORKFLOW_RUN, "run-1", {"metadata": {"annotations": {labels.ANNOTATION_CANCEL: "true"}}}, namespace=NS)  # fmt: skip
+        await world.step()
+        assert "Terminate" == world.bp.stored(r.ARGO_WORKFLOW, BUILD_NS, "run-1")["spec"]["shutdown"]
+    await world.argo_phase(phase)
+    await world.step()
+    assert expected == world.completed()
+
+
+async def test_a_run_cancelled_before_submission_never_reaches_the_build_plane(world):
+    await world.cp.create(r.WORKFLOW_RUN, {**_run_object(), "metadata": {"name": "run-1", "namespace": NS, "annotations": {labels.ANNOTATION_CANCEL: "true"}}})  # fmt: skip
+    await world.step()
+    assert (("True", c.R_CANCELLED), []) == (world.completed(), world.build_objects())
+
+
+async def test_the_argo_workflow_vanishing_mid_run_fails_the_run(world):
+    await world.submit()
+    await world.step()
+    await world.bp.remove(r.ARGO_WORKFLOW, BUILD_NS, "run-1")
+    await world.step()
+    assert (("True", c.R_FAILED), True) == (world.completed(), "disappeared" in world.message())
+
+
+def _run_object(**parameters):
+    return {"apiVersion": r.API_VERSION, "kind": "WorkflowRun", "metadata": {"name": "run-1", "namespace": NS},
+            "spec": {"workflow": {"name": "run-container", "parameters": {"image": "alpine", **parameters}}}}  # fmt: skip
+
+
+# ---- terminal outcomes ----------------------------------------------------------------------------------
+def _with_resource(kind: str, api_version: str = "v1") -> dict:
+    wf = sample("workflow-generic.yaml")
+    wf["spec"]["resources"][0]["template"].update(apiVersion=api_version, kind=kind)
+    return wf
+
+
+def _kind_from_parameter() -> dict:
+    wf = sample("workflow-generic.yaml")
+    wf["spec"]["schema"]["parameters"]["kind"] = "string | default=ConfigMap"
+    wf["spec"]["resources"][0]["template"]["kind"] = "${parameters.kind}"
+    return wf
+
+
+@pytest.mark.parametrize(
+    ("workflow", "parameters", "expected", "words"),
+    [
+        pytest.param(None, {"retries": "x"}, c.R_INVALID_PARAMETERS, "parameters.retries", id="invalid-parameters"),
+        pytest.param(_with_resource("Pod"), {}, c.R_INVALID_TEMPLATE, "v1 Pod is not a kind", id="kind-outside-the-table"),
+        pytest.param(_kind_from_parameter(), {"kind": "Service"}, c.R_INVALID_TEMPLATE,
+                     "resources[0].template.kind: v1 Service is not a kind", id="rendered-kind-outside-the-table"),
+        pytest.param(_with_resource("Secret"), {}, c.R_SUCCEEDED, "", id="a-kind-in-the-table-runs"),
+    ],
+)  # fmt: skip
+async def test_terminal_outcomes(workflow, parameters, expected, words):
+    world = RunWorld()
+    await world.setup(workflow=workflow)
+    await world.submit(**parameters)
+    await world.step()
+    if expected == c.R_SUCCEEDED:
+        await world.argo_phase("Succeeded")
+        await world.step()
+    assert (("True", expected), True) == (world.completed(), words in world.message())
+    if expected != c.R_SUCCEEDED:
+        assert [] == world.build_objects()
+
+
+async def test_a_missing_workflow_fails_and_is_revived_once_it_exists():
+    world = RunWorld()
+    await world.cp.create(r.BUILD_PLANE, plane_object())
+    await world.submit()
+    await world.step()
+    assert ("True", c.R_WORKFLOW_RESOLUTION_FAILED) == world.completed()
+    await world.setup(plane=False)
+    await world.step()
+    assert (("False", c.R_PENDING), ["run-1"]) == (
+        world.completed(),
+        [n for (p, _, n) in world.bp.objects if p == "workflows"],
+    )
+
+
+# ---- waiting ------------------------------------------------------------------------------------------
+async def test_no_build_plane_waits_with_backoff_and_a_new_one_is_used():
+    world = RunWorld()
+    await world.setup(plane=False)
+    await world.submit()
+    waits = [(await world.step()).requeue_after for _ in range(4)]
+    assert (("False", c.R_BUILD_PLANE_NOT_FOUND), [1.0, 2.0, 4.0, 8.0]) == (world.completed(), waits)
+    await world.cp.create(r.BUILD_PLANE, plane_object())
+    await world.step()
+    assert ("False", c.R_PENDING) == world.completed()
+
+
+@pytest.mark.parametrize(
+    ("error", "reason", "words"),
+    [
+        pytest.param(Forbidden("configmaps is forbidden: relay policy: resource not in the allowlist"),
+                     c.R_BUILD_PLANE_FORBIDDEN, "refused to create ConfigMap openchoreo-ci-team/run-1-script (403",
+                     id="403"),
+        pytest.param(NotFound("the server could not find the requested resource"), c.R_BUILD_PLANE_KIND_MISSING,
+                     "does not serve the kind of ConfigMap openchoreo-ci-team/run-1-script (404", id="404-no-crd"),
+        pytest.param(ServerError("etcdserver: request timed out"), c.R_BUILD_PLANE_UNAVAILABLE, "(500", id="500"),
+        pytest.param(Unavailable("no agent connected"), c.R_BUILD_PLANE_UNAVAILABLE, "no agent connected",
+                     id="unreachable"),
+    ],
+)  # fmt: skip
+async def test_build_plane_errors_are_specific_waiting_conditions_and_warning_events(
+    world, error, reason, words
+):
+    await world.submit()
+    fail_on(world.bp, "create", r.CONFIG_MAP, error)
+    assert Result(requeue_after=1.0) == await world.step()
+    waiting = world.run()
+    assert (("False", reason), True, ("Warning", reason)) == (
+        world.completed(),
+        words in world.message(),
+        world.events.recorded[-1][:2],
+    )
+    fail_on(world.bp, "create", r.CONFIG_MAP, error)
+    assert Result(requeue_after=2.0) == await world.step()  # same failure again: backoff, nothing written
+    assert waiting == world.run()
+    await world.step()
+    assert ("False", c.R_PENDING) == world.completed()
+    assert "Submitted" in world.events.reasons()[-2:]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [pytest.param(Invalid("spec: Invalid value"), id="422"), pytest.param(BadRequest("bad"), id="400")],
+)
+async def test_a_rejected_object_is_terminal(world, error):
+    await world.submit()
+    fail_on(world.bp, "create", r.ARGO_WORKFLOW, error)
+    await world.step()
+    assert (("True", c.R_RENDER_FAILED), [("ConfigMap", "run-1-script")]) == (
+        world.completed(),
+        world.build_objects(),
+    )
+    await world.cp.delete(r.WORKFLOW_RUN, "run-1", namespace=NS)
+    await world.step()  # what the failed submission did create goes with the run
+    assert (None, []) == (world.run(), world.build_objects())
+
+
+async def test_a_vanished_build_namespace_is_prepared_again(world):
+    await world.submit("first")
+    await world.step("first")
+    fail_on(world.bp, "create", r.CONFIG_MAP, NotFound(f'namespaces "{BUILD_NS}" not found'))
+    await world.submit()
+    assert 1.0 == (await world.step()).requeue_after
+    await world.step()
+    assert ("False", c.R_PENDING) == world.completed()
+
+
+# ---- races ------------------------------------------------------------------------------------------------
+async def test_a_delete_racing_the_submission_leaves_nothing_behind(world):
+    run = await world.submit()
+
+    async def delete_the_run() -> None:  # while the Argo Workflow is being created
+        await world.cp.delete(r.WORKFLOW_RUN, "run-1", namespace=NS)
+
+    world.bp.before("create", delete_the_run, res=r.ARGO_WORKFLOW)
+    with pytest.raises(Conflict):  # the status write recording what was created: stale resourceVersion
+        await world.step()
+    assert [("ConfigMap", "run-1-script"), ("Workflow", "run-1")] == world.build_objects(uid_of(run))
+    assert "resources" not in world.run()["status"]  # nothing recorded them
+    await world.step()
+    assert (None, []) == (world.run(), world.build_objects())
+
+
+async def test_the_sweep_never_deletes_a_live_runs_objects_when_its_cache_is_behind(world):
+    stale = world.caches.runs.snapshot()  # a new leader's cache, synced before the run was created
+    run = await world.submit()
+    await world.step()  # the old leader submits it
+    world.clock.step(3600)  # the objects are old enough to be candidates
+    world.caches.runs.freeze(stale)  # ... and the new leader's cache has not delivered the live run yet
+    assert 0 == await world.sweep.sweep_once()
+    assert [("ConfigMap", "run-1-script"), ("Workflow", "run-1")] == world.build_objects(uid_of(run))
+    assert 2 == world.sweep.spared
+
+
+async def test_the_sweep_deletes_orphans_once_they_are_old_enough_and_spares_young_ones(world):
+    orphan = await world.submit("orphan")
+    await world.step("orphan")
+    await world.cp.merge_patch(r.WORKFLOW_RUN, "orphan", {"metadata": {"finalizers": None}}, namespace=NS)
+    await world.cp.delete(r.WORKFLOW_RUN, "orphan", namespace=NS)  # forced away: its cleanup never ran
+    live = await world.submit("live")
+    await world.step("live")
+    assert 0 == await world.sweep.sweep_once()  # young: spared whatever the caches say
+    world.clock.step(61)
+    assert 2 == await world.sweep.sweep_once()
+    assert ([], 2) == (world.build_objects(uid_of(orphan)), len(world.build_objects(uid_of(live))))
+
+
+async def test_a_namespace_deleted_with_runs_in_flight_releases_them_and_the_sweep_collects(world):
+    await world.cp.create(
+        r.CLUSTER_BUILD_PLANE, plane_object("ClusterBuildPlane")
+    )  # the same plane, elsewhere
+    runs = [await world.submit(f"run-{i}") for i in range(3)]
+    for run in runs:
+        await world.step(run["metadata"]["name"])
+    await world.cp.remove(r.BUILD_PLANE, NS, "default")  # what the namespace controller does: no finalizer
+    for run in runs:
+        await world.cp.delete(r.WORKFLOW_RUN, run["metadata"]["name"], namespace=NS)
+        await world.step(run["metadata"]["name"])
+    assert ([None] * 3, ["BuildPlaneGone"] * 3) == (
+        [world.run(run["metadata"]["name"]) for run in runs],
+        [reason for reason in world.events.reasons() if reason == "BuildPlaneGone"],
+    )
+    assert 6 == len(world.build_objects())
+    world.clock.step(61)
+    assert (6, []) == (await world.sweep.sweep_once(), world.build_objects())
+
+
+async def test_a_plane_object_deleted_under_a_running_run_is_waited_for(world):
+    await world.submit()
+    await world.step()
+    await world.argo_phase("Running")
+    await world.step()
+    await world.cp.remove(r.BUILD_PLANE, NS, "default")
+    assert Result(requeue_after=1.0) == await world.step()
+    assert (("False", c.R_BUILD_PLANE_NOT_FOUND), True) == (
+        world.completed(),
+        "no longer exists" in world.message(),
+    )
+    await world.cp.create(r.BUILD_PLANE, plane_object())
+    await world.step()
+    assert ("False", c.R_RUNNING) == world.completed()
+
+
+class SlowClock:
+    """The injected clock on a busy machine: every look at the monotonic clock is 0.3 s later."""
+
+    def __init__(self, clock) -> None:
+        self._clock = clock
+
+    def __getattr__(self, name):
+        return getattr(self._clock, name)
+
+    def monotonic(self) -> float:
+        self._clock.step(0.3)
+        return self._clock.monotonic()
+
+
+async def test_a_render_out_of_wall_clock_time_is_retried_not_terminal():
+    world = RunWorld()
+    await world.setup()
+    world.reconciler = type(world.reconciler)(
+        type(world.deps)(world.cp, world.caches, world.planes, SlowClock(world.clock), world.events)
+    )
+    await world.submit()
+    assert Result(requeue_after=1.0) == await world.step()
+    assert (("False", c.R_PENDING), True) == (world.completed(), "time budget exhausted" in world.message())
+    world.reconciler = type(world.reconciler)(world.deps)  # the machine is quiet again
+    await world.step()
+    assert ("False", c.R_PENDING) == world.completed()
+    assert [("ConfigMap", "run-1-script"), ("Workflow", "run-1")] == world.build_objects()
+
+
+async def test_a_plane_whose_cache_has_not_synced_is_waited_for_with_backoff(world):
+    await world.submit()
+    await world.step()
+    world.planes.view.synced = False
+    before = world.run()
+    waits = [(await world.step()).requeue_after for _ in range(5)]
+    assert ([1.0, 2.0, 4.0, 8.0, 16.0], before) == (waits, world.run())  # no hot loop, nothing written
+    world.planes.view.synced = True
+    assert Result() == await world.step()
+
+
+async def test_our_own_orphan_in_the_way_of_a_new_run_is_replaced(world):
+    old = await world.submit()
+    await world.step()
+    await world.cp.merge_patch(r.WORKFLOW_RUN, "run-1", {"metadata": {"finalizers": None}}, namespace=NS)
+    await world.cp.delete(r.WORKFLOW_RUN, "run-1", namespace=NS)  # gone without cleanup
+    new = await world.submit()  # the same name: the same object names
+    await world.step()
+    assert (("False", c.R_PENDING), [], [("ConfigMap", "run-1-script"), ("Workflow", "run-1")]) == (
+        world.completed(),
+        world.build_objects(uid_of(old)),
+        world.build_objects(uid_of(new)),
+    )
+
+
+async def test_a_decision_on_a_stale_cache_never_overwrites_newer_status(world):
+    await world.submit()
+    await world.step()
+    world.caches.runs.freeze()  # the reconciler's view stops here
+    await world.argo_phase("Succeeded")
+    await world.cp.merge_patch(r.WORKFLOW_RUN, "run-1", {"status": {"startedAt": "2030-01-01T00:00:00Z"}}, namespace=NS, subresource="status")  # fmt: skip
+    with pytest.raises(Conflict):
+        await world.step()
+    assert "2030-01-01T00:00:00Z" == world.run()["status"]["startedAt"]
+    world.caches.runs.thaw()
+    await world.step()
+    assert (("True", c.R_SUCCEEDED), "2030-01-01T00:00:00Z") == (
+        world.completed(),
+        world.run()["status"]["startedAt"],
+    )
