@@ -133,7 +133,7 @@ CASES: list[tuple[str, Any, Any]] = [
     ("missing-object", missing, ["NotFound", "NotFound", "NotFound"]),
     ("create-twice", create_twice, "AlreadyExists"),
     ("stale-resource-version", stale_resource_version, ("Conflict", {"a": "2"})),
-    ("uid-preconditions", uid_preconditions, ["Conflict", "Conflict", "ok"]),
+    ("uid-preconditions", uid_preconditions, ["Invalid", "Conflict", "ok"]),
     ("merge-patch-rfc7386", merge_patch_rfc7386, ({"a": "1", "c": "3"}, {"keep": "1", "new": "4"})),
     ("status-subresource", status_subresource, ({"completedAt": "2026-01-02T00:00:00Z"}, {"x": "y"}, None)),
     ("generation", generation, [1, 1, 1, 2]),

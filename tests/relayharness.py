@@ -323,7 +323,6 @@ def allowed_requests(ns):
         ("create", "POST", es, (), JSON, b(secret), 201),
         ("get", "GET", f"{es}/e", (), None, None, 200),
         ("list", "GET", es, (("limit", "10"),), None, None, 200),
-        ("patch", "PATCH", f"{es}/e", (), MERGE, b({"metadata": {"labels": {"x": "y"}}}), 200),
         ("delete", "DELETE", f"{es}/e", (), None, None, 200),
         ("create", "POST", wf, (), JSON, b(workflow), 201),
         ("get", "GET", f"{wf}/w", (), None, None, 200),

@@ -5,8 +5,8 @@ What it does as kube-apiserver does (each point is what a lost update, a race or
 * one global resourceVersion counter; ``uid``, ``creationTimestamp`` and ``generation`` set on create;
   ``generation`` bumped when ``spec`` changes;
 * preconditions: ``replace`` and a merge patch carrying ``metadata.resourceVersion`` fail with ``Conflict``
-  when it is stale (and a ``metadata.uid`` that differs); ``delete`` with ``uid``/``resource_version``
-  likewise; every verb on a missing object is ``NotFound``, a create on an existing one ``AlreadyExists``;
+  when it is stale, ``replace`` and ``delete`` (``uid``/``resource_version``) likewise for a uid that
+  differs; a merge patch changing ``metadata.uid`` is ``Invalid``; every verb on a missing object is ``NotFound``, a create on an existing one ``AlreadyExists``;
 * JSON merge patch (RFC 7386): maps merge recursively, ``null`` deletes a key, lists are replaced;
 * the ``status`` subresource of our CRDs (every ``openchoreo.dev`` kind has one): a write through it
   changes only ``status``, a write to the object never changes ``status``;
@@ -281,7 +281,9 @@ class FakeApi:
         await self._check("merge_patch", res)
         current = self._current(res, namespace, name)
         wanted = patch.get("metadata") or {}
-        self._preconditions(current, wanted.get("uid"), wanted.get("resourceVersion"))
+        if wanted.get("uid") not in {None, current["metadata"]["uid"]}:
+            raise Invalid("metadata.uid: Invalid value: field is immutable")  # a patch may not change it
+        self._preconditions(current, resource_version=wanted.get("resourceVersion"))
         return await self._write(res, current, merge(current, patch), subresource)
 
     async def delete(
