@@ -48,10 +48,13 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run the agent until signalled; returns the exit code."""
     from choreo_controller import kube  # noqa: PLC0415 - heavy, on demand
-    from choreo_controller.cli import EXIT_FAILED, EXIT_OK  # noqa: PLC0415 - the root imports us
+    from choreo_controller.cli import EXIT_FAILED, EXIT_OK, preflight  # noqa: PLC0415 - the root imports us
     from choreo_controller.relay.agent import AgentConfig  # noqa: PLC0415 - heavy, on demand
     from choreo_controller.relay.serve import AgentOptions, run_agent  # noqa: PLC0415
 
+    preflight.pem("--gateway-ca", args.gateway_ca, "CERTIFICATE")
+    preflight.key_pair("--tls-cert", args.tls_cert, "--tls-key", args.tls_key)
+    preflight.kubeconfig("--kubeconfig", args.kubeconfig)
     config = AgentConfig(
         url=args.gateway_url,
         name=args.name,
@@ -67,7 +70,7 @@ def handle(args: argparse.Namespace) -> int:
 
     try:
         run_until_signalled(main, args.log_level)
-    except OSError as exc:  # certificate files, ports
+    except OSError as exc:  # ports; the files were checked above
         sys.stderr.write(f"agent: {exc}\n")
         return EXIT_FAILED
     return EXIT_OK

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -178,6 +177,21 @@ def _numbers_wrong(args: argparse.Namespace) -> str:
     return ""
 
 
+def _preflight(args: argparse.Namespace, files: list[tuple[str, str | None]]) -> None:
+    """Every file a flag names is usable (``preflight``: one line and exit 4 otherwise)."""
+    from choreo_controller.cli import preflight  # noqa: PLC0415 - only when the command runs
+
+    preflight.kubeconfig("--kubeconfig", args.kubeconfig)
+    paths = {flag: path for flag, path in files if path}
+    if "--build-plane-kubeconfig" in paths:
+        preflight.kubeconfig("--build-plane-kubeconfig", paths["--build-plane-kubeconfig"])
+    for cert, key in (("--gateway-cert", "--gateway-key"), ("--gateway-client-cert", "--gateway-client-key")):
+        if cert in paths and key in paths:
+            preflight.key_pair(cert, paths[cert], key, paths[key])
+    if "--gateway-ca" in paths:
+        preflight.pem("--gateway-ca", paths["--gateway-ca"], "CERTIFICATE")
+
+
 def run(args: argparse.Namespace) -> int:
     """Handler: configure logging, run the controller, map the outcome to an exit code."""
     from choreo_controller import logs  # noqa: PLC0415 - heavy imports only when the command runs
@@ -188,12 +202,9 @@ def run(args: argparse.Namespace) -> int:
     relay, files, usage = _relay(args)
     usage = _numbers_wrong(args) or usage
     if usage:
-        sys.stderr.write(f"{usage}\n")
+        sys.stderr.write(f"choreo-controller controller: {usage}\n")
         return EXIT_USAGE
-    for flag, path in [("--kubeconfig", args.kubeconfig), *files]:
-        if path is not None and not Path(path).is_file():
-            sys.stderr.write(f"{flag}: no such file: {path}\n")
-            return EXIT_FAILED
+    _preflight(args, files)
     logs.configure(args.log_level)
     options = ControllerOptions(
         kubeconfig=args.kubeconfig,

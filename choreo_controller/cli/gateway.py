@@ -60,11 +60,15 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run the gateway until signalled; returns the exit code."""
     from choreo_controller import kube  # noqa: PLC0415 - heavy, on demand
-    from choreo_controller.cli import EXIT_FAILED, EXIT_OK  # noqa: PLC0415 - the root imports us
+    from choreo_controller.cli import EXIT_FAILED, EXIT_OK, preflight  # noqa: PLC0415 - the root imports us
     from choreo_controller.relay.gateway import GatewayConfig  # noqa: PLC0415 - heavy, on demand
     from choreo_controller.relay.internal import InternalConfig  # noqa: PLC0415
     from choreo_controller.relay.serve import GatewayOptions, run_gateway  # noqa: PLC0415
 
+    preflight.key_pair("--tls-cert", args.tls_cert, "--tls-key", args.tls_key)
+    if args.internal_client_ca:
+        preflight.pem("--internal-client-ca", args.internal_client_ca, "CERTIFICATE")
+    preflight.kubeconfig("--kubeconfig", args.kubeconfig)
     config = GatewayConfig(
         cert_file=args.tls_cert,
         key_file=args.tls_key,
@@ -87,7 +91,7 @@ def handle(args: argparse.Namespace) -> int:
 
     try:
         run_until_signalled(main, args.log_level)
-    except OSError as exc:  # certificate files, ports
+    except OSError as exc:  # ports; the files were checked above
         sys.stderr.write(f"gateway: {exc}\n")
         return EXIT_FAILED
     return EXIT_OK

@@ -30,7 +30,7 @@ def add_common(parser: argparse.ArgumentParser, *, probe_port: int) -> None:
     parser.add_argument(
         "--dead-after", type=float, default=12.0, help="seconds of silence that mean a dead peer (default 12)"
     )
-    parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]], log_level: str) -> None:

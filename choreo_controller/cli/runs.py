@@ -7,7 +7,8 @@ and ``-n/--namespace`` (default: the context's namespace, else ``default``), lik
 Exit codes (``cli``): 0 done (``watch``: the run succeeded); 1 the run failed or was cancelled
 (``watch``), the run or namespace does not exist, the apiserver refused the call, or ``cancel`` found the
 run already completed; 2 usage (argparse, a malformed ``--set``); 3 the cluster could not be reached
-(no kubeconfig, connection refused, timeout). Messages go to stderr, results to stdout.
+(connection refused, timeout); 4 the kubeconfig, its context or a file it names is missing, unreadable or
+invalid (``preflight``). Messages go to stderr, results to stdout.
 
 This module is the IO edge: flags, the connection, error-to-exit-code mapping. What is printed comes from
 ``runsview`` (pure), the rerun object from ``rerun`` (pure), the watch loop from ``runswatch``.
@@ -35,7 +36,7 @@ DESCRIPTION = (
 EPILOG = (
     "Exit codes: 0 ok (watch: the run succeeded); 1 the run failed, was cancelled or was not found, or the "
     "apiserver refused the call; 2 usage error (including a malformed --set); 3 the cluster could not be "
-    "reached."
+    "reached; 4 the kubeconfig, its context or a file it names is missing, unreadable or invalid."
 )
 
 
@@ -125,15 +126,14 @@ def _handler(command: Command) -> Callable[[argparse.Namespace], int]:
 
 
 def _run(command: Command, args: argparse.Namespace) -> int:
-    from choreo_controller.cli.rerun import parse_set  # noqa: PLC0415 - lazy: keep --help fast
-    from choreo_controller.kube.config import resolve_source  # noqa: PLC0415
+    from choreo_controller.cli import preflight  # noqa: PLC0415 - lazy: keep --help fast
+    from choreo_controller.cli.rerun import parse_set  # noqa: PLC0415
 
     try:
         for text in getattr(args, "sets", ()):
             parse_set(text)  # before any network: a typo is a usage error, not a half-done rerun
-        kind, path = resolve_source(args.kubeconfig)
-        _check_kubeconfig(kind, path)
-        args.namespace = args.namespace or _context_namespace(kind, path, args.context)
+        context = preflight.kubeconfig("--kubeconfig", args.kubeconfig, args.context)
+        args.namespace = args.namespace or context.get("namespace") or _in_cluster_namespace(context)
         return asyncio.run(_connected(command, args))
     except KeyboardInterrupt:
         return 130
@@ -164,12 +164,7 @@ def _explain(error: Exception, args: argparse.Namespace) -> tuple[str, int] | No
 
 
 class _Unreachable(Exception):
-    """No usable credentials or kubeconfig."""
-
-
-def _check_kubeconfig(kind: str, path: str | None) -> None:
-    if kind == "kubeconfig" and not any(Path(p).is_file() for p in str(path).split(":") if p):
-        raise _Unreachable(f"no kubeconfig at {path} (pass --kubeconfig or set KUBECONFIG)")
+    """The cluster cannot be reached with the (checked) kubeconfig."""
 
 
 class _Missing(Exception):
@@ -187,23 +182,10 @@ async def _connected(command: Command, args: argparse.Namespace) -> int:
         return await command(api, args, args.namespace)
 
 
-def _context_namespace(kind: str, path: str | None, context: str | None) -> str:
-    """The default namespace, as kubectl finds it: the context's, the pod's in-cluster, else default."""
-    import yaml  # noqa: PLC0415
-
-    if kind == "in-cluster":
-        file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-        return file.read_text().strip() if file.is_file() else "default"
-    for part in str(path).split(":"):
-        try:
-            config = yaml.safe_load(Path(part).read_text()) or {}
-        except (OSError, yaml.YAMLError):
-            continue
-        wanted = context or config.get("current-context")
-        for entry in config.get("contexts") or []:
-            if entry.get("name") == wanted and (entry.get("context") or {}).get("namespace"):
-                return str(entry["context"]["namespace"])
-    return "default"
+def _in_cluster_namespace(context: dict[str, Any]) -> str:
+    """The default namespace when the context names none: the pod's in-cluster, else ``default``."""
+    file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    return file.read_text().strip() if not context and file.is_file() else "default"
 
 
 # ---- subcommands ---------------------------------------------------------------------------------------
