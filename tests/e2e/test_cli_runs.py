@@ -236,7 +236,9 @@ async def test_empty_namespace_lists_nothing(demo):
 
 
 @pytest.mark.parametrize("command", [["list"], ["get", "x"], ["watch", "x"], ["cancel", "x"], ["rerun", "x"]], ids=lambda a: a[0])  # fmt: skip
-async def test_unreachable_cluster_exits_3_and_a_bad_kubeconfig_or_context_4(control_plane, tmp_path, command):
+async def test_unreachable_cluster_exits_3_and_a_bad_kubeconfig_or_context_4(
+    control_plane, tmp_path, command
+):
     config = yaml.safe_load(control_plane.kubeconfig.read_text())
     config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"
     dead = tmp_path / "dead.kubeconfig"
@@ -246,4 +248,7 @@ async def test_unreachable_cluster_exits_3_and_a_bad_kubeconfig_or_context_4(con
     code, _, err = await cli("runs", *command, kubeconfig=str(tmp_path / "missing.kubeconfig"))
     assert (4, f"choreo-controller runs: --kubeconfig {tmp_path / 'missing.kubeconfig'}: no such file\n") == (code, err)  # fmt: skip
     code, _, err = await cli("runs", *command, "--context", "nope", kubeconfig=str(control_plane.kubeconfig))
-    assert (4, True) == (code, err.startswith("choreo-controller runs: --context 'nope': no such context in ")), err
+    assert (4, True) == (
+        code,
+        err.startswith("choreo-controller runs: --context 'nope': no such context in "),
+    ), err

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from choreo_controller.api import buildkinds, labels
+from choreo_controller.api import buildkinds
 from choreo_controller.contracts import Conflict, NotFound
+from choreo_controller.reconcilers.workflowrun.owners import uid_selector
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import ApiResource, JsonObj, KubeApi
@@ -70,7 +71,7 @@ async def cleanup(api: KubeApi, run: JsonObj) -> int:
     uid = str((run.get("metadata") or {}).get("uid") or "")
     if uid:
         for resource in buildkinds.labelled():
-            for obj in await labelled_objects(api, resource, f"{labels.LABEL_WORKFLOWRUN_UID}={uid}"):
+            for obj in await labelled_objects(api, resource, uid_selector(uid)):
                 meta = obj.get("metadata") or {}
                 deleted += await delete_quietly(
                     api, resource, str(meta.get("name")), str(meta.get("namespace") or ""), meta.get("uid")

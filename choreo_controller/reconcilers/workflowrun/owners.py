@@ -31,12 +31,22 @@ if TYPE_CHECKING:
     from choreo_controller.contracts import JsonObj, KubeApi
 
 #: Label selector matching every object the engine created for some run.
-RUN_UID_SELECTOR: Final = labels.LABEL_WORKFLOWRUN_UID
+RUN_UID_SELECTOR: Final = f"{labels.MANAGED_SELECTOR},{labels.LABEL_WORKFLOWRUN_UID}"
+
+
+def uid_selector(uid: str) -> str:
+    """Label selector matching every object the engine created for the run ``uid``."""
+    return f"{labels.MANAGED_SELECTOR},{labels.LABEL_WORKFLOWRUN_UID}={uid}"
 
 
 def run_labels_of(obj: JsonObj) -> tuple[str, str, str] | None:
-    """``(namespace, name, uid)`` of the run ``obj``'s labels name; ``None`` unless all three are set."""
+    """``(namespace, name, uid)`` of the run ``obj``'s labels name; ``None`` unless all are set and ours.
+
+    An object managed by someone else is never ours to judge, whatever else it carries.
+    """
     found = (obj.get("metadata") or {}).get("labels") or {}
+    if found.get(labels.LABEL_MANAGED_BY) != labels.MANAGED_BY:
+        return None
     keys = (labels.LABEL_WORKFLOWRUN_NAMESPACE, labels.LABEL_WORKFLOWRUN, labels.LABEL_WORKFLOWRUN_UID)
     values = tuple(str(found.get(key) or "") for key in keys)
     return (values[0], values[1], values[2]) if all(values) else None

@@ -163,10 +163,11 @@ def refused(exc: ApiError, plane_id: str, what: str) -> Exception | None:
     itself rejected (400, 422) -> terminal ``RenderFailed``; anything else (``None``) propagates as it is,
     to the controller's rate-limited retry.
     """
-    why = f"{exc.status or type(exc).__name__}: {exc.message[:MAX_API_MESSAGE]}"
+    why = f"HTTP {exc.status}: {exc.message[:MAX_API_MESSAGE]}"
     target = f" {what}" if what else ""
     if isinstance(exc, Unavailable | TooManyRequests | ServerError):
-        message = f"build plane {plane_id!r} cannot be reached ({why}); retrying with backoff"
+        unreachable = exc.message[:MAX_API_MESSAGE] or type(exc).__name__
+        message = f"build plane {plane_id!r} cannot be reached ({unreachable}); retrying with backoff"
         return WaitForPlane(c.R_BUILD_PLANE_UNAVAILABLE, message)
     if isinstance(exc, Unauthorized | Forbidden):
         message = f"build plane {plane_id!r} refused to create{target} ({why}); retrying with backoff"
