@@ -1,7 +1,8 @@
 """Bounded CEL evaluation: a step budget per evaluation, a deadline per render, size limits per value.
 
 celpy has no cost model, and one comprehension can run for seconds while holding the event loop. So the
-interpreter is metered from the inside: ``MeteredEvaluator`` overrides the tree walk (every AST node visit,
+interpreter is metered from the inside: ``evaluator.MeteredEvaluator`` overrides the tree walk (every AST
+node visit,
 including those of nested comprehension bodies, goes through ``_visit_tree``) and
 
 * counts one step per node, plus a charge proportional to the size of every string or list it produces
@@ -9,7 +10,9 @@ including those of nested comprehension bodies, goes through ``_visit_tree``) an
 * refuses any string longer than ``MAX_STRING`` and any list/map heavier than ``MAX_WEIGHT`` (weight counts
   nested elements as often as they are reachable, so ``[a, a]`` nested 60 deep is refused long before a
   comparison or a JSON dump could expand it);
-* checks the wall clock every 32 steps against the earlier of the evaluation's and the render's deadline.
+* checks the wall clock every 32 steps against the earlier of the evaluation's and the render's deadline;
+* lets extension functions charge work proportional to their output *before* doing it (``charge``), so
+  ``lists.range(100000)`` or a ``format`` precision of a million is refused without being built.
 
 Limits (SPEC section 4, in the spirit of Kubernetes' per-call CEL cost limit): ``EVAL_STEPS`` (~0.1 s of
 celpy on a 2-core machine), ``RENDER_STEPS`` and ``RENDER_SECONDS`` for the whole render. Exceeding any
@@ -25,9 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import time
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final
-
-from celpy.evaluation import Evaluator
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,6 +42,16 @@ MAX_STRING: Final = 1 << 20
 MAX_WEIGHT: Final = 200_000
 _MAX_NESTING: Final = 100
 _CLOCK_EVERY: Final = 31  # check the clock when (steps & 31) == 0
+
+
+_ACTIVE: ContextVar[Meter | None] = ContextVar("choreo_cel_meter", default=None)
+
+
+def charge(steps: int) -> None:
+    """Charge the evaluation in progress; extension functions call it *before* work of that size."""
+    meter = _ACTIVE.get()
+    if meter is not None:
+        meter.charge(steps)
 
 
 class BudgetExceeded(BaseException):
@@ -104,6 +116,7 @@ class Meter:
         self.step_scope = step_scope
         self.time_scope = time_scope
         self.steps = 0
+        _ACTIVE.set(self)
 
     def charge(self, steps: int) -> None:
         """Account ``steps``; raise ``BudgetExceeded`` when over the limit or past the deadline."""
@@ -119,6 +132,7 @@ class Meter:
     def close(self) -> None:
         """Subtract the steps used from the render's budget."""
         self.budget.steps_left -= self.steps
+        _ACTIVE.set(None)
 
 
 def weight(value: Any, depth: int = 0) -> int:
@@ -142,31 +156,3 @@ def weight(value: Any, depth: int = 0) -> int:
     with contextlib.suppress(AttributeError):  # plain list/dict take no attributes; celpy's types do
         value.oc_weight = total  # type: ignore[union-attr]
     return total
-
-
-class MeteredEvaluator(Evaluator):
-    """celpy's tree-walking evaluator with every node visit metered (see the module docstring)."""
-
-    def __init__(self, ast: Any, activation: Any, meter: Meter) -> None:
-        super().__init__(ast, activation)
-        self._meter = meter
-
-    def sub_evaluator(self, ast: Any) -> MeteredEvaluator:
-        """Comprehension bodies are evaluated by a nested evaluator: it shares the meter."""
-        return MeteredEvaluator(ast, self.activation, self._meter)
-
-    def _visit_tree(self, tree: Any) -> Any:
-        meter = self._meter
-        meter.charge(1)
-        value = super()._visit_tree(tree)
-        if isinstance(value, str | bytes):
-            if len(value) > MAX_STRING:
-                raise BudgetExceeded(f"string longer than {MAX_STRING} characters")
-            if len(value) > 4096:
-                meter.charge(len(value) // 4096)  # copying 4 KiB costs about one node visit
-        elif isinstance(value, list | dict):
-            if weight(value) > MAX_WEIGHT:
-                raise BudgetExceeded(f"value larger than {MAX_WEIGHT} elements")
-            if len(value) > 16:
-                meter.charge(len(value) // 16)
-        return value

@@ -28,14 +28,16 @@ import lark
 from celpy.celparser import CELParseError
 from celpy.evaluation import Activation, CELEvalError
 
-from choreo_controller.render import values
-from choreo_controller.render.budget import Budget, BudgetExceeded, MeteredEvaluator, OutOfTime
+from choreo_controller.render import grammar, values
+from choreo_controller.render.budget import Budget, BudgetExceeded, OutOfTime
+from choreo_controller.render.celvalues import ERROR_PREFIX
 from choreo_controller.render.errors import InvalidTemplate, RenderError, RenderFailed, RenderTimedOut
+from choreo_controller.render.evaluator import MeteredEvaluator
 from choreo_controller.render.fast import Fallback, Fn, compile_fast, fold_literal
-from choreo_controller.render.functions import ERROR_PREFIX, FUNCTIONS
+from choreo_controller.render.functions import FUNCTIONS
 
 MAX_EXPRESSION_BYTES: Final = 4096
-MAX_AST_DEPTH: Final = 400
+MAX_AST_DEPTH: Final = 500  # parse-tree levels; list literals take 3 per nesting
 
 _celpy_logger = logging.getLogger("celpy")
 _celpy_logger.setLevel(logging.CRITICAL + 1)  # its records carry argument values and whole activations
@@ -64,7 +66,7 @@ class Scope:
 
 
 @functools.cache
-def _base_activation() -> Activation:
+def _base_activation() -> Activation:  # celpy's type annotations (int(), string()...) and our functions
     environment = _environment()
     return Activation(annotations=environment.annotations, package=None, functions=FUNCTIONS)
 
@@ -133,7 +135,7 @@ def compile_expression(text: str) -> Program:
     if len(text.encode("utf-8")) > MAX_EXPRESSION_BYTES:
         raise InvalidTemplate(f"expression longer than {MAX_EXPRESSION_BYTES} bytes")
     try:
-        ast = _environment().compile(text)
+        ast = grammar.parse(text)
     except CELParseError as error:
         line, column = getattr(error, "line", None), getattr(error, "column", None)
         where = f" at line {line}, column {column}" if line is not None and column is not None else ""

@@ -251,12 +251,17 @@ class _Compiler:
         return lambda _v, _m: constant
 
     def _list_lit(self, tree: lark.Tree[Any]) -> Fn:
-        items = self._args(tree.children[0] if tree.children else None)
+        inits = tree.children[0].children if tree.children else []
+        if any(init.children[0].data == "opt_elem" for init in inits):
+            raise Unsupported
+        items = [self.node(init.children[0]) for init in inits]
         return lambda v, m: [item(v, m) for item in items]
 
     def _map_lit(self, tree: lark.Tree[Any]) -> Fn:
-        parts = self._args(tree.children[0] if tree.children else None)
-        pairs = list(zip(parts[::2], parts[1::2], strict=True))
+        inits = tree.children[0].children if tree.children else []
+        if any(init.children[0].data == "opt_key" for init in inits):
+            raise Unsupported
+        pairs = [(self.node(init.children[0]), self.node(init.children[1])) for init in inits]
 
         def run(v: dict[str, Any], m: Meter) -> dict[str, Any]:
             out: dict[str, Any] = {}

@@ -1,8 +1,9 @@
 """The functions templates may call beyond celpy's built-ins (SPEC section 4).
 
-* The cel-go strings-extension subset celpy lacks: ``lowerAscii``, ``upperAscii``, ``replace``, ``split``,
-  ``join``, ``trim``, ``substring``, ``indexOf``, ``lastIndexOf``. Each works as a method
-  (``s.lowerAscii()``, ``list.join(",")``) and as a function (``lowerAscii(s)``).
+* The first part of cel-go's strings extension: ``lowerAscii``, ``upperAscii``, ``replace``, ``split``,
+  ``join``, ``trim``, ``substring``. Each works as a method (``s.lowerAscii()``, ``list.join(",")``) and
+  as a function (``lowerAscii(s)``). The rest of the environment OpenChoreo enables (strings, encoders,
+  math, lists, sets, optionals) is in ``extstrings`` and ``extlists``; ``FUNCTIONS`` holds them all.
 * ``string(x)`` replaced so bools give ``"true"``/``"false"`` as in cel-go (celpy gives ``"True"``);
   lists and maps give compact JSON, the same text interpolation produces.
 * OpenChoreo's ``oc_omit()``, ``oc_merge(a, b, ...)``, ``oc_generate_name(...)``, ``oc_dns_label(...)`` and
@@ -19,23 +20,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from celpy import celtypes
-from celpy.evaluation import CELEvalError
 
-from choreo_controller.render import names, values
+from choreo_controller.render import extlists, extstrings, names, values
 from choreo_controller.render.budget import MAX_STRING, MAX_WEIGHT
+from choreo_controller.render.celvalues import error
 from choreo_controller.render.gofmt import double_text, json_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-ERROR_PREFIX: Final = "oc: "
-
 _LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _UPPER: Final = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-def _error(message: str) -> CELEvalError:
-    return CELEvalError(ERROR_PREFIX + message)
+def _error(message: str) -> Any:
+    return error(message)
 
 
 def _strings(*args: Any) -> bool:
@@ -99,9 +98,14 @@ def join(items: Any, sep: Any = "") -> Any:
     return celtypes.StringType(sep.join(items))
 
 
+_GO_SPACE: Final = (
+    "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
 def trim(text: Any) -> Any:
-    """``trim``: leading and trailing whitespace removed."""
-    return celtypes.StringType(text.strip()) if _strings(text) else _error("trim needs a string")
+    """``trim``: leading and trailing whitespace removed (Go's ``strings.TrimSpace``: Unicode spaces)."""
+    return celtypes.StringType(text.strip(_GO_SPACE)) if _strings(text) else _error("trim needs a string")
 
 
 def substring(text: Any, start: Any, end: Any = None) -> Any:
@@ -112,25 +116,6 @@ def substring(text: Any, start: Any, end: Any = None) -> Any:
     if not 0 <= start <= stop <= len(text):
         return _error("substring index out of range")
     return celtypes.StringType(text[start:stop])
-
-
-def index_of(text: Any, sub: Any, offset: Any = 0) -> Any:
-    """``indexOf(sub[, offset])``: code-point index of the first match at or after ``offset``, or -1."""
-    if not (_strings(text, sub) and _ints(offset)):
-        return _error("indexOf needs (string, string[, int])")
-    if not 0 <= offset <= len(text):
-        return _error("indexOf offset out of range")
-    return celtypes.IntType(text.find(sub, offset))
-
-
-def last_index_of(text: Any, sub: Any, offset: Any = None) -> Any:
-    """``lastIndexOf(sub[, offset])``: index of the last match starting at or before ``offset``, or -1."""
-    last = len(text) if offset is None and _strings(text) else offset
-    if not (_strings(text, sub) and _ints(last)):
-        return _error("lastIndexOf needs (string, string[, int])")
-    if not 0 <= last <= len(text):
-        return _error("lastIndexOf offset out of range")
-    return celtypes.IntType(text.rfind(sub, 0, last + len(sub)))
 
 
 def to_string(value: Any) -> Any:  # noqa: PLR0911 - one return per CEL type
@@ -197,12 +182,12 @@ FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
     "join": join,
     "trim": trim,
     "substring": substring,
-    "indexOf": index_of,
-    "lastIndexOf": last_index_of,
     "string": to_string,
     "oc_omit": oc_omit,
     "oc_merge": oc_merge,
     "oc_generate_name": oc_generate_name,
     "oc_dns_label": oc_dns_label,
     "oc_hash": oc_hash,
+    **extstrings.FUNCTIONS,
+    **extlists.FUNCTIONS,
 }
