@@ -1,10 +1,11 @@
 """``choreo-controller render``: the offline dry run of a WorkflowRun (SPEC section 1, issue 3).
 
-Reads a Workflow or ClusterWorkflow, a WorkflowRun, the SecretReferences its external refs name
-(``--ref``, repeatable, multi-document files allowed) and optionally a BuildPlane (for
-``buildplane.secretStore``); validates the run's parameters and renders exactly what the controller would
-apply in the build plane. stdout gets the objects only: the extra resources in ``spec.resources`` order
-(skipped ones left out), then the Argo Workflow, as multi-document YAML or (``--output json``) one JSON
+Reads (as ``kubectl apply`` would: ``kubeyaml``) a Workflow or ClusterWorkflow, a WorkflowRun, the
+SecretReferences its external refs name (``--ref``, repeatable, multi-document files allowed) and
+optionally a BuildPlane (for ``buildplane.secretStore``); validates the run's parameters and renders
+exactly what the controller would apply in the build plane. stdout gets the objects only: the extra
+resources in ``spec.resources`` order (skipped ones left out), then the Argo Workflow, as multi-document
+YAML or (``--output json``) one JSON
 list. On invalid input stdout stays empty, stderr gets one line per problem starting with its reason
 (``InvalidParameters: parameters.repository.url: 'url' is a required property``) and the exit code is 1.
 Parameters the schema does not declare are rendered (as OpenChoreo does) and each gets a stderr line
@@ -166,9 +167,11 @@ def _external_refs(requests: list[Any], run: dict[str, Any], refs: list[dict[str
 def _documents(path: str, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
     import yaml  # noqa: PLC0415 - lazy: keep --help fast
 
+    from choreo_controller.cli import kubeyaml  # noqa: PLC0415
+
     try:
         with open(path, encoding="utf-8") as stream:  # noqa: PTH123 - a CLI path argument, read once
-            docs = [doc for doc in yaml.load_all(stream, Loader=_loader()) if doc is not None]
+            docs = kubeyaml.load_all(stream)
     except OSError as error:
         raise InputError([f"InvalidInput: {path}: cannot read ({error.strerror})"]) from None
     except yaml.YAMLError as error:
@@ -186,20 +189,6 @@ def _one(path: str, kinds: tuple[str, ...]) -> dict[str, Any]:
     if len(docs) != 1:
         raise InputError([f"InvalidInput: {path}: expected exactly one {' or '.join(kinds)}"])
     return docs[0]
-
-
-def _loader() -> Any:
-    # Like the apiserver: timestamps stay strings (YAML would turn `2024-01-01` into a date).
-    import yaml  # noqa: PLC0415
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.yaml_implicit_resolvers = {
-        key: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    return Loader
 
 
 def _format(objects: list[dict[str, Any]], output: str) -> str:

@@ -30,6 +30,7 @@ from choreo_controller.render.budget import Budget
 from choreo_controller.render.cel import Scope
 from choreo_controller.render.errors import InvalidTemplate, RenderFailed
 from choreo_controller.render.finish import argo_arguments, finish
+from choreo_controller.render.secretref import go_spec
 
 MAX_OBJECT_BYTES: Final = 1 << 20
 
@@ -89,7 +90,7 @@ def build_context(
     refs = {
         ref_id: {
             "metadata": {k: v for k, v in (obj.get("metadata") or {}).items() if k in {"name", "namespace"}},
-            "spec": obj.get("spec") or {},
+            "spec": go_spec(obj.get("spec") or {}),
         }
         for ref_id, obj in external_refs.items()
     }

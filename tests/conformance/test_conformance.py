@@ -98,4 +98,6 @@ def test_case(case, capsys):
         for path in UNKNOWN_PARAMETERS.get(case, ())
     ]
     assert (expected_warnings, expected_warnings) == (warnings(err), err.splitlines())
-    assert matches_openchoreo(json.loads((where / "openchoreo.json").read_text(encoding="utf-8")), json.loads(out))
+    assert matches_openchoreo(
+        json.loads((where / "openchoreo.json").read_text(encoding="utf-8")), json.loads(out)
+    )

@@ -231,7 +231,8 @@ def test_secret_from_a_ref_never_reaches_stderr(capsys, tmp_path):
     ref = write(
         tmp_path,
         "ref.yaml",
-        f"kind: SecretReference\nmetadata: {{name: acme-github, namespace: acme}}\nspec: {{token: {secret}}}\n",
+        "kind: SecretReference\nmetadata: {name: acme-github, namespace: acme}\n"
+        f"spec: {{data: [{{secretKey: t, remoteRef: {{key: {secret}}}}}]}}\n",
     )
     workflow = write(
         tmp_path,
@@ -245,7 +246,7 @@ def test_secret_from_a_ref_never_reaches_stderr(capsys, tmp_path):
             apiVersion: argoproj.io/v1alpha1
             kind: Workflow
             metadata: {name: x}
-            data: {v: "${externalRefs['git'].spec.token + nosuch}"}
+            data: {v: "${externalRefs['git'].spec.data[0].remoteRef.key + nosuch}"}
         """,
     )
     run = write(
@@ -256,8 +257,8 @@ def test_secret_from_a_ref_never_reaches_stderr(capsys, tmp_path):
     code, out, err = run_cli(capsys, "--workflow", workflow, "--run", run, "--ref", ref)
     assert (EXIT_FAILED, "") == (code, out)
     assert (
-        "RenderFailed: runTemplate.data.v: ${externalRefs['git'].spec.token + nosuch}: undeclared reference to 'nosuch'\n"
-        == err
+        "RenderFailed: runTemplate.data.v: ${externalRefs['git'].spec.data[0].remoteRef.key + nosuch}: "
+        "undeclared reference to 'nosuch'\n" == err
     )
     assert secret not in err
 
