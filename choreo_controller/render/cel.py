@@ -2,9 +2,9 @@
 
 * ``compile_expression(text)`` is cached by the expression text (one celpy parse per distinct expression
   per process). It enforces the static limits (``MAX_EXPRESSION_BYTES``, ``MAX_AST_DEPTH``) and raises
-  ``InvalidTemplate`` for syntax errors. The celpy ``Environment`` is created once per process, lazily:
-  creating one sets ``sys.setrecursionlimit(2500)`` and fixes celpy's process-wide parser, so this module
-  uses the interpreted runner only (the compiled runner is not thread-safe and breaks custom functions).
+  ``InvalidTemplate`` for syntax errors. Parsing is ``grammar``'s (celpy's grammar plus cel-go's optional
+  syntax); evaluation is celpy's interpreter extended by ``evaluator`` (the compiled runner is not
+  thread-safe and breaks custom functions).
 * Fast path: most template expressions are field paths, comparisons, ternaries and string concatenation.
   ``fast`` compiles those into closures over the JSON context; whenever a closure cannot be sure of the
   result (a missing key, a type mix, an error value) the metered celpy interpreter evaluates the expression
@@ -66,14 +66,10 @@ class Scope:
 
 
 @functools.cache
-def _base_activation() -> Activation:  # celpy's type annotations (int(), string()...) and our functions
-    environment = _environment()
-    return Activation(annotations=environment.annotations, package=None, functions=FUNCTIONS)
-
-
-@functools.cache
-def _environment() -> celpy.Environment:
-    return celpy.Environment()
+def _base_activation() -> Activation:
+    # celpy's well-known type annotations (what celpy.Environment adds; building one would also build
+    # celpy's own parser, which ``grammar`` replaces) and our functions.
+    return Activation(annotations=dict(celpy.googleapis), package=None, functions=FUNCTIONS)
 
 
 def _depth(tree: lark.Tree[Any]) -> int:

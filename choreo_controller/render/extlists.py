@@ -17,6 +17,7 @@ charged to the evaluation's budget before it is done, so ``lists.range(100000)``
 from __future__ import annotations
 
 import math
+import operator
 from typing import TYPE_CHECKING, Any, Final
 
 from celpy import celtypes
@@ -282,6 +283,16 @@ def _shift(name: str, left: bool) -> Callable[[Any, Any], Any]:
     return apply
 
 
+def divide(a: Any, b: Any) -> Any:
+    """``_/_``: IEEE division for doubles as cel-go (celpy gives ``+inf`` for any ``x / 0.0``)."""
+    if kind(a) == "double" and kind(b) == "double" and float(b) == 0.0:
+        x = float(a)
+        return celtypes.DoubleType(
+            math.nan if x == 0 or math.isnan(x) else math.copysign(math.inf, x) * math.copysign(1.0, b)
+        )
+    return operator.truediv(a, b)
+
+
 # --- optionals ---------------------------------------------------------------------------------------
 
 
@@ -334,6 +345,7 @@ def unwrap(items: Any) -> Any:
 
 
 FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
+    "_/_": divide,
     "distinct": distinct,
     "flatten": flatten,
     "lists.range": lists_range,

@@ -180,9 +180,9 @@ def _as_string(value: Any) -> str:  # noqa: PLR0911 - one return per CEL kind
 
 
 def _clause_text(value: Any) -> str:
-    # How a list or map member is written: doubles with the default precision (a valid CEL literal).
+    # A list or map member: doubles with plain fmt's default precision (a valid CEL literal), unlocalised.
     if kind(value) == "double":
-        return _fixed(value, _DEFAULT_PRECISION) if math.isfinite(value) else _special(value)
+        return f"{float(value):.{_DEFAULT_PRECISION}f}" if math.isfinite(value) else double_text(value)
     if kind(value) == "timestamp":
         return f'timestamp("{value}")'
     if kind(value) == "duration":
@@ -190,12 +190,17 @@ def _clause_text(value: Any) -> str:
     return _as_string(value)
 
 
-def _special(value: float) -> str:
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+def _not_finite(value: float) -> str:
+    # golang.org/x/text's printer, which cel-go formats %f and %e with.
+    return "NaN" if math.isnan(value) else ("∞" if value > 0 else "-∞")
 
 
-def _fixed(value: Any, precision: int) -> str:
-    return _special(value) if not math.isfinite(value) else f"{float(value):.{precision}f}"
+def _fixed(value: float, precision: int) -> str:
+    """``%.Nf`` through x/text's en-US printer: digits grouped by thousands (``1,234.500000``)."""
+    return f"{value:,.{precision}f}" if math.isfinite(value) else _not_finite(value)
+
+
+_SUPERSCRIPT: Final = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def _double_arg(value: Any, verb: str) -> float:
@@ -238,8 +243,13 @@ def _octal(value: Any) -> str:
 
 
 def _scientific(value: Any, precision: int) -> str:
+    """``%.Ne`` through x/text's en-US printer: ``2.718280``, U+202F U+00D7 U+202F, ``10⁰⁰``."""
     number = _double_arg(value, "e")
-    return _special(number) if not math.isfinite(number) else f"{number:.{precision}e}"
+    if not math.isfinite(number):
+        return _not_finite(number)
+    mantissa, exponent = f"{number:.{precision}e}".split("e")
+    digits = f"{'-' if int(exponent) < 0 else ''}{abs(int(exponent)):02d}".translate(_SUPERSCRIPT)
+    return f"{mantissa}\u202f\u00d7\u202f10{digits}"
 
 
 _VERBS: Final[dict[str, Callable[[Any, int | None], str]]] = {

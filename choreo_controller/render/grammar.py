@@ -14,8 +14,8 @@ field selections on a variable ``math``, and no context variable has such a name
 
 from __future__ import annotations
 
-import functools
 import re
+import sys
 from importlib import resources
 from typing import Any, Final
 
@@ -58,8 +58,8 @@ def _grammar() -> str:
     return text
 
 
-@functools.cache
-def _parser() -> lark.Lark:
+def _build() -> lark.Lark:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 2500))  # celpy's tree walk recurses per AST level
     return lark.Lark(
         _grammar(),
         parser="lalr",
@@ -70,6 +70,11 @@ def _parser() -> lark.Lark:
         maybe_placeholders=False,
         priority="invert",
     )
+
+
+# Built at import (a few hundred ms of LALR table construction, once per process) so that no render's
+# time budget ever pays for it.
+_PARSER: Final = _build()
 
 
 def _namespaced_calls(tree: lark.Tree[Any]) -> None:
@@ -97,7 +102,7 @@ def _namespaced_calls(tree: lark.Tree[Any]) -> None:
 def parse(text: str) -> lark.Tree[Any]:
     """The AST of ``text``; raises celpy's ``CELParseError`` (with line and column) for syntax errors."""
     try:
-        tree = _parser().parse(text)
+        tree = _PARSER.parse(text)
     except (lark.exceptions.UnexpectedToken, lark.exceptions.UnexpectedCharacters) as error:
         raise CELParseError("syntax error", line=error.line, column=error.column) from None
     except lark.exceptions.LarkError:

@@ -138,3 +138,69 @@ def test_legitimate_comprehensions_fit_comfortably():
     params = {"env": {f"VAR_{i}": str(i) for i in range(50)}}
     rendered = render("parameters.env.map(k, {'name': k, 'value': parameters.env[k]})", params=params)
     assert 50 == len(rendered.workflow["data"]["values"][0])
+
+
+LIMIT = re.escape("format: precision larger than ") + r"\d+"
+
+
+@pytest.mark.parametrize(
+    ("expression", "params", "detail"),
+    [
+        pytest.param("lists.range(100000)", {}, STEPS, id="lists-range"),
+        pytest.param("lists.range(100000).map(x, x)", {}, STEPS, id="lists-range-map"),
+        pytest.param(
+            "lists.range(100).transformList(i, v, lists.range(100).transformList(j, w, i * j))",
+            {},
+            STEPS,
+            id="nested-transformList",
+        ),
+        pytest.param(
+            "lists.range(50).transformMap(i, v, lists.range(50).transformMap(j, w, lists.range(50)))",
+            {},
+            STEPS,
+            id="nested-transformMap",
+        ),
+        pytest.param("'%.900000000f'.format([1.0])", {}, LIMIT, id="format-huge-precision"),
+        pytest.param(
+            "'%.1000000f%.1000000f'.format([1.0, 2.0])",
+            {},
+            re.escape(f"format: result longer than {MAX_STRING} characters"),
+            id="format-wide-precision",
+        ),
+        pytest.param(
+            nest("'ab'", "[{0}].map(a, '%s%s'.format([a, a]))[0]", 22), {}, STEPS, id="format-doubling"
+        ),
+        pytest.param(
+            nest("'x'", "[{0}].map(a, [a, a].join(''))[0]", 22), {}, STEPS, id="repeat-by-join-doubling"
+        ),
+        pytest.param(
+            nest("['x']", "[{0}].map(a, [a, a].flatten())[0]", 22), {}, STEPS, id="flatten-doubling"
+        ),
+        pytest.param(
+            "sets.contains(parameters.l, parameters.l)", {"l": list(range(20_000))}, STEPS, id="sets-product"
+        ),
+        pytest.param(
+            "parameters.l.distinct().sort().reverse().size() > 0 && lists.range(20000).size() > 0",
+            {"l": list(range(1000))},
+            STEPS,
+            id="chained-list-functions",
+        ),
+        pytest.param(
+            "parameters.l.sortBy(x, -x).size()", {"l": list(range(20_000))}, STEPS, id="sortBy-large"
+        ),
+        pytest.param(
+            "strings.quote(parameters.s.replace('a', 'aaaaaaaa'))",
+            {"s": "a" * 200_000},
+            re.escape("replace would build a string longer than 1048576 characters"),
+            id="quote-growth",
+        ),
+    ],
+)
+def test_extension_bombs_fail_fast(expression, params, detail):
+    start = time.monotonic()
+    with pytest.raises(RenderFailed) as caught:
+        render(expression, params=params)
+    elapsed = time.monotonic() - start
+    assert "RenderFailed" == caught.value.reason
+    assert re.fullmatch(detail, caught.value.detail), caught.value.detail
+    assert elapsed < 1.0, f"took {elapsed:.2f}s"
