@@ -30,6 +30,7 @@ from choreo_controller.render.gofmt import json_text
 
 _SCALAR: Final = -1
 _NO_SHAPE: Final[dict[str, Any]] = {}
+_FIXABLE: Final = (dict, list, str, float)
 _GO_FIXED_LIMIT: Final = 1e21  # encoding/json writes whole doubles below this without an exponent
 
 
@@ -54,6 +55,8 @@ def _array(text: str) -> list[Any] | None:
 
 
 class _Finisher:
+    """Fixes a freshly rendered object in place (nothing else holds it), returning replaced scalars."""
+
     __slots__ = ("types",)
 
     def __init__(self) -> None:
@@ -62,31 +65,34 @@ class _Finisher:
     def node(self, shape: int) -> dict[str, Any]:
         return self.types[shape] if shape != _SCALAR else _NO_SHAPE
 
-    def value(self, value: Any, shape: int) -> Any:
+    def value(self, value: Any, shape: int) -> Any:  # noqa: C901 - one branch per JSON type
         if isinstance(value, dict):
             node = self.node(shape)
             fields, values_shape = node.get("f", _NO_SHAPE), node.get("v", _SCALAR)
-            return {
-                key: json_text(item)
-                if key == "value" and isinstance(item, dict)
-                else self.value(item, fields.get(key, values_shape))
-                for key, item in value.items()
-            }
-        if isinstance(value, list):
+            for key, item in value.items():
+                if key == "value" and isinstance(item, dict):
+                    value[key] = json_text(item)
+                elif (
+                    isinstance(item, _FIXABLE)
+                    and (fixed := self.value(item, fields.get(key, values_shape))) is not item
+                ):
+                    value[key] = fixed
+        elif isinstance(value, list):
             items = self.node(shape).get("i", _SCALAR)
-            return [self.value(item, items) for item in value]
-        if isinstance(value, str):
+            for index, item in enumerate(value):
+                if isinstance(item, _FIXABLE) and (fixed := self.value(item, items)) is not item:
+                    value[index] = fixed
+        elif isinstance(value, str):
             if value.startswith("[") and "i" in self.node(shape):
                 parsed = _array(value)
                 return value if parsed is None else parsed
-            return value
-        if isinstance(value, float) and value.is_integer() and abs(value) < _GO_FIXED_LIMIT:
+        elif isinstance(value, float) and value.is_integer() and abs(value) < _GO_FIXED_LIMIT:
             return int(value)
         return value
 
 
 def finish(obj: dict[str, Any]) -> dict[str, Any]:
-    """The object as OpenChoreo would send it (see the module docstring); a new object."""
+    """``obj`` (a freshly rendered object, changed in place) as OpenChoreo would send it."""
     finished: dict[str, Any] = _Finisher().value(obj, _root(obj))
     return finished
 

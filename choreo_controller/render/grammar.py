@@ -58,6 +58,21 @@ def _grammar() -> str:
     return text
 
 
+class _Meta(lark.tree.Meta):
+    """No positions: tracking them doubles parse time; celpy reads ``meta.line``/``column`` for messages."""
+
+    line: int | None = None  # type: ignore[assignment]
+    column: int | None = None  # type: ignore[assignment]
+
+
+class _Tree(lark.Tree):  # type: ignore[type-arg]
+    @property
+    def meta(self) -> lark.tree.Meta:
+        if self._meta is None:
+            self._meta = _Meta()  # type: ignore[no-untyped-call]
+        return self._meta
+
+
 def _build() -> lark.Lark:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 2500))  # celpy's tree walk recurses per AST level
     return lark.Lark(
@@ -66,7 +81,8 @@ def _build() -> lark.Lark:
         start="expr",
         g_regex_flags=re.MULTILINE,
         lexer_callbacks={"IDENT": CELParser.ambiguous_literals},
-        propagate_positions=True,
+        propagate_positions=False,
+        tree_class=_Tree,
         maybe_placeholders=False,
         priority="invert",
     )
@@ -95,7 +111,7 @@ def _namespaced_calls(tree: lark.Tree[Any]) -> None:
         if namespace not in NAMESPACES:
             continue
         name = lark.Token("IDENT", f"{namespace}.{node.children[1]}")
-        call = lark.Tree("ident_arg", [name, *node.children[2:]], node.meta)
+        call = _Tree("ident_arg", [name, *node.children[2:]])
         node.data, node.children = "primary", [call]
 
 

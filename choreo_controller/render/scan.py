@@ -33,15 +33,16 @@ class Parsed:
 
     parts: tuple[str | Expr, ...]
     whole: Expr | None = None
+    text: str | None = None  # the (unescaped) text when there is no expression at all
 
     @property
     def is_literal(self) -> bool:
         """No expression at all: the (unescaped) text is the value."""
-        return all(isinstance(p, str) for p in self.parts)
+        return self.text is not None
 
     def literal(self) -> str:
         """The text of a literal-only string."""
-        return "".join(p for p in self.parts if isinstance(p, str))
+        return self.text if self.text is not None else ""
 
     def expressions(self) -> tuple[Expr, ...]:
         """Every expression of the string, in order."""
@@ -134,10 +135,12 @@ def _split(text: str) -> tuple[str | Expr, ...]:
 def parse(text: str) -> Parsed:
     """Parse one template string; raises ``InvalidTemplate`` (without a path) when it is malformed."""
     if "$" not in text:
-        return Parsed((text,))
+        return Parsed((text,), text=text)
     parts = _split(text)
     stripped = text.strip()
     trimmed = parts if stripped == text else _split(stripped)
     if len(trimmed) == 1 and isinstance(trimmed[0], Expr):
         return Parsed(trimmed, whole=trimmed[0])
+    if all(isinstance(part, str) for part in parts):
+        return Parsed(parts, text="".join(str(part) for part in parts))
     return Parsed(parts)

@@ -6,6 +6,10 @@ engine: choreo_controller.render.render_run (compile cache keyed by expression t
 naive:  the same template walk, but every ${...} compiled with celpy and evaluated each time (one
         celpy.Environment, context converted once per render), i.e. what a straightforward port does.
 
+cold:   compiling a Workflow of 40 distinct expressions with empty caches (``check_workflow``, what the
+        Workflow controller does when a Workflow changes); the parser itself is built once per process, at
+        import, and is reported on its own line.
+
 Usage: hack/bench/bench_render.py [--iterations N]
 """
 
@@ -15,6 +19,8 @@ import argparse
 import json
 import pathlib
 import statistics
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -24,8 +30,15 @@ from celpy.adapter import CELJSONEncoder, json_to_cel
 
 from choreo_controller import render, schema
 from choreo_controller.render import scan
+from choreo_controller.render.cel import compile_expression
 from choreo_controller.render.functions import FUNCTIONS
 
+IMPORT_TIMER = """
+import time
+started = time.perf_counter()
+import choreo_controller.render
+print(time.perf_counter() - started)
+"""
 SAMPLES = pathlib.Path(__file__).resolve().parents[2] / "manifests" / "samples"
 
 
@@ -76,6 +89,33 @@ def timed(fn: Any, iterations: int) -> list[float]:
     return samples
 
 
+def forty_expressions(workflow: dict[str, Any]) -> dict[str, Any]:
+    """The Docker sample's own expressions, topped up with distinct everyday ones to 40."""
+    texts = list(
+        dict.fromkeys(e.text for s in _strings(workflow["spec"]) for e in scan.parse(s).expressions())
+    )
+    extra = [
+        f"parameters.docker.platforms.size() > {i} ? parameters.docker.platforms[0] + '-{i}' : 'none'"
+        for i in range(40)
+    ]
+    texts = (texts + extra)[:40]
+    data = {f"k{i}": "${" + text + "}" for i, text in enumerate(texts)}
+    return {"spec": {"runTemplate": {"apiVersion": "v1", "kind": "ConfigMap", "data": data}}}
+
+
+def cold_compile(workflow: dict[str, Any], iterations: int) -> float:
+    samples = []
+    for _ in range(iterations):
+        compile_expression.cache_clear()
+        scan.parse.cache_clear()
+        start = time.perf_counter()
+        problems = render.check_workflow(workflow)
+        samples.append(time.perf_counter() - start)
+        if problems:
+            raise SystemExit(f"the 40-expression Workflow is invalid: {problems}")
+    return statistics.median(samples)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=300)
@@ -115,6 +155,13 @@ def main() -> None:
         f"naive celpy (compile+eval each time) median {naive_s * 1e3:7.3f} ms   {1 / naive_s:8.0f} renders/s"
     )
     print(f"speed-up render_run vs naive: {naive_s / engine_s:.1f}x")
+    cold = forty_expressions(workflow)
+    cold_s = cold_compile(cold, 20)
+    print(f"cold compile of 40 expressions (check_workflow, empty caches) median {cold_s * 1e3:7.3f} ms")
+    code = IMPORT_TIMER
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    imported_ms = float(done.stdout) * 1e3
+    print(f"import of choreo_controller.render in a new process (builds the parser) {imported_ms:.1f} ms")
 
 
 def _strings(node: Any) -> list[str]:
