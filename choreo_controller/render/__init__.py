@@ -16,9 +16,18 @@ Public API (pure functions of their inputs; no IO, no clock except the render bu
   ``path``, ``expression`` and a ``message`` that never contains context values; ``RenderTimedOut`` (not
   terminal) when the wall-clock budget ran out: retry later.
 
-Modules: ``scan`` (``${...}`` splitting), ``cel`` (compile cache, fast path, error mapping), ``budget``
-(metered evaluator), ``functions`` (strings subset, ``oc_*``), ``values`` (CEL -> JSON), ``walk`` (template
-walk), ``run`` (context, includeWhen, forced fields, checks), ``check`` (static checks), ``names``.
+The environment is cel-go's as OpenChoreo configures it (``cel.OptionalTypes``, ``ext.Strings``,
+``ext.Encoders``, ``ext.Math``, ``ext.Lists``, ``ext.Sets``, ``ext.TwoVarComprehensions``, ``oc_*``), and the
+output is what OpenChoreo's Go code writes (``gofmt``, ``finish``); ``tests/conformance`` holds it to
+OpenChoreo's own output on the shared corpus.
+
+Modules: ``scan`` (``${...}`` splitting), ``grammar`` (the parser: celpy's grammar plus optional syntax),
+``cel`` (compile cache, fast path, error mapping), ``evaluator`` (optional syntax, macros, metering),
+``budget`` (steps and deadlines), ``functions``/``extstrings``/``extlists`` (the function table),
+``celvalues`` (kinds, equality, optionals), ``values`` (CEL -> JSON), ``gofmt`` (Go's text for doubles and
+JSON), ``walk`` (template walk), ``finish`` (post-processing, schema-aware arrays from ``shapes.json``),
+``secretref`` (SecretReference specs as Go re-serialises them), ``run`` (context, includeWhen, forced
+fields, checks), ``check`` (static checks), ``names``.
 """
 
 from choreo_controller.render.budget import Budget
