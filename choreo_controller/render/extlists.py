@@ -283,6 +283,19 @@ def _shift(name: str, left: bool) -> Callable[[Any, Any], Any]:
     return apply
 
 
+def add(a: Any, b: Any) -> Any:
+    """``_+_`` whose strings and lists stay CEL values.
+
+    celpy concatenates them into plain Python values, which its own methods (``contains``...) then refuse.
+    """
+    result = operator.add(a, b)
+    if type(result) is str:
+        return celtypes.StringType(result)
+    if type(result) is list:
+        return celtypes.ListType(result)
+    return result
+
+
 def divide(a: Any, b: Any) -> Any:
     """``_/_``: IEEE division for doubles as cel-go (celpy gives ``+inf`` for any ``x / 0.0``)."""
     if kind(a) == "double" and kind(b) == "double" and float(b) == 0.0:
@@ -345,6 +358,7 @@ def unwrap(items: Any) -> Any:
 
 
 FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
+    "_+_": add,
     "_/_": divide,
     "distinct": distinct,
     "flatten": flatten,

@@ -201,6 +201,11 @@ def test_fast_path_agrees_with_the_interpreter(text):
     assert outcome(interpret, text) == outcome(evaluate, text)
 
 
+def test_concatenations_stay_cel_values():  # found by the property above; cel-go gives true
+    assert ("value", True) == outcome(interpret, "(parameters.s + parameters.s).contains(parameters.s)")
+    assert ("value", True) == outcome(interpret, "(parameters.l + ['z']).exists(x, x == 'z')")
+
+
 def test_fast_path_covers_the_everyday_forms():
     for text in [
         "parameters.m.k",
