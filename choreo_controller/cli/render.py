@@ -54,7 +54,9 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         epilog=(
             "The run's metadata.uid is usually absent from a file; the label openchoreo.dev/workflowrun-uid "
             f"then gets the placeholder {PLACEHOLDER_UID}. The run's namespace defaults to 'default'. "
-            "Exit codes: 0 rendered, 1 invalid input (one line per problem on stderr), 2 usage."
+            "Files are read as kubectl apply reads them (YAML 1.1: n is false, 3.0 is 3). Parameters the "
+            "Workflow's schema does not declare are rendered, each with a 'Warning: UnknownParameters' line "
+            "on stderr. Exit codes: 0 rendered, 1 invalid input (one line per problem on stderr), 2 usage."
         ),
     )
     parser.add_argument("--workflow", required=True, metavar="FILE", help="Workflow or ClusterWorkflow YAML")
