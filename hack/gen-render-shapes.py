@@ -26,7 +26,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from choreo_controller.api import resources  # noqa: E402 - after the path set-up
+from choreo_controller.api import buildkinds  # noqa: E402 - after the path set-up
 
 OUT = ROOT / "choreo_controller" / "render" / "shapes.json"
 SCALAR = -1
@@ -159,20 +159,22 @@ def generate() -> dict[str, Any]:
         for gvk in schema.get("x-kubernetes-group-version-kind", [])
     }
     shapes, roots = Shapes(), {}
-    for res in resources.KNOWN:
-        if not res.namespaced:
+    for row in buildkinds.KINDS:  # what a Workflow may render: the run object and the extra resources
+        if row.use not in {buildkinds.RUN, buildkinds.EXTRA}:
             continue
-        key = f"{res.api_version} {res.kind}"
-        if res.group == "argoproj.io" and argo_by_kind.get(res.kind) in argo["definitions"]:
-            roots[key] = shapes.shape(
-                {"$ref": "#/definitions/" + argo_by_kind[res.kind]}, argo["definitions"]
-            )
-        elif (res.group, res.version, res.kind) in k8s_by_gvk:
-            name = k8s_by_gvk[(res.group, res.version, res.kind)]
-            roots[key] = shapes.shape({"$ref": "#/definitions/" + name}, k8s["definitions"])
-        elif res.group == "external-secrets.io":
-            for version_key, schema in eso.items():
-                roots[version_key] = shapes.shape(schema, {})
+        res = row.resource
+        for version in sorted(row.versions):
+            api_version = f"{res.group}/{version}" if res.group else version
+            key = f"{api_version} {res.kind}"
+            if res.group == "argoproj.io" and argo_by_kind.get(res.kind) in argo["definitions"]:
+                roots[key] = shapes.shape(
+                    {"$ref": "#/definitions/" + argo_by_kind[res.kind]}, argo["definitions"]
+                )
+            elif (res.group, version, res.kind) in k8s_by_gvk:
+                name = k8s_by_gvk[(res.group, version, res.kind)]
+                roots[key] = shapes.shape({"$ref": "#/definitions/" + name}, k8s["definitions"])
+            elif key in eso:
+                roots[key] = shapes.shape(eso[key], {})
     return shapes.compact(roots)
 
 

@@ -76,7 +76,6 @@ _BY_API_VERSION_KIND: dict[tuple[str, str], ApiResource] = {
         LEASE,
     )
 }
-KNOWN: tuple[ApiResource, ...] = tuple(_BY_API_VERSION_KIND.values())
 
 
 def resource_for(api_version: str, kind: str) -> ApiResource | None:
