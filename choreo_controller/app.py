@@ -35,9 +35,10 @@ from choreo_controller.api import resources as r
 from choreo_controller.app_autobuild import AutoBuildServer
 from choreo_controller.app_relay import RelayOptions, relay_planes
 from choreo_controller.kube import KubeClient, connect
+from choreo_controller.kube.transport import ApiClientTransport, TokenBucket
 from choreo_controller.metrics import Metrics
 from choreo_controller.reconcilers import component as comp
-from choreo_controller.reconcilers.autobuild import CachedSource
+from choreo_controller.reconcilers.autobuild import SECRET_NAME, CachedSource
 from choreo_controller.reconcilers.ports import Caches, PlaneTarget
 from choreo_controller.reconcilers.workflow import WorkflowReconciler
 from choreo_controller.reconcilers.workflowrun import INDEXERS, OrphanSweep, RunDeps, WorkflowRunReconciler
@@ -81,6 +82,9 @@ class ControllerOptions:
     burst: int = 100
     autobuild_address: str = "0"  # "0" disables the auto-build receiver
     autobuild_secret_namespace: str = "openchoreo-control-plane"  # noqa: S105 - a namespace, not a secret
+    autobuild_hosts: tuple[tuple[str, str], ...] = ()  # self-hosted Git host -> provider
+    autobuild_qps: float = 5.0  # the receiver's own apiserver budget (run creations)
+    autobuild_burst: int = 20
 
 
 class DirectBuildPlanes:
@@ -201,6 +205,30 @@ def _wire_components(mgr: Manager, cp: KubeApi, clock: Clock, others: dict[str, 
     mgr.add_controller(ctrl, informers=[components, types, cluster_types, workflows, cluster_workflows])
 
 
+def _wire_autobuild(
+    opts: ControllerOptions, mgr: Manager, cp: KubeClient[ApiClientTransport], components: Informer,
+    others: dict[str, Informer],
+) -> None:  # fmt: skip
+    """The receiver, on every replica (run names dedupe deliveries), with its own apiserver budget."""
+    address = parse_address(opts.autobuild_address)
+    if address is None:
+        return
+    secret = mgr.add_informer(
+        r.SECRET, namespace=opts.autobuild_secret_namespace, field_selector=f"metadata.name={SECRET_NAME}"
+    )
+    budget = KubeClient(cp.transport.with_limiter(TokenBucket(opts.autobuild_qps, opts.autobuild_burst)))
+    receiver = AutoBuildServer.create(
+        budget,
+        host=address[0],
+        port=address[1],
+        secret_namespace=opts.autobuild_secret_namespace,
+        source=CachedSource(components.store, others["workflows"].store, others["clusterworkflows"].store),
+        secret_store=secret.store,
+        hosts=dict(opts.autobuild_hosts),  # type: ignore[arg-type]  # providers checked by the CLI
+    )
+    mgr.add_runnable("autobuild", receiver.run)
+
+
 async def run_controller(opts: ControllerOptions) -> None:
     """Run the controller until SIGTERM/SIGINT (returns) or lost leadership (raises ``LeadershipLost``)."""
     clock, metrics = RealClock(), Metrics()
@@ -266,19 +294,7 @@ async def run_controller(opts: ControllerOptions) -> None:
             mgr.add_controller(ctrl, informers=[informer])
         _wire_run_handlers(runs_informer, argo_events, runs_ctrl, reconciler, others)
         _wire_components(mgr, cp, clock, others)
-        autobuild = parse_address(opts.autobuild_address)
-        if autobuild is not None:
-            source = CachedSource(
-                components.store, others["workflows"].store, others["clusterworkflows"].store
-            )
-            receiver = AutoBuildServer.create(
-                cp,
-                host=autobuild[0],
-                port=autobuild[1],
-                secret_namespace=opts.autobuild_secret_namespace,
-                source=source,
-            )
-            mgr.add_runnable("autobuild", receiver.run)  # every replica: run names dedupe deliveries
+        _wire_autobuild(opts, mgr, cp, components, others)
         sweep = OrphanSweep(
             runs_informer.store,
             cp,

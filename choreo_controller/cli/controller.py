@@ -84,7 +84,17 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "--autobuild-secret-namespace",
         default="openchoreo-control-plane",
         metavar="NS",
-        help="namespace of the Secret git-webhook-secrets (github-secret, gitlab-secret, bitbucket-secret)",
+        help="namespace of the Secret git-webhook-secrets (github-secret, gitlab-secret, bitbucket-secret; "
+        "<namespace>.<provider>-secret and <namespace>.<component>.<provider>-secret scope a key)",
+    )
+    parser.add_argument(
+        "--autobuild-git-host",
+        action="append",
+        default=[],
+        type=_git_host,
+        metavar="HOST=PROVIDER",
+        help="a self-hosted Git host and its provider (github, gitlab, bitbucket); repeatable. Public hosts "
+        "are known; a repository on any other host is never built from a webhook",
     )
     parser.add_argument(
         "--kube-api-qps",
@@ -223,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
         burst=args.kube_api_burst,
         autobuild_address=args.autobuild_bind_address,
         autobuild_secret_namespace=args.autobuild_secret_namespace,
+        autobuild_hosts=tuple(args.autobuild_git_host),
     )
     try:
         asyncio.run(run_controller(options))
@@ -233,3 +244,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"controller failed to start: {type(exc).__name__}: {exc}\n")
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _git_host(text: str) -> tuple[str, str]:
+    """``HOST=PROVIDER`` for ``--autobuild-git-host``; argparse turns the ValueError into a usage line."""
+    host, _, provider = text.partition("=")
+    if not host or "/" in host or provider not in {"github", "gitlab", "bitbucket"}:
+        raise ValueError(text)
+    return host.strip().lower(), provider

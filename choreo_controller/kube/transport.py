@@ -20,7 +20,9 @@ Invariants:
   consumer stops early (``aclose`` or garbage collection), so an abandoned watch never holds a connection.
 * Redirects are not followed: a 3xx would otherwise carry the bearer token to another host.
 * The optional ``TokenBucket`` throttles every call. ``unthrottled()`` gives a sibling transport on the
-  same connections without it, for leader election, whose renewals must never queue behind reconciles.
+  same connections without it, for leader election, whose renewals must never queue behind reconciles;
+  ``with_limiter(bucket)`` one with a budget of its own (the auto-build receiver: webhook deliveries must
+  never spend the reconcilers' budget).
 """
 
 from __future__ import annotations
@@ -129,9 +131,13 @@ class ApiClientTransport:
 
     def unthrottled(self) -> ApiClientTransport:
         """A transport on the same connections that skips the rate limiter; closing it closes nothing."""
+        return self.with_limiter(None)
+
+    def with_limiter(self, limiter: TokenBucket | None) -> ApiClientTransport:
+        """A transport on the same connections with its own rate limiter; closing it closes nothing."""
         return ApiClientTransport(
             self._api_client,
-            limiter=None,
+            limiter=limiter,
             request_timeout=self._request_timeout,
             connect_timeout=self._connect_timeout,
             owns_client=False,

@@ -105,9 +105,9 @@ class Receiver:
     def __init__(self, server, session):
         self.server, self.session = server, session
 
-    async def post(self, body, headers):
+    async def post(self, body, headers, params=None):
         url = f"http://127.0.0.1:{self.server.port}{PATH}"
-        async with self.session.post(url, data=io.BytesIO(body), headers=headers) as resp:
+        async with self.session.post(url, data=io.BytesIO(body), headers=headers, params=params) as resp:
             return resp.status, await resp.json()
 
     async def post_chunked(self, chunks, headers):
@@ -316,7 +316,7 @@ async def test_a_replayed_delivery_creates_nothing_new(api, owner, namespace, re
     assert [(200, 2), (200, 0), (200, 0)] == [
         (s, a["triggeredBuilds"]) for s, a in (first, replay, restarted)
     ]
-    assert "was already handled; nothing created" in replay[1]["message"]
+    assert "this push was already handled; nothing created" == replay[1]["message"]
     assert sorted(restarted[1]["affectedComponents"]) == sorted(first[1]["affectedComponents"])
     assert [("gh-ssh-svc", COMMIT), ("gh-svc", COMMIT)] == await runs_in(api, namespace)
 
@@ -356,4 +356,92 @@ async def test_the_controllers_caches_as_source(api, owner, namespace):
         before_sync[1]["message"],
     )
     assert (200, 2) == (after_sync[0], after_sync[1]["triggeredBuilds"])
+    assert [("gh-ssh-svc", COMMIT), ("gh-svc", COMMIT)] == await runs_in(api, namespace)
+
+
+@pytest.mark.parametrize(
+    "replayed_id",
+    [pytest.param("another-delivery-id", id="new-delivery-id"), pytest.param(None, id="no-delivery-id")],
+)
+async def test_a_replay_with_a_new_or_no_delivery_id_creates_no_second_run(
+    api, owner, namespace, receiver, replayed_id
+):
+    """Relay-review finding 8: the dedup key is what the signature covers, not the unsigned header."""
+    body, headers = gh(owner, delivery="original-id")
+    first = await receiver.post(body, headers)
+    replayed = {k: v for k, v in headers.items() if k != "X-GitHub-Delivery"}
+    if replayed_id is not None:
+        replayed["X-GitHub-Delivery"] = replayed_id
+    server, task = await _serve(api, namespace)  # a fresh process, which remembers nothing
+    try:
+        async with aiohttp.ClientSession() as session:
+            again = await Receiver(server, session).post(body, replayed)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    assert [(200, 2), (200, 0)] == [(s, a["triggeredBuilds"]) for s, a in (first, again)]
+    assert [("gh-ssh-svc", COMMIT), ("gh-svc", COMMIT)] == await runs_in(api, namespace)
+
+
+INJECTION = "$(id>&2;echo${IFS}PWNED>&2)"
+
+
+async def test_an_injection_branch_is_refused_and_builds_nothing(api, owner, namespace):
+    """Relay-review finding 2: the git-valid branch name never reaches a run, even for "any branch"."""
+    await api.create(
+        r.COMPONENT, component(namespace, "gh-any", f"https://github.com/{owner}/shop", branch="")
+    )
+    server, task = await _serve(api, namespace)
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, answer = await Receiver(server, session).post(*gh(owner, branch=INJECTION))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    assert 400 == status
+    assert answer["message"].startswith("not a github push payload: ref name")
+    assert "may only contain letters" in answer["message"]
+    assert [] == await runs_in(api, namespace)
+
+
+async def _scoped_secrets(api, namespace, data):
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    await api.merge_patch(r.SECRET, "git-webhook-secrets", {"data": encoded}, namespace=namespace)
+
+
+async def test_scoped_secrets_build_only_their_own_components(api, owner, namespace):
+    """Relay-review finding 7: a team with a key of its own cannot be triggered with the shared secret."""
+    await _scoped_secrets(
+        api,
+        namespace,
+        {f"{namespace}.gh-svc.github-secret": "svc-only", f"{namespace}.github-secret": "team"},
+    )
+    server, task = await _serve(api, namespace)
+    try:
+        async with aiohttp.ClientSession() as session:
+            receiver = Receiver(server, session)
+            shared = await receiver.post(*gh(owner))
+            team = await receiver.post(*gh(owner, secret="team"), params={"namespace": namespace})
+            own = await receiver.post(
+                *gh(owner, secret="svc-only"), params={"namespace": namespace, "component": "gh-svc"}
+            )
+            forged = await receiver.post(
+                *gh(owner, secret=SECRETS["github-secret"]),
+                params={"namespace": namespace, "component": "gh-svc"},
+            )
+            bad_scope = await receiver.post(*gh(owner), params={"component": "gh-svc"})
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    assert (200, 0) == (shared[0], shared[1]["triggeredBuilds"])  # no Component of the namespace is "shared"
+    assert (200, [f"{namespace}/gh-ssh-svc"]) == (team[0], team[1]["affectedComponents"])
+    assert (200, [f"{namespace}/gh-svc"]) == (own[0], own[1]["affectedComponents"])
+    assert (401, "the github webhook signature or token is invalid") == (forged[0], forged[1]["message"])
+    assert (400, "bad webhook scope: ?component= needs ?namespace=") == (
+        bad_scope[0],
+        bad_scope[1]["message"],
+    )
     assert [("gh-ssh-svc", COMMIT), ("gh-svc", COMMIT)] == await runs_in(api, namespace)

@@ -195,14 +195,36 @@ def test_component_source(comp, wf, expected):
         pytest.param(
             component(url="https://git.example.com/acme/shop"),
             push(provider="gitlab", repos=("https://git.example.com/acme/shop",)),
+            "the repository is on a host configured for no provider, the push came from gitlab",
+            id="self-hosted-unconfigured-is-refused",
+        ),
+        pytest.param(
+            component(url="https://git.acme.dev/acme/shop"),
+            push(provider="gitlab", repos=("https://git.acme.dev/acme/shop",)),
             None,
-            id="self-hosted-any-provider",
+            id="self-hosted-configured-provider",
+        ),
+        pytest.param(
+            component(url="https://git.acme.dev/acme/shop"),
+            push(provider="github", repos=("https://git.acme.dev/acme/shop",)),
+            "the repository is hosted by gitlab, the push came from github",
+            id="self-hosted-other-provider",
         ),
     ],
 )
 def test_match(comp, event, expected):
     source = component_source(comp, workflow())
-    assert expected == match(source, event, MAIN)
+    assert expected == match(source, event, MAIN, {"git.acme.dev": "gitlab"})
+
+
+@pytest.mark.parametrize(
+    "app_path", ["../../etc", "svc/../..", "$(id)", "svc; rm -rf /", "-rf", "a//b/../c", "svc\nx"]
+)
+def test_a_component_with_an_unsafe_app_path_takes_no_part(app_path):
+    reason = component_source(component(app_path=app_path), workflow())
+
+    assert isinstance(reason, str)
+    assert reason.startswith("its app path")
 
 
 def test_build_run_writes_commit_and_keeps_parameters():
@@ -212,7 +234,7 @@ def test_build_run_writes_commit_and_keeps_parameters():
         "apiVersion": "openchoreo.dev/v1alpha1",
         "kind": "WorkflowRun",
         "metadata": {
-            "name": run_name("shop", f"github\ndelivery-1\nteam/shop\nmain\n{COMMIT}"),
+            "name": run_name("shop", f"github\nhttps://github.com/acme/shop\nteam/shop\nmain\n{COMMIT}"),
             "namespace": "team",
             "labels": {"openchoreo.dev/project": "web", "openchoreo.dev/component": "shop"},
             "annotations": {
@@ -246,19 +268,25 @@ def test_build_run_any_branch_component_gets_the_pushed_branch():
     assert "feature/x" == build_run(source, push(), pushed, "d")["spec"]["workflow"]["parameters"]["b"]
 
 
+OTHER_COMMIT = "0" * 39 + "1"
+
+
 @pytest.mark.parametrize(
-    ("delivery_a", "delivery_b", "same"),
+    ("a", "b", "same"),
     [
-        pytest.param("d-1", "d-1", True, id="redelivery-same-name"),
-        pytest.param("d-1", "d-2", False, id="new-delivery-new-name"),
-        pytest.param("", "", False, id="no-delivery-random"),
+        pytest.param(("d-1", MAIN), ("d-1", MAIN), True, id="redelivery-same-name"),
+        pytest.param(("d-1", MAIN), ("d-2", MAIN), True, id="replay-with-a-new-id-same-name"),
+        pytest.param(("d-1", MAIN), ("", MAIN), True, id="replay-without-an-id-same-name"),
+        pytest.param(("d-1", MAIN), ("d-1", PushedBranch("main", OTHER_COMMIT)), False, id="new-commit"),
+        pytest.param(("d-1", MAIN), ("d-1", PushedBranch("dev", COMMIT)), False, id="other-branch"),
     ],
 )
-def test_run_names(delivery_a, delivery_b, same):
+def test_run_names_hash_what_the_signature_covers(a, b, same):
     source = component_source(component(), workflow())
-    a = build_run(source, push(), MAIN, delivery_a)["metadata"]["name"]
-    b = build_run(source, push(), MAIN, delivery_b)["metadata"]["name"]
-    assert same == (a == b)
+    name_a = build_run(source, push(), a[1], a[0])["metadata"]["name"]
+    name_b = build_run(source, push(), b[1], b[0])["metadata"]["name"]
+    assert same == (name_a == name_b)
+    a = name_a
     assert a.startswith("shop-run-")
     assert len(a) == len("shop-run-") + 8
 

@@ -174,3 +174,36 @@ def test_parse_push(provider, payload, expected):
 def test_malformed_payloads(provider, payload, fragment):
     with pytest.raises(MalformedPayload, match=fragment):
         parse_push(provider, payload)
+
+
+INJECTION = "$(id>&2;echo${IFS}PWNED>&2)"  # a valid git branch name (relay-review finding 2)
+
+
+def _with(payload, **changes):
+    payload.update(changes)
+    return payload
+
+
+def _two_repositories():
+    payload = github_push("acme", "shop")
+    payload["repository"]["clone_url"] = "https://github.com/victim/app.git"
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("provider", "payload", "fragment"),
+    [
+        pytest.param("github", github_push("acme", "shop", branch=INJECTION), "ref name", id="github-injection-branch"),
+        pytest.param("gitlab", gitlab_push("acme", "shop", branch="a`id`"), "ref name", id="gitlab-backticks"),
+        pytest.param("bitbucket", bitbucket_push("acme", "shop", branch="x;reboot"), "ref name", id="bitbucket-semicolon"),
+        pytest.param("github", _with(github_push("acme", "shop"), ref="refs/tags/$(id)"), "ref name", id="tag-injection"),
+        pytest.param("github", _with(github_push("acme", "shop"), ref="refs/heads/-upload-pack=x"), "ref name",
+                     id="option-injection"),
+        pytest.param("github", github_push("acme", "shop", after="A" * 40), "pushed commit", id="upper-case-commit"),
+        pytest.param("github", github_push("acme", "shop", after="abc1234"), "pushed commit", id="short-commit"),
+        pytest.param("github", _two_repositories(), "more than one repository", id="two-repositories"),
+    ],
+)  # fmt: skip
+def test_unsafe_git_inputs_refuse_the_whole_payload(provider, payload, fragment):
+    with pytest.raises(MalformedPayload, match=fragment):
+        parse_push(provider, payload)

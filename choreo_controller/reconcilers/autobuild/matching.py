@@ -12,15 +12,20 @@ that means "any branch") and the app path (empty or ``.``: the whole repository)
 for one pushed branch, with the reason when it does not:
 
 1. the normalised repository URL is one of the push's;
-2. a repository on a public host (github.com, gitlab.com, bitbucket.org) only builds from that host's
-   provider - a GitLab token cannot trigger builds of a GitHub repository;
+2. the repository's host belongs to the push's provider: public hosts (github.com, gitlab.com,
+   bitbucket.org) by name, self-hosted ones only as configured (``hosts``, the receiver's
+   ``--autobuild-git-host HOST=PROVIDER``) - a GitLab token cannot build a GitHub or an unknown host's
+   repository;
 3. the branch is the Component's (or it builds any branch);
 4. some changed path is the app path or under it (unknown changed paths match).
 
+A Component whose app path is not a safe relative path (``gitrefs.path_problem``) takes no part.
+
 ``build_run`` makes ``<component>-run-<8 hex>`` in the Component's namespace with the project/component
 labels, the Component's parameters, the pushed commit written at the ``commit`` path (and, for a Component
-that builds any branch, the pushed branch at the ``branch`` path). The 8 hex digits hash the delivery id,
-the component and the pushed branch/commit, so a redelivery names the same run and creates nothing new.
+that builds any branch, the pushed branch at the ``branch`` path). The 8 hex digits hash what the
+signature covers - provider, repository, component, branch and commit - never the delivery id (an unsigned
+header): a replay with a new or no id names the same run and creates nothing new.
 """
 
 from __future__ import annotations
@@ -37,12 +42,16 @@ import yaml
 from choreo_controller.api import labels
 from choreo_controller.api.resources import API_VERSION
 from choreo_controller.contracts import ObjectKey
+from choreo_controller.reconcilers.autobuild.gitrefs import commit_problem, path_problem
 from choreo_controller.reconcilers.autobuild.repourl import normalize, provider_for
 from choreo_controller.schema import InvalidSchema, compile_workflow_schema
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from choreo_controller.contracts import JsonObj
     from choreo_controller.reconcilers.autobuild.providers import PushedBranch, PushEvent
+    from choreo_controller.reconcilers.autobuild.repourl import Provider
 
 KEYS: Final = ("repoUrl", "branch", "commit", "appPath", "secretRef")
 MAX_NAME: Final = 63  # the run name becomes the Argo Workflow's name and a label value
@@ -51,7 +60,6 @@ ANNOTATION_PROVIDER: Final = f"{labels.PREFIX}/autobuild-provider"
 ANNOTATION_DELIVERY: Final = f"{labels.PREFIX}/autobuild-delivery"
 ANNOTATION_COMMIT: Final = f"{labels.PREFIX}/autobuild-commit"
 _PATH: Final = re.compile(r"parameters(\.[A-Za-z0-9_-]+)+")
-_COMMIT: Final = re.compile(r"[0-9a-fA-F]{7,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +160,9 @@ def component_source(component: JsonObj, workflow: JsonObj) -> ComponentSource |
     if not branch and "branch" in mapping:
         branch = get_path(defaulted, mapping["branch"])
     app_path = get_path(defaulted, mapping["appPath"]) if "appPath" in mapping else None
+    problem = path_problem(clean_path(app_path)) if isinstance(app_path, str) else None
+    if problem is not None:
+        return f"its app path {str(app_path)[:80]!r} {problem}"
     return ComponentSource(
         key=ObjectKey(str(meta.get("namespace") or ""), str(meta.get("name") or "")),
         project=str(as_map(spec.get("owner")).get("projectName") or ""),
@@ -165,13 +176,19 @@ def component_source(component: JsonObj, workflow: JsonObj) -> ComponentSource |
     )
 
 
-def match(source: ComponentSource, event: PushEvent, pushed: PushedBranch) -> str | None:
+def match(
+    source: ComponentSource,
+    event: PushEvent,
+    pushed: PushedBranch,
+    hosts: Mapping[str, Provider] | None = None,
+) -> str | None:
     """``None`` if the push builds ``source`` on ``pushed``; otherwise why not."""
     if source.repository not in event.repositories:
         return "another repository"
-    host_provider = provider_for(source.repository)
-    if host_provider is not None and host_provider != event.provider:
-        return f"the repository is hosted by {host_provider}, the push came from {event.provider}"
+    host_provider = provider_for(source.repository, hosts)
+    if host_provider != event.provider:
+        hosted = f"hosted by {host_provider}" if host_provider else "on a host configured for no provider"
+        return f"the repository is {hosted}, the push came from {event.provider}"
     if source.branch and source.branch != pushed.branch:
         return f"branch {pushed.branch!r} is not {source.branch!r}"
     if event.changed_paths is None or not source.app_path:
@@ -193,16 +210,14 @@ def run_name(component: str, seed: str | None) -> str:
 
 def build_run(source: ComponentSource, event: PushEvent, pushed: PushedBranch, delivery: str) -> JsonObj:
     """The WorkflowRun a push creates for ``source``; raises ``ValueError`` for a malformed commit."""
-    if not _COMMIT.fullmatch(pushed.commit):
+    if commit_problem(pushed.commit) is not None:
         raise ValueError("the pushed commit is not a hexadecimal SHA")
     parameters = copy.deepcopy(source.parameters)
     if "commit" in source.mapping:
         set_path(parameters, source.mapping["commit"], pushed.commit)
     if "branch" in source.mapping and not source.branch:
         set_path(parameters, source.mapping["branch"], pushed.branch)
-    seed = (
-        f"{event.provider}\n{delivery}\n{source.key}\n{pushed.branch}\n{pushed.commit}" if delivery else None
-    )
+    seed = f"{event.provider}\n{source.repository}\n{source.key}\n{pushed.branch}\n{pushed.commit}"
     annotations = {ANNOTATION_PROVIDER: event.provider, ANNOTATION_COMMIT: pushed.commit}
     if delivery:
         annotations[ANNOTATION_DELIVERY] = delivery

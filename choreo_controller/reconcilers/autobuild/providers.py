@@ -20,6 +20,11 @@ header never verifies (fail closed). Event kinds: ``push`` (GitHub ``push``, Git
 pushed with their head commits (Bitbucket may push several at once; tag pushes and branch deletions push
 nothing), and the changed paths - ``None`` when the payload cannot tell (Bitbucket never lists files;
 GitHub and GitLab list at most 20 commits), which means "assume everything changed".
+
+Git inputs are data (``gitrefs``): every pushed branch or tag name and commit is checked, and a payload
+with one that is not allowed is refused whole (``MalformedPayload``) - nothing of it is built. A payload
+must name one repository: its URLs may spell it differently (clone, SSH, web, Bitbucket Server's
+``/scm/`` prefix) but not name two.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from choreo_controller.reconcilers.autobuild.gitrefs import commit_problem, ref_problem
 from choreo_controller.reconcilers.autobuild.repourl import Provider, normalize
+from choreo_controller.reconcilers.autobuild.secrets import provider_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -37,14 +44,11 @@ if TYPE_CHECKING:
 EventKind = Literal["push", "ping", "other"]
 
 #: Keys of the ``git-webhook-secrets`` Secret, per provider (OpenChoreo's names).
-SECRET_KEYS: Final[dict[Provider, str]] = {
-    "github": "github-secret",
-    "gitlab": "gitlab-secret",
-    "bitbucket": "bitbucket-secret",
-}
+SECRET_KEYS: Final[dict[Provider, str]] = {p: provider_key(p) for p in ("github", "gitlab", "bitbucket")}
 MAX_LISTED_COMMITS: Final = 20  # GitHub and GitLab list at most this many commits in a push payload
 _ZERO_SHA: Final = frozenset({"0" * 40, "0" * 64})
 _BRANCH_PREFIX: Final = "refs/heads/"
+_TAG_PREFIX: Final = "refs/tags/"
 _EVENT_HEADER: Final[dict[Provider, str]] = {
     "github": "x-github-event",
     "gitlab": "x-gitlab-event",
@@ -160,16 +164,31 @@ def _repositories(urls: Iterable[Any]) -> frozenset[str]:
     found = frozenset(u for u in (normalize(v) for v in _strings(urls)) if u)
     if not found:
         raise MalformedPayload("the payload names no repository URL")
+    if len({_repository_key(u) for u in found}) > 1:
+        raise MalformedPayload("the payload names more than one repository")
     return found
 
 
+def _repository_key(url: str) -> str:
+    """One repository's spellings as one key (Bitbucket Server clones under ``/scm/``)."""
+    host, _, path = url.removeprefix("https://").partition("/")
+    return f"{host}/{path.removeprefix('scm/')}"
+
+
 def _branch(ref: Any, commit: Any) -> tuple[PushedBranch, ...]:
-    """A pushed branch, or nothing for a tag push or a branch deletion."""
-    if not isinstance(ref, str) or not ref.startswith(_BRANCH_PREFIX):
+    """A pushed branch, or nothing for a tag push or a branch deletion; ``MalformedPayload`` if unsafe."""
+    if not isinstance(ref, str) or not ref.startswith((_BRANCH_PREFIX, _TAG_PREFIX)):
         return ()
-    if not isinstance(commit, str) or not commit or commit in _ZERO_SHA:
+    name = ref.removeprefix(_BRANCH_PREFIX).removeprefix(_TAG_PREFIX)
+    problem = ref_problem(name)
+    if problem is not None:
+        raise MalformedPayload(f"ref name {name[:80]!r} refused: it {problem}")
+    if not ref.startswith(_BRANCH_PREFIX) or not isinstance(commit, str) or not commit or commit in _ZERO_SHA:
         return ()
-    return (PushedBranch(ref.removeprefix(_BRANCH_PREFIX), commit),)
+    problem = commit_problem(commit)
+    if problem is not None:
+        raise MalformedPayload(f"pushed commit {commit[:80]!r} refused: it {problem}")
+    return (PushedBranch(name, commit),)
 
 
 def _paths(commits: Any, total: Any = None) -> tuple[str, ...] | None:

@@ -1,38 +1,39 @@
 """The auto-build receiver's logic: one webhook delivery in, WorkflowRuns and an HTTP answer out.
 
-``AutoBuildReceiver.handle(headers, body)`` knows nothing about HTTP servers (``app_autobuild`` is the
-aiohttp edge); it gets lower-cased headers and the raw body and returns a ``Reply``: a status code and the
-JSON body ``{success, message, affectedComponents, triggeredBuilds, workflowRuns}``. In order:
+``AutoBuildReceiver.handle(headers, body, query)`` knows nothing about HTTP servers (``app_autobuild`` is
+the aiohttp edge); it gets lower-cased headers, the raw body and the URL's query, and returns a ``Reply``:
+a status code and the JSON body ``{success, message, affectedComponents, triggeredBuilds, workflowRuns}``.
+No work before authentication (GitHub's guidance): the first four steps cost no IO and read nothing of the
+body, and the secret comes from a watched cache (``SecretSource``), never a GET per request. In order:
 
 ====================================================================== =========================
 step                                                                    refusal
 ====================================================================== =========================
 body at most ``MAX_BODY`` (1 MiB)                                      413
+the URL's scope (``secrets.Scope``: shared, namespace or Component)    400
 provider detected from the headers (``providers.detect``)              400
-Secret ``git-webhook-secrets`` readable (``secret_namespace``)         500
-the provider's key present and non-empty (``providers.SECRET_KEYS``)   401
-signature / token verified against the raw body                        401
+the webhook Secret is loaded (its watch has synced)                    503 (redeliver to retry)
+the scope's key for the provider present and non-empty                 401
+signature / token verified against the raw body, in constant time     401
 ``ping`` -> 200 "pong"; any other non-push event -> 200, ignored
-delivery id already handled by this process -> 200, nothing created
-body is JSON and a push payload of that provider                       400
+body is JSON and a push payload of that provider, with safe ref names  400
+the same signed push (provider, scope, repository, refs) handled here  200, nothing created
 the Component source is ready (``sources``: caches synced)             503 (redeliver to retry)
 Components listed, Workflows read, runs created                        500 (redeliver to retry)
 ====================================================================== =========================
 
-Fail closed: nothing is read from the body, and nothing is created, before the request is authenticated.
-Replays create nothing new twice over: run names are derived from the delivery id (a redelivery hits
-``AlreadyExists``, counted as affected but not triggered), and this process remembers the last
-``REMEMBERED`` delivery ids it fully handled. A delivery that failed part-way is not remembered, so the
-provider's redelivery creates exactly the runs that are still missing.
+A push builds only Components whose repository it names *and* whose own scope signed it
+(``secrets.scope_of``). Replays create nothing new twice over, whatever delivery id they carry: run names
+hash what the signature covers (``matching.build_run``), so a replay hits ``AlreadyExists``; and this
+process remembers the last ``REMEMBERED`` pushes it fully handled. A delivery that failed part-way is not
+remembered, so the provider's redelivery creates exactly the runs that are still missing.
 
-Logs carry the provider, event, delivery id, the normalised repository URL and counts - never the body,
-a header value or a secret.
+Logs carry the provider, event, scope, delivery id, the normalised repository URL and counts - never the
+body, a header value or a secret.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -40,10 +41,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from choreo_controller.api.resources import SECRET, WORKFLOW_RUN
-from choreo_controller.contracts import AlreadyExists, ApiError, NotFound, ObjectKey
+from choreo_controller.api.resources import WORKFLOW_RUN
+from choreo_controller.contracts import AlreadyExists, ApiError, ObjectKey
 from choreo_controller.reconcilers.autobuild import providers
 from choreo_controller.reconcilers.autobuild.matching import as_map, build_run, component_source, match
+from choreo_controller.reconcilers.autobuild.secrets import BadScope, Scope, scope_of, secret_value
 from choreo_controller.reconcilers.autobuild.sources import ApiSource
 
 if TYPE_CHECKING:
@@ -52,12 +54,11 @@ if TYPE_CHECKING:
     from choreo_controller.contracts import JsonObj, KubeApi
     from choreo_controller.reconcilers.autobuild.providers import PushEvent
     from choreo_controller.reconcilers.autobuild.repourl import Provider
-    from choreo_controller.reconcilers.autobuild.sources import Source
+    from choreo_controller.reconcilers.autobuild.sources import SecretSource, Source
 
 log = structlog.get_logger("choreo_controller.autobuild")
 
 MAX_BODY: Final = 1024 * 1024
-SECRET_NAME: Final = "git-webhook-secrets"  # noqa: S105 - the Secret's name, not a secret
 REMEMBERED: Final = 4096
 
 
@@ -99,33 +100,38 @@ class AutoBuildReceiver:
         self,
         api: KubeApi,
         *,
-        secret_namespace: str,
+        secrets: SecretSource,
         source: Source | None = None,
-        secret_name: str = SECRET_NAME,
+        hosts: Mapping[str, Provider] | None = None,
         remembered: int = REMEMBERED,
     ) -> None:
+        """``api`` creates the runs (give it a budget of its own); ``hosts``: self-hosted Git hosts."""
         self._api = api
+        self._secrets = secrets
         self._source: Source = source if source is not None else ApiSource(api)
-        self._secret_namespace = secret_namespace
-        self._secret_name = secret_name
+        self._hosts = dict(hosts or {})
         self._remembered = remembered
-        self._handled: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._handled: OrderedDict[tuple[object, ...], None] = OrderedDict()
 
-    async def handle(self, headers: Mapping[str, str], body: bytes) -> Reply:
-        """Process one delivery (``headers`` with lower-case names)."""
-        admitted = await self._admit(headers, body)
+    async def handle(
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str] | None = None
+    ) -> Reply:
+        """Process one delivery (``headers`` with lower-case names, ``query`` the URL's parameters)."""
+        admitted = self._admit(headers, body, query or {})
         if isinstance(admitted, Reply):
             return admitted
-        provider, delivery = admitted
+        provider, scope, keys = admitted
+        delivery = providers.delivery_id(provider, headers)
         push = _parse(provider, body)
         if isinstance(push, Reply):
             return push
-        early = self._nothing_to_match(provider, delivery, push)
+        replay = (provider, str(scope), tuple(sorted(push.repositories)), push.branches)
+        early = self._nothing_to_match(replay, push)
         if early is not None:
             return early
-        bound = log.bind(provider=provider, delivery=delivery)
+        bound = log.bind(provider=provider, scope=str(scope), delivery=delivery)
         try:
-            outcome = await self._build(push, delivery)
+            outcome = await self._build(push, delivery, scope, keys)
         except ApiError as exc:
             bound.warning("cannot list components", error=type(exc).__name__)
             return reply(500, "Components cannot be listed; redeliver to retry")
@@ -140,61 +146,61 @@ class AutoBuildReceiver:
             message = f"builds of {', '.join(outcome.failed)} could not be created; redeliver to retry"
             return reply(500, message, outcome.affected, outcome.created)
         message = f"{len(outcome.created)} build(s) triggered for {len(outcome.affected)} component(s)"
-        return self._done(provider, delivery, reply(200, message, outcome.affected, outcome.created))
+        return self._done(replay, reply(200, message, outcome.affected, outcome.created))
 
-    def _nothing_to_match(self, provider: Provider, delivery: str, push: PushEvent) -> Reply | None:
+    def _nothing_to_match(self, replay: tuple[object, ...], push: PushEvent) -> Reply | None:
+        if replay in self._handled:
+            log.info("repeated push; nothing created", provider=push.provider, scope=replay[1])
+            return reply(200, "this push was already handled; nothing created")
         if not push.branches:
-            return self._done(provider, delivery, reply(200, "no branch was updated (tag push or deletion)"))
+            return self._done(replay, reply(200, "no branch was updated (tag push or deletion)"))
         if not self._source.ready:
             return reply(503, "Components are not loaded yet; redeliver to retry")
         return None
 
-    async def _admit(self, headers: Mapping[str, str], body: bytes) -> Reply | tuple[Provider, str]:
-        """Size, provider, authenticity, event kind, replay: a refusal, or the provider and delivery id."""
+    def _admit(
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]
+    ) -> Reply | tuple[Provider, Scope, Mapping[str, str]]:
+        """Size, scope, provider, authenticity, event kind: no IO, and the body unread until the MAC holds."""
         if len(body) > MAX_BODY:
             return reply(413, f"the body is larger than {MAX_BODY} bytes")
+        try:
+            scope = Scope.of_query(query)
+        except BadScope as bad:
+            return reply(400, f"bad webhook scope: {bad}")
         provider = providers.detect(headers)
         if provider is None:
             return reply(
                 400, "unknown Git provider: expected X-Hub-Signature-256, X-Gitlab-Token or X-Event-Key"
             )
-        refused = await self._authenticate(provider, headers, body)
-        if refused is not None:
-            return refused
+        keys = self._authenticate(provider, scope, headers, body)
+        if isinstance(keys, Reply):
+            return keys
         ignored = _ignored(provider, headers)
-        if ignored is not None:
-            return ignored
-        delivery = providers.delivery_id(provider, headers)
-        if delivery and (provider, delivery) in self._handled:
-            log.info("repeated delivery; nothing created", provider=provider, delivery=delivery)
-            return reply(200, f"delivery {delivery!r} was already handled; nothing created")
-        return provider, delivery
+        return ignored if ignored is not None else (provider, scope, keys)
+
+    def _authenticate(
+        self, provider: Provider, scope: Scope, headers: Mapping[str, str], body: bytes
+    ) -> Reply | Mapping[str, str]:
+        """The Secret's keys if the scope's key verifies the request (constant time), else a refusal."""
+        if not self._secrets.ready:
+            return reply(503, "webhook secrets are not loaded yet; redeliver to retry")
+        keys = self._secrets.data()
+        key = scope.key(providers.SECRET_KEYS[provider])
+        value = secret_value(keys, key)
+        if not value:
+            log.warning("no webhook secret for this scope; refused", provider=provider, scope=str(scope))
+            return reply(401, f"no {provider} webhook secret is configured ({self._secrets}, key {key!r})")
+        if not providers.verify(provider, headers, body, value):
+            log.warning("webhook signature rejected", provider=provider, scope=str(scope))
+            return reply(401, f"the {provider} webhook signature or token is invalid")
+        return keys
 
     # ---- steps -------------------------------------------------------------------------------------------
-    async def _authenticate(
-        self, provider: Provider, headers: Mapping[str, str], body: bytes
-    ) -> Reply | None:
-        key = providers.SECRET_KEYS[provider]
-        where = f"Secret {self._secret_namespace}/{self._secret_name}"
-        try:
-            secret = await self._api.get(SECRET, self._secret_name, self._secret_namespace)
-            value = base64.b64decode((secret.get("data") or {}).get(key) or "", validate=True)
-        except NotFound:
-            value = b""
-        except (ApiError, binascii.Error) as exc:
-            log.warning("webhook secrets cannot be read", provider=provider, error=type(exc).__name__)
-            return reply(500, f"webhook secrets cannot be read ({where})")
-        if not value:
-            log.warning("no webhook secret for provider; refused", provider=provider)
-            return reply(401, f"no {provider} webhook secret is configured ({where}, key {key!r})")
-        if not providers.verify(provider, headers, body, value):
-            log.warning("webhook signature rejected", provider=provider)
-            return reply(401, f"the {provider} webhook signature or token is invalid")
-        return None
-
-    async def _build(self, push: PushEvent, delivery: str) -> _Outcome:
+    async def _build(self, push: PushEvent, delivery: str, scope: Scope, keys: Mapping[str, str]) -> _Outcome:
         outcome = _Outcome()
         workflows: dict[tuple[str, str, str], JsonObj | None] = {}
+        provider_key = providers.SECRET_KEYS[push.provider]
         for component in await self._source.components():
             spec = as_map(component.get("spec"))
             ref = as_map(spec.get("workflow"))
@@ -202,6 +208,8 @@ class AutoBuildReceiver:
             if spec.get("autoBuild") is not True or not ref.get("name") or deleting:
                 continue
             key = ObjectKey.of(component)
+            if scope_of(key, provider_key, keys) != scope:
+                continue  # another secret builds this Component
             kind, name = str(ref.get("kind") or "Workflow"), str(ref["name"])
             wf_key = (kind, "" if kind == "ClusterWorkflow" else key.namespace, name)
             if wf_key not in workflows:
@@ -214,7 +222,7 @@ class AutoBuildReceiver:
                 log.debug("component skipped", component=str(key), why=source)
                 continue
             for pushed in push.branches:
-                why = match(source, push, pushed)
+                why = match(source, push, pushed, self._hosts)
                 if why is not None:
                     log.debug("component not affected", component=str(key), why=why)
                     continue
@@ -241,20 +249,19 @@ class AutoBuildReceiver:
             return
         outcome.created.append(name)
 
-    def _done(self, provider: Provider, delivery: str, answer: Reply) -> Reply:
-        """Remember a fully handled delivery (bounded, least recently handled forgotten first)."""
-        if delivery:
-            self._handled[(provider, delivery)] = None
-            self._handled.move_to_end((provider, delivery))
-            while len(self._handled) > self._remembered:
-                self._handled.popitem(last=False)
+    def _done(self, replay: tuple[object, ...], answer: Reply) -> Reply:
+        """Remember a fully handled push (bounded, least recently handled forgotten first)."""
+        self._handled[replay] = None
+        self._handled.move_to_end(replay)
+        while len(self._handled) > self._remembered:
+            self._handled.popitem(last=False)
         return answer
 
 
 def _parse(provider: Provider, body: bytes) -> PushEvent | Reply:
     try:
         payload = json.loads(body)
-    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, absurd nesting
         return reply(400, "the body is not valid JSON")
     try:
         return providers.parse_push(provider, payload)

@@ -9,16 +9,19 @@ spellings; ``normalize`` maps all of them to ``https://<host>/<path>``, lower-ca
   ``.git`` suffix are dropped - a token never survives normalisation, so a normalised URL may be logged;
 * host and path are compared case-insensitively (GitHub, GitLab and Bitbucket treat paths so).
 
-``provider_for`` says which provider a *public* host belongs to (``github.com``, ``gitlab.com``,
-``bitbucket.org`` and their subdomains, by host only: ``bitbucket.org/org/github.com-sync`` is
-Bitbucket). Self-hosted hosts imply nothing (``None``).
+``provider_for`` says which provider a host belongs to: a *public* host by name (``github.com``,
+``gitlab.com``, ``bitbucket.org`` and their subdomains, by host only: ``bitbucket.org/org/github.com-sync``
+is Bitbucket), a self-hosted one only if the operator named it (``hosts``); otherwise ``None``.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 Provider = Literal["github", "gitlab", "bitbucket"]
 
@@ -60,10 +63,10 @@ def host_of(normalized: str) -> str:
     return normalized.removeprefix("https://").split("/", 1)[0]
 
 
-def provider_for(url: str) -> Provider | None:
-    """The provider hosting ``url`` if it is on a public host; ``None`` for self-hosted or invalid URLs."""
+def provider_for(url: str, hosts: Mapping[str, Provider] | None = None) -> Provider | None:
+    """The provider hosting ``url``: public hosts by name, self-hosted ones from ``hosts``; else ``None``."""
     host = host_of(normalize(url))
     for public, provider in _PUBLIC.items():
         if host == public or host.endswith(f".{public}"):
             return provider
-    return None
+    return (hosts or {}).get(host)

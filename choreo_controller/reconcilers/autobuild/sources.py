@@ -4,18 +4,39 @@ In the controller the receiver shares the informers the reconcilers already run 
 extra LIST per delivery and no extra RBAC. Until those caches have synced a delivery cannot be matched
 reliably - a Component not yet cached would silently not build - so the receiver answers 503 and the
 provider redelivers. ``ApiSource`` reads the apiserver directly (standalone use, tests): always ready.
+
+The webhook Secret is *never* read per delivery: ``CachedSecret`` reads the store of an informer that
+watches that one Secret (``metadata.name`` field selector), so an unauthenticated flood costs the
+apiserver nothing and a rotation applies as soon as the watch delivers it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from choreo_controller.api.resources import CLUSTER_WORKFLOW, COMPONENT, WORKFLOW
 from choreo_controller.contracts import NotFound, ObjectKey
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from choreo_controller.contracts import JsonObj, KubeApi
+
+SECRET_NAME: Final = "git-webhook-secrets"  # noqa: S105 - the Secret's name, not a secret
+
+
+class SecretSource(Protocol):
+    """The webhook Secret's ``data`` (base64 values by key), from a cache."""
+
+    @property
+    def ready(self) -> bool:
+        """The cache has synced (an absent Secret is then known to be absent)."""
+        ...
+
+    def data(self) -> Mapping[str, str]:
+        """The Secret's ``data`` (empty if there is no such Secret)."""
+        ...
 
 
 class Source(Protocol):
@@ -75,6 +96,29 @@ class CachedSource:
         if kind == "ClusterWorkflow":
             return self.cluster_workflow_store.get(ObjectKey("", name))
         return self.workflow_store.get(ObjectKey(namespace, name))
+
+
+@dataclass(frozen=True, slots=True)
+class CachedSecret:
+    """One Secret, from the store of an informer that watches it."""
+
+    store: ListableStore
+    namespace: str
+    name: str = SECRET_NAME
+
+    @property
+    def ready(self) -> bool:
+        """The informer has listed."""
+        return self.store.has_synced
+
+    def data(self) -> Mapping[str, str]:
+        """The cached Secret's ``data``."""
+        secret = self.store.get(ObjectKey(self.namespace, self.name)) or {}
+        data = secret.get("data")
+        return data if isinstance(data, dict) else {}
+
+    def __str__(self) -> str:
+        return f"Secret {self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
