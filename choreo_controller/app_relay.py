@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import aiohttp
 
 from choreo_controller.kube import KubeClient
+from choreo_controller.kube.client import RELAY_LIST_LIMITS
 from choreo_controller.relay.buildplanes import RelayBuildPlanes
 from choreo_controller.relay.gateway import Gateway, GatewayConfig
 from choreo_controller.relay.planes import CA_NAMESPACES
@@ -105,7 +106,7 @@ def relay_planes(
         def connect(plane_id: str, ref: PlaneRef, grace: float) -> KubeClient[Any]:
             del grace  # the standalone gateway answers 503 at once when no agent is connected
             transport = RemoteRelayTransport(relay.url, plane_id, ssl_context, plane=ref, session=session)
-            return KubeClient(transport, page_size=PAGE_SIZE)
+            return KubeClient(transport, page_size=PAGE_SIZE, list_limits=RELAY_LIST_LIMITS)
 
     planes = RelayBuildPlanes(
         connect, build_planes, cluster_build_planes, clock=clock, connected=connected, on_close=on_close

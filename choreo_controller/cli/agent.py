@@ -65,7 +65,9 @@ def handle(args: argparse.Namespace) -> int:
     opts = AgentOptions(config, args.gateway_ca, args.tls_cert, args.tls_key, *args.probe_listen)
 
     async def main(stop: asyncio.Event) -> None:
-        async with kube.connect(args.kubeconfig) as local:
+        # Every watch holds a connection: room for all of them plus every concurrent request (review 9).
+        pool = config.max_watches + config.max_requests + 8
+        async with kube.connect(args.kubeconfig, pool_size=pool) as local:
             await run_agent(opts, local.transport, stop)
 
     try:

@@ -13,7 +13,10 @@ Invariants:
   client's default for a dict body (json-patch).
 * ``list`` follows ``continue`` tokens until the last page and returns the first page's resourceVersion
   (every page of one consistent list carries the same one). If a token expires mid-way, it lists again in
-  one unpaginated request, as client-go's pager does.
+  one unpaginated request, as client-go's pager does. A list is bounded (``ListLimits``: pages, objects,
+  response bytes, seconds): a server - or a hostile relay agent - that pages for ever or answers huge
+  pages gets ``ListTooLarge`` naming the bound, never the process's memory. The relay's client uses
+  tighter bounds than a client of one's own apiserver.
 * Items of a LIST lack ``apiVersion``/``kind`` for built-in types; they are filled in so a cached object
   looks like one read with GET.
 * ``watch`` yields BOOKMARK events too: an informer needs their resourceVersion to resume cheaply.
@@ -22,9 +25,11 @@ Invariants:
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, get_args
 
-from choreo_controller.contracts import ApiRequest, Gone, ObjectList, Transport, WatchEvent
+from choreo_controller.contracts import ApiError, ApiRequest, Gone, ObjectList, Transport, WatchEvent
 from choreo_controller.contracts.ports import WatchEventType
 from choreo_controller.kube.errors import error_for, raise_for_status
 
@@ -42,12 +47,33 @@ WATCH_SLACK = 30  # seconds the client waits beyond the server-side watch timeou
 _EVENT_TYPES = frozenset(get_args(WatchEventType))
 
 
+@dataclass(frozen=True, slots=True)
+class ListLimits:
+    """How far one ``list`` may go before it gives up (``ListTooLarge``)."""
+
+    pages: int = 10_000
+    objects: int = 1_000_000
+    bytes: int = 2 * 1024**3
+    seconds: float = 600.0
+
+
+# A build plane reached through the relay is answered by an agent the control plane does not control.
+RELAY_LIST_LIMITS = ListLimits(pages=500, objects=20_000, bytes=64 * 1024**2, seconds=120.0)
+
+
+class ListTooLarge(ApiError):
+    """A LIST went past a ``ListLimits`` bound; the message names it. Retryable (the informer backs off)."""
+
+    status = 507
+
+
 class KubeClient(Generic[T]):
     """Typed verbs on plain JSON objects. Usable as ``async with``; closing it closes the transport."""
 
-    def __init__(self, transport: T, *, page_size: int = 500) -> None:
+    def __init__(self, transport: T, *, page_size: int = 500, list_limits: ListLimits | None = None) -> None:
         self.transport = transport
         self._page_size = page_size
+        self._limits = list_limits or ListLimits()
 
     async def __aenter__(self) -> KubeClient[T]:
         return self
@@ -77,18 +103,20 @@ class KubeClient(Generic[T]):
         items: list[JsonObj] = []
         resource_version = ""
         token = ""
+        budget = _ListBudget(self._limits, res.plural)
         while True:
             query = (*selectors, ("limit", str(self._page_size)))
             if token:
                 query = (*query, ("continue", token))
             try:
-                page = await self._call(ApiRequest("GET", path, query))
+                page = await self._call(ApiRequest("GET", path, query), budget)
             except Gone:
                 if not token:
                     raise
                 # The continue token expired (etcd compacted past it): start over in one piece.
-                page = await self._call(ApiRequest("GET", path, selectors))
+                page = await self._call(ApiRequest("GET", path, selectors), budget)
                 items, resource_version, token = [], "", ""
+            budget.page(len(page.get("items") or ()))
             meta = page.get("metadata") or {}
             resource_version = resource_version or str(meta.get("resourceVersion") or "")
             items.extend(_typed(res, item) for item in page.get("items") or ())
@@ -184,13 +212,42 @@ class KubeClient(Generic[T]):
         path = _object_path(res, name, namespace)
         await self._call(ApiRequest("DELETE", path, body=_encode(options), content_type=JSON))
 
-    async def _call(self, req: ApiRequest) -> JsonObj:
+    async def _call(self, req: ApiRequest, budget: _ListBudget | None = None) -> JsonObj:
         resp: ApiResponse = await self.transport.request(req)
         raise_for_status(resp)
+        if budget is not None:
+            budget.spend(len(resp.body))
         decoded = json.loads(resp.body) if resp.body else {}
         if not isinstance(decoded, dict):
             raise TypeError(f"{req.method} {req.path}: expected a JSON object")
         return decoded
+
+
+class _ListBudget:
+    """What one ``list`` has used so far; raises ``ListTooLarge`` past a bound (bytes before decoding)."""
+
+    def __init__(self, limits: ListLimits, what: str) -> None:
+        self._limits, self._what = limits, what
+        self._started = time.monotonic()
+        self._pages = self._objects = self._bytes = 0
+
+    def spend(self, size: int) -> None:
+        self._bytes += size
+        self._check("bytes", self._bytes, self._limits.bytes)
+        self._check("seconds", time.monotonic() - self._started, self._limits.seconds)
+
+    def page(self, objects: int) -> None:
+        self._pages += 1
+        self._objects += objects
+        self._check("pages", self._pages, self._limits.pages)
+        self._check("objects", self._objects, self._limits.objects)
+
+    def _check(self, bound: str, used: float, limit: float) -> None:
+        if used > limit:
+            raise ListTooLarge(
+                f"LIST {self._what} gave up after {self._pages} page(s), {self._objects} object(s), "
+                f"{self._bytes} bytes: more than {limit:.0f} {bound}"
+            )
 
 
 def _object_path(res: ApiResource, name: str, namespace: str | None, subresource: str | None = None) -> str:

@@ -78,9 +78,16 @@ async def open_client(
     qps: float | None = None,
     burst: int | None = None,
     request_timeout: float = 30.0,
+    pool_size: int | None = None,
 ) -> KubeClient[ApiClientTransport]:
-    """A connected client; the caller closes it. ``qps`` enables the client-side rate limiter."""
+    """A connected client; the caller closes it. ``qps`` enables the client-side rate limiter.
+
+    ``pool_size``: connections at most (the library's default is 100); a caller holding many watches open
+    needs room for them *and* its requests, or a plain GET waits for a watch to end.
+    """
     cfg = await load_configuration(kubeconfig, context)
+    if pool_size is not None:
+        cfg.connection_pool_maxsize = pool_size
     limiter = None
     if qps is not None:
         limiter = TokenBucket(qps, burst if burst is not None else max(1, int(qps * 2)))
@@ -124,6 +131,7 @@ def connect(
     qps: float | None = None,
     burst: int | None = None,
     request_timeout: float = 30.0,
+    pool_size: int | None = None,
 ) -> Connecting:
     """A connection to one apiserver, to be used with ``async with`` (closed for you) or ``await``.
 
@@ -132,5 +140,5 @@ def connect(
     ``kubeconfig=None`` resolves as controller-runtime does (``$KUBECONFIG``, in-cluster, ``~/.kube/config``).
     Leader election should use ``KubeClient(api.transport.unthrottled())`` so lease renewals bypass ``qps``.
     """
-    options = {"qps": qps, "burst": burst, "request_timeout": request_timeout}
+    options = {"qps": qps, "burst": burst, "request_timeout": request_timeout, "pool_size": pool_size}
     return Connecting(kubeconfig, context, options)

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from aiohttp import WSMsgType, web
 
-from choreo_controller.kube.client import KubeClient
+from choreo_controller.kube.client import RELAY_LIST_LIMITS, KubeClient
 from choreo_controller.relay import internal, protocol
 from choreo_controller.relay.identity import IdentityError, authenticate, reauthorize
 from choreo_controller.relay.planes import CA_NAMESPACES, PlaneDirectory, PlaneWatcher
@@ -191,8 +191,13 @@ class Gateway:
     def kube_api(
         self, plane_id: str, plane: PlaneRef | None = None, **options: Any
     ) -> KubeClient[RelayTransport]:
-        """The build plane as a ``KubeApi``; pages of 100 keep LIST responses under the 3 MiB body cap."""
-        return KubeClient(self.transport(plane_id, plane, **options), page_size=100)
+        """The build plane as a ``KubeApi``; pages of 100 keep LIST responses under the 3 MiB body cap.
+
+        An agent is not trusted with the controller's memory: LISTs are bounded by ``RELAY_LIST_LIMITS``.
+        """
+        return KubeClient(
+            self.transport(plane_id, plane, **options), page_size=100, list_limits=RELAY_LIST_LIMITS
+        )
 
     def _planes_changed(self) -> None:
         for record in self._trust.update(self.directory.records()):
@@ -309,6 +314,7 @@ class Gateway:
                 log.warning(
                     "bad frame from agent", plane=session.plane_id, session=session.id, error=str(exc)[:200]
                 )
+            await session.relieve(self.config.heartbeat)  # back-pressure: stop reading while watches are full
 
     async def _heartbeat(self, session: AgentSession) -> None:
         while True:

@@ -9,9 +9,12 @@ Invariants:
   with ``Unavailable`` the moment the connection is shut down (in-flight requests fail fast and retryable;
   nothing is retried here, because a write may or may not have happened - the reconcile decides).
 * Every ``WatchChannel`` ends: with the agent's ``WatchEnd``, or with ``INTERRUPTED`` when the connection
-  is shut down or the consumer falls more than ``WATCH_BUFFER`` events behind (the agent is told to stop;
-  the transport resumes from the last resourceVersion it delivered, so a slow consumer costs a re-watch,
-  not unbounded memory).
+  is shut down or the consumer falls more than ``WATCH_BUFFER`` events or ``WATCH_BUFFER_BYTES`` bytes
+  behind (the agent is told to stop; the transport resumes from the last resourceVersion it delivered, so
+  a slow consumer - or an agent flooding huge events - costs a re-watch, never unbounded memory).
+* Back-pressure: all watches of one session buffer at most ``SESSION_BUFFER_BYTES`` before the gateway's
+  reader stops reading the websocket (``relieve``) - the agent's sends then block in TCP - for at most a
+  heartbeat; if the consumers have not drained by then, the fullest watch is interrupted.
 * A frame for an id nobody waits for (a late response after a timeout) is dropped.
 """
 
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("choreo.relay.session")
 WATCH_BUFFER = 10_000
+WATCH_BUFFER_BYTES = 16 * 1024 * 1024
+SESSION_BUFFER_BYTES = 64 * 1024 * 1024
 
 
 class _Interrupted:
@@ -51,19 +56,23 @@ WatchItem = WatchEvent | WatchBookmark | WatchEnd | _Interrupted
 class WatchChannel:
     """The consumer's end of one watch: ``await next()`` until a ``WatchEnd`` or ``INTERRUPTED``."""
 
-    def __init__(self, watch_id: str) -> None:
+    def __init__(self, watch_id: str, on_drain: Callable[[], None] | None = None) -> None:
         self.id = watch_id
         self._queue: asyncio.Queue[WatchItem] = asyncio.Queue()
+        self._on_drain = on_drain
         self.done = False
+        self.bytes = 0  # event bytes queued and not yet taken
 
     def put(self, item: WatchItem) -> bool:
         """Queue an item; False (and the channel is interrupted) if the consumer is too far behind."""
         if self.done:
             return True
-        if self._queue.qsize() >= WATCH_BUFFER:
+        size = _size(item)
+        if self._queue.qsize() >= WATCH_BUFFER or self.bytes + size > WATCH_BUFFER_BYTES:
             self.finish(INTERRUPTED)
             return False
         self._queue.put_nowait(item)
+        self.bytes += size
         if isinstance(item, WatchEnd):
             self.done = True
         return True
@@ -76,7 +85,15 @@ class WatchChannel:
 
     async def next(self) -> WatchItem:
         """The next item."""
-        return await self._queue.get()
+        item = await self._queue.get()
+        self.bytes -= _size(item)
+        if self._on_drain is not None:
+            self._on_drain()
+        return item
+
+
+def _size(item: WatchItem) -> int:
+    return len(item.data) if isinstance(item, WatchEvent) else 0
 
 
 class AgentSession:
@@ -98,6 +115,7 @@ class AgentSession:
         self._pending: dict[str, asyncio.Future[Response]] = {}
         self._watches: dict[str, WatchChannel] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._drained = asyncio.Event()
         self.closed = False
         self.close_reason = ""
         self.connected_at = time.time()
@@ -126,9 +144,34 @@ class AgentSession:
         finally:
             self._pending.pop(msg.id, None)
 
+    @property
+    def buffered(self) -> int:
+        """Event bytes queued in this session's watches, not yet taken by their consumers."""
+        return sum(channel.bytes for channel in self._watches.values())
+
+    async def relieve(self, within: float) -> None:
+        """Back-pressure: until the watches drain to half the budget, else interrupt the fullest."""
+        if self.buffered <= SESSION_BUFFER_BYTES:
+            return
+        self._drained.clear()
+        try:
+            async with asyncio.timeout(within):
+                await self._drained.wait()
+        except TimeoutError:
+            fullest = max(self._watches.values(), key=lambda c: c.bytes, default=None)
+            if fullest is not None:
+                log.warning(
+                    "relay watch buffers full; interrupting the fullest", session=self.id, watch=fullest.id
+                )
+                self._interrupt(fullest.id)
+
+    def _drain(self) -> None:
+        if not self._drained.is_set() and self.buffered <= SESSION_BUFFER_BYTES // 2:
+            self._drained.set()
+
     async def watch(self, start: protocol.WatchStart) -> WatchChannel:
         """Open a watch; the channel ends with ``WatchEnd`` or ``INTERRUPTED``."""
-        channel = WatchChannel(start.id)
+        channel = WatchChannel(start.id, self._drain)
         if self.closed:
             channel.finish(INTERRUPTED)
             return channel
@@ -175,10 +218,16 @@ class AgentSession:
                 del self._watches[msg.id]
             if not channel.put(msg):
                 log.warning("watch consumer too slow; interrupting", session=self.id, watch=msg.id)
-                del self._watches[msg.id]
-                task = asyncio.create_task(self._cancel_quietly(msg.id), name=f"relay-cancel-{msg.id}")
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                self._interrupt(msg.id)
+
+    def _interrupt(self, watch_id: str) -> None:
+        """End a watch here (the consumer resumes elsewhere) and tell the agent to stop it."""
+        channel = self._watches.pop(watch_id, None)
+        if channel is not None:
+            channel.finish(INTERRUPTED)
+            task = asyncio.create_task(self._cancel_quietly(watch_id), name=f"relay-cancel-{watch_id}")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _cancel_quietly(self, watch_id: str) -> None:
         with contextlib.suppress(Unavailable):
