@@ -293,31 +293,16 @@ def allowed_requests(ns):
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "wf"},
                "subjects": [{"kind": "ServiceAccount", "name": "workflow-sa", "namespace": ns}]}  # fmt: skip
     sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "workflow-sa", "namespace": ns}}
+    namespace = {"apiVersion": "v1", "kind": "Namespace",
+                 "metadata": {"name": ns, "labels": {"openchoreo.dev/managed-by": "choreo-controller"}}}  # fmt: skip
     b = lambda o: json.dumps(o).encode()  # noqa: E731
     return [
         ("get", "GET", f"/api/v1/namespaces/{ns}", (), None, None, 404),
-        ("create", "POST", "/api/v1/namespaces", (), JSON, b({"metadata": {"name": ns}}), 201),
-        (
-            "patch",
-            "PATCH",
-            f"/api/v1/namespaces/{ns}",
-            (),
-            MERGE,
-            b({"metadata": {"labels": {"a": "b"}}}),
-            200,
-        ),
+        ("create", "POST", "/api/v1/namespaces", (), JSON, b(namespace), 201),
         ("create", "POST", f"/api/v1/namespaces/{ns}/serviceaccounts", (), JSON, b(sa), 201),
         ("get", "GET", f"/api/v1/namespaces/{ns}/serviceaccounts/workflow-sa", (), None, None, 200),
         ("create", "POST", f"{rbac}/roles", (), JSON, b(role), 201),
-        (
-            "patch",
-            "PATCH",
-            f"{rbac}/roles/wf",
-            (("fieldManager", "fuzz"), ("force", "true")),
-            APPLY,
-            b(role),
-            200,
-        ),
+        ("get", "GET", f"{rbac}/roles/wf", (), None, None, 200),
         ("create", "POST", f"{rbac}/rolebindings", (), JSON, b(binding), 201),
         ("get", "GET", f"{rbac}/rolebindings/wf", (), None, None, 200),
         ("create", "POST", es, (), JSON, b(secret), 201),

@@ -41,7 +41,7 @@ EXTRA: Final = "extra"
 RUN: Final = "run"
 GRANT: Final = "grant"
 
-PREREQUISITE_VERBS: Final = frozenset({"get", "create", "patch"})
+PREREQUISITE_VERBS: Final = frozenset({"get", "create"})  # created once if missing; never patched
 EXTRA_VERBS: Final = frozenset({"get", "list", "create", "delete"})  # create, adopt, find again, delete
 RUN_VERBS: Final = frozenset({"get", "list", "watch", "create", "patch", "delete"})  # patch: cancel
 

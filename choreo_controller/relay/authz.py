@@ -17,9 +17,17 @@ served only if all of these hold:
    namespace leaves the build plane. Writes and gets always name a build namespace.
 4. The content type is the one ``KubeClient`` sends for that verb (JSON, merge patch, apply); strategic
    merge and JSON patch are refused.
-5. Bodies that could widen access are checked: a Namespace must be named ``openchoreo-ci-*``; a Role may
-   only grant verbs on ``argoproj.io/workflowtaskresults``; a RoleBinding may only bind a Role to
-   ServiceAccounts of its own namespace.
+5. Bodies of every write are checked so that nothing can widen access or move workloads:
+   * no label or annotation in the ``kubernetes.io`` / ``k8s.io`` domains (``pod-security.kubernetes.io/
+     enforce=privileged``, ``scheduler.alpha.kubernetes.io/node-selector``, a Secret's
+     ``kubernetes.io/service-account.name``...), on any object;
+   * a Namespace is exactly what the engine writes: named ``openchoreo-ci-*``, no annotations, no spec,
+     labels only ``openchoreo.dev/managed-by``;
+   * a Secret is not a ``kubernetes.io/service-account-token`` (that would mint a token);
+   * a Role may only grant verbs on ``argoproj.io/workflowtaskresults``; a RoleBinding may only bind a Role
+     to ServiceAccounts of its own namespace.
+   The prerequisites are never patched (the engine creates what is missing), so no patch of a Namespace,
+   ServiceAccount, Role or RoleBinding is served at all.
 
 Headers: the agent forwards none of the caller's headers (the content type travels in its own field and
 is checked above). ``sanitize_headers`` still classifies what it drops - ``Impersonate-*``, ``X-Remote-*``,
@@ -36,7 +44,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from choreo_controller.api import buildkinds
+from choreo_controller.api import buildkinds, labels
 from choreo_controller.relay.requestinfo import NotCanonical, RequestInfo, parse
 
 BUILD_NAMESPACE = re.compile(r"openchoreo-ci-[a-z0-9]([-a-z0-9]{0,47}[a-z0-9])?")
@@ -44,6 +52,7 @@ JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 ROLE_VERBS = frozenset({"get", "list", "watch", "create", "patch"})  # what the workflow's Role may grant
+SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"  # noqa: S105 - a Secret type, not a secret
 FORWARDED_HEADERS: frozenset[str] = frozenset()  # none: see the module docstring
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
                          "transfer-encoding", "proxy-authorization", "proxy-authenticate"})  # fmt: skip
@@ -139,27 +148,59 @@ def _in_build_namespace(rule: Rule, info: RequestInfo) -> bool:
 
 
 def _check_body(info: RequestInfo, body: bytes | None) -> str | None:
-    if info.resource not in {"namespaces", "roles", "rolebindings"}:
-        return None  # the apiserver validates the object; nothing in it widens the relay's reach
     try:
         obj: Any = json.loads(body or b"null")
     except (ValueError, RecursionError):
         obj = None
     if not isinstance(obj, dict):
         return "body must be a JSON object"
+    meta = obj.get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        return "metadata must be a JSON object"
+    return _check_metadata(meta or {}) or _check_kind(info, obj, meta or {})
+
+
+def _check_kind(info: RequestInfo, obj: dict[str, Any], meta: dict[str, Any]) -> str | None:
     if info.resource == "namespaces":
-        return _check_namespace(obj, info.name)
+        return _check_namespace(obj, meta, info.name)
+    if info.resource == "secrets" and obj.get("type") == SERVICE_ACCOUNT_TOKEN:
+        return "a Secret may not be a service account token"
     if info.resource == "roles":
         return _check_rules(obj.get("rules"))
-    return _check_binding(obj, info.namespace)
+    if info.resource == "rolebindings":
+        return _check_binding(obj, info.namespace)
+    return None
 
 
-def _check_namespace(obj: dict[str, Any], path_name: str) -> str | None:
-    meta = obj.get("metadata")
-    name = meta.get("name") if isinstance(meta, dict) else None
+def _check_metadata(meta: dict[str, Any]) -> str | None:
+    for field in ("labels", "annotations"):
+        values = meta.get(field)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            return f"metadata.{field} must be a map"
+        reserved = next((k for k in values if isinstance(k, str) and _reserved(k)), None)
+        if reserved is not None or not all(isinstance(k, str) for k in values):
+            return f"metadata.{field} may not set {str(reserved)[:80]!r} (kubernetes.io and k8s.io keys)"
+    return None
+
+
+def _reserved(key: str) -> bool:
+    """A key in the Kubernetes domains (``pod-security.kubernetes.io/...``, ``k8s.io/...``)."""
+    prefix, slash, _ = key.rpartition("/")
+    domain = prefix.lower()
+    return bool(slash) and any(domain == d or domain.endswith("." + d) for d in ("kubernetes.io", "k8s.io"))
+
+
+def _check_namespace(obj: dict[str, Any], meta: dict[str, Any], path_name: str) -> str | None:
+    name = meta.get("name")
     wanted = path_name or name
-    ok = isinstance(wanted, str) and BUILD_NAMESPACE.fullmatch(wanted) and name in {None, wanted}
-    return None if ok else "a Namespace must be named openchoreo-ci-*"
+    if not (isinstance(wanted, str) and BUILD_NAMESPACE.fullmatch(wanted) and name in {None, wanted}):
+        return "a Namespace must be named openchoreo-ci-*"
+    extra = (set(obj) - {"apiVersion", "kind", "metadata"}) | (set(meta) - {"name", "labels"})
+    if extra or set(meta.get("labels") or {}) - {labels.LABEL_MANAGED_BY}:
+        return f"a Namespace may only carry the {labels.LABEL_MANAGED_BY} label (no annotations, no spec)"
+    return None
 
 
 def _check_rules(rules: Any) -> str | None:

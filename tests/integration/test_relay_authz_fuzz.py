@@ -139,11 +139,39 @@ def _tricks(ns):
     return out
 
 
+def _least_privilege(ns):
+    """Relay-review finding 5: verbs the engine never uses, and bodies beyond what it writes."""
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}"
+    b = lambda o: json.dumps(o).encode()  # noqa: E731
+    privileged = {"pod-security.kubernetes.io/enforce": "privileged"}
+    node = {"scheduler.alpha.kubernetes.io/node-selector": "pool=gpu"}
+    patches = [(f"/api/v1/namespaces/{ns}", {"metadata": {"labels": privileged}}),
+               (f"/api/v1/namespaces/{ns}", {"metadata": {"annotations": node}}),
+               (f"/api/v1/namespaces/{ns}/serviceaccounts/workflow-sa", {"automountServiceAccountToken": True}),
+               (f"{rbac}/roles/wf", {"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}),
+               (f"{rbac}/rolebindings/wf", {"metadata": {"labels": {"a": "b"}}})]  # fmt: skip
+    out = [("patch", "PATCH", path, (), ctype, b(patch))
+           for (path, patch), ctype in itertools.product(patches, [MERGE, "application/apply-patch+yaml"])]  # fmt: skip
+    creates = [("/api/v1/namespaces", {"metadata": {"name": f"{ns}-x", "labels": privileged}}),
+               ("/api/v1/namespaces", {"metadata": {"name": f"{ns}-x", "annotations": node}}),
+               ("/api/v1/namespaces", {"metadata": {"name": f"{ns}-x", "labels": {"team": "x"}}}),
+               ("/api/v1/namespaces", {"metadata": {"name": f"{ns}-x"}, "spec": {"finalizers": ["x"]}}),
+               (f"/api/v1/namespaces/{ns}/serviceaccounts", {"metadata": {"name": "x", "labels": privileged}}),
+               (f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": "x", "annotations": node}}),
+               (f"/api/v1/namespaces/{ns}/secrets",
+                {"metadata": {"name": "x", "annotations": {"kubernetes.io/service-account.name": "workflow-sa"}},
+                 "type": "kubernetes.io/service-account-token"}),
+               (f"{rbac}/roles", {"metadata": {"name": "x", "labels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true"}},
+                                  "rules": []})]  # fmt: skip
+    out += [("create", "POST", path, (), JSON, b(obj)) for path, obj in creates]
+    return out
+
+
 def denied_requests(ns):
     """Requests outside the allowlist, by construction: each family is outside for the reason it is named by."""
     allowed = allowed_requests(ns)
     families = [_non_canonical(allowed), _subresources(allowed), _foreign_namespaces(allowed, ns),
-                _foreign_resources(ns), _cluster_scoped(), _tricks(ns)]  # fmt: skip
+                _foreign_resources(ns), _cluster_scoped(), _tricks(ns), _least_privilege(ns)]  # fmt: skip
     return list(dict.fromkeys(r for family in families for r in family))
 
 

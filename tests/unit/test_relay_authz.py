@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from choreo_controller.reconcilers.workflowrun.submit import prerequisites
 from choreo_controller.relay.authz import authorize, sanitize_headers
 from choreo_controller.relay.requestinfo import RequestInfo, parse
 
@@ -49,13 +50,13 @@ ALLOWED = [
     pytest.param("get", "GET", f"/api/v1/namespaces/{NS}", (), None, None, id="namespace-get"),
     pytest.param("create", "POST", "/api/v1/namespaces", (), JSON, body({"metadata": {"name": NS}}),
                  id="namespace-create"),
-    pytest.param("patch", "PATCH", f"/api/v1/namespaces/{NS}", (), MERGE, body({"metadata": {"labels": {}}}),
-                 id="namespace-patch"),
+    pytest.param("create", "POST", "/api/v1/namespaces", (), JSON,
+                 body({"apiVersion": "v1", "kind": "Namespace",
+                       "metadata": {"name": NS, "labels": {"openchoreo.dev/managed-by": "choreo-controller"}}}),
+                 id="namespace-create-as-the-engine-writes-it"),
     pytest.param("create", "POST", SA, (), JSON, b"{}", id="serviceaccount-create"),
     pytest.param("get", "GET", f"{SA}/workflow-sa", (), None, None, id="serviceaccount-get"),
     pytest.param("create", "POST", ROLE, (), JSON, body(ROLE_BODY), id="role-create"),
-    pytest.param("patch", "PATCH", f"{ROLE}/r", (), MERGE, body({"metadata": {"labels": {"a": "b"}}}),
-                 id="role-label-patch"),
     pytest.param("create", "POST", RB, (), JSON, body(RB_BODY), id="rolebinding-create"),
     # the extra kinds a Workflow may render (api.buildkinds): created, found again by label, deleted
     pytest.param("create", "POST", CM, (), JSON, b"{}", id="configmap-create"),
@@ -165,6 +166,11 @@ DENIED = [
     pytest.param("delete", "DELETE", f"/api/v1/namespaces/{NS}", (), "verb delete", id="namespace-delete"),
     pytest.param("list", "GET", "/api/v1/namespaces", (), "verb list", id="namespace-list"),
     pytest.param("deletecollection", "DELETE", WF, (), "verb deletecollection", id="deletecollection"),
+    # least privilege (relay-review finding 5): prerequisites are created when missing, never patched
+    pytest.param("patch", "PATCH", f"/api/v1/namespaces/{NS}", (), "verb patch", id="namespace-patch"),
+    pytest.param("patch", "PATCH", f"{SA}/workflow-sa", (), "verb patch", id="serviceaccount-patch"),
+    pytest.param("patch", "PATCH", f"{ROLE}/r", (), "verb patch", id="role-patch"),
+    pytest.param("patch", "PATCH", f"{RB}/rb", (), "verb patch", id="rolebinding-patch"),
     # namespaces
     pytest.param("get", "GET", "/apis/argoproj.io/v1alpha1/namespaces/default/workflows/w", (),
                  "openchoreo-ci-*", id="default-namespace"),
@@ -215,6 +221,31 @@ BODIES = [
                                                            "namespace": "kube-system"}]}), id="rb-foreign-sa"),
     pytest.param("POST", RB, body({**RB_BODY, "subjects": [{"kind": "Group", "name": "system:authenticated"}]}),
                  id="rb-group"),
+    # least privilege (relay-review finding 5): only what the engine writes
+    pytest.param("POST", "/api/v1/namespaces",
+                 body({"metadata": {"name": NS, "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}),
+                 id="ns-pod-security-privileged"),
+    pytest.param("POST", "/api/v1/namespaces",
+                 body({"metadata": {"name": NS, "annotations": {"scheduler.alpha.kubernetes.io/node-selector": "a=b"}}}),
+                 id="ns-node-selector"),
+    pytest.param("POST", "/api/v1/namespaces", body({"metadata": {"name": NS, "labels": {"team": "x"}}}),
+                 id="ns-foreign-label"),
+    pytest.param("POST", "/api/v1/namespaces", body({"metadata": {"name": NS, "annotations": {"a": "b"}}}),
+                 id="ns-any-annotation"),
+    pytest.param("POST", "/api/v1/namespaces", body({"metadata": {"name": NS}, "spec": {"finalizers": []}}),
+                 id="ns-spec"),
+    pytest.param("POST", SA, body({"metadata": {"name": "x", "labels": {"pod-security.kubernetes.io/warn": "x"}}}),
+                 id="sa-pod-security-label"),
+    pytest.param("POST", SA, body({"metadata": {"name": "x", "annotations": {"kubernetes.io/enforce-mountable-secrets": "false"}}}),
+                 id="sa-k8s-annotation"),
+    pytest.param("POST", CM, body({"metadata": {"name": "c", "labels": {"node.kubernetes.io/x": "y"}}}),
+                 id="configmap-k8s-label"),
+    pytest.param("POST", f"/api/v1/namespaces/{NS}/secrets",
+                 body({"metadata": {"name": "t", "annotations": {"kubernetes.io/service-account.name": "workflow-sa"}},
+                       "type": "kubernetes.io/service-account-token"}), id="secret-sa-token"),
+    pytest.param("POST", f"/api/v1/namespaces/{NS}/secrets", body({"metadata": "x"}), id="metadata-not-a-map"),
+    pytest.param("POST", ROLE, body({**ROLE_BODY, "metadata": {"labels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true"}}}),
+                 id="role-aggregation-label"),
 ]  # fmt: skip
 
 
@@ -223,6 +254,14 @@ def test_bodies_that_widen_access_are_refused(method, path, data):
     verb = "create" if method == "POST" else "patch"
     decision = authorize(verb, method, path, (), JSON if method == "POST" else MERGE, data)
     assert not decision.allowed, decision.reason
+
+
+def test_the_engines_own_prerequisites_pass_the_body_checks():
+    for resource, obj in prerequisites(NS):
+        meta = obj["metadata"]
+        path = resource.path(meta.get("namespace"))
+        decision = authorize("create", "POST", path, (), JSON, body(obj))
+        assert (True, "allowed") == (decision.allowed, decision.reason), resource.plural
 
 
 CONTENT_TYPES = [
