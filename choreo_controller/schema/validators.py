@@ -1,7 +1,8 @@
 """jsonschema validators for parameters: defaulting, linear-time patterns, violation lines.
 
 * ``defaulting_validator(schema)``: Draft 2020-12 whose ``properties`` keyword first fills missing or
-  ``null`` properties from their ``default`` (a deep copy; as Kubernetes defaulting replaces ``null``), then
+  ``null`` properties from their ``default`` (a deep copy; as Kubernetes defaulting replaces ``null`` unless
+  the field is ``nullable``), then
   validates them, so defaults nested in an object that was itself created from ``default: {}`` are filled
   too. Running ``iter_errors`` once applies every default.
 * ``pattern`` is matched with RE2 (linear time): a platform engineer's pattern must not let a developer's
@@ -45,10 +46,16 @@ def _pattern(
         yield ValidationError(f"{_short(instance)} does not match {pattern!r}")
 
 
+def _nullable(schema: Any) -> bool:
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    return kind == "null" or (isinstance(kind, list) and "null" in kind)
+
+
 def _properties(validator: Any, properties: dict[str, Any], instance: Any, schema: dict[str, Any]) -> Any:
     if validator.is_type(instance, "object"):
         for name, sub in properties.items():
-            if isinstance(sub, dict) and "default" in sub and instance.get(name) is None:
+            missing = name not in instance or (instance[name] is None and not _nullable(sub))
+            if isinstance(sub, dict) and "default" in sub and missing:
                 instance[name] = copy.deepcopy(sub["default"])
     yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
 

@@ -152,3 +152,16 @@ def test_property_named_like_a_keyword_is_data_not_schema():
         },
     }
     assert {"nullable": "x", "$ref": "y"} == resolve_parameters(workflow(schema), {}).values
+
+
+def test_null_takes_the_default_unless_the_field_is_nullable():
+    schema = {
+        "type": "object",
+        "properties": {
+            "plain": {"type": "string", "default": "d"},
+            "maybe": {"type": "string", "nullable": True, "default": "d"},
+        },
+    }
+    assert {"plain": "d", "maybe": None} == resolve_parameters(
+        workflow(schema), {"plain": None, "maybe": None}
+    ).values
