@@ -99,8 +99,9 @@ def forty_expressions(workflow: dict[str, Any]) -> dict[str, Any]:
         for i in range(40)
     ]
     texts = (texts + extra)[:40]
-    data = {f"k{i}": "${" + text + "}" for i, text in enumerate(texts)}
-    return {"spec": {"runTemplate": {"apiVersion": "v1", "kind": "ConfigMap", "data": data}}}
+    parameters = [{"name": f"p{i}", "value": "${" + text + "}"} for i, text in enumerate(texts)]
+    argo = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "cold"}}
+    return {"spec": {"runTemplate": {**argo, "spec": {"arguments": {"parameters": parameters}}}}}
 
 
 def cold_compile(workflow: dict[str, Any], iterations: int) -> float:
