@@ -116,20 +116,3 @@ def hashable_key(value: Any) -> tuple[str, Any] | None:
     if k in {"string", "bytes", "bool", "null", "timestamp", "duration"}:
         return (k, bool(value) if k == "bool" else value)
     return None
-
-
-def celify(value: Any) -> Any:  # noqa: PLR0911 - one return per JSON type
-    """A plain Python scalar as its celpy type (containers and celpy values are returned as they are)."""
-    if type(value) is bool:
-        return celtypes.BoolType(value)
-    if type(value) is int:
-        return celtypes.IntType(value)
-    if type(value) is float:
-        return celtypes.DoubleType(value)
-    if type(value) is str:
-        return celtypes.StringType(value)
-    if type(value) is list:
-        return celtypes.ListType(celify(item) for item in value)
-    if type(value) is dict:
-        return celtypes.MapType({celify(k): celify(v) for k, v in value.items()})
-    return value
