@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from celpy import celtypes
 
+from choreo_controller.render.celvalues import Optional
 from choreo_controller.render.errors import RenderFailed
 from choreo_controller.render.gofmt import double_text, json_text
 
@@ -55,7 +56,7 @@ class _Walk:
     def __init__(self) -> None:
         self.nodes = 0
 
-    def value(self, value: Any, depth: int) -> Any:  # noqa: C901, PLR0911 - one branch per CEL type
+    def value(self, value: Any, depth: int) -> Any:  # noqa: C901, PLR0911, PLR0912 - one branch per CEL type
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise RenderFailed(f"value too large (more than {MAX_NODES} nodes)")
@@ -82,6 +83,8 @@ class _Walk:
             return base64.b64encode(value).decode("ascii")
         if isinstance(value, dt.datetime | dt.timedelta):
             return str(value)
+        if isinstance(value, Optional):
+            raise RenderFailed("an optional cannot be rendered: take .value() or .orValue(default)")
         raise RenderFailed(f"a value of type {type(value).__name__} cannot be rendered")
 
     def mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:

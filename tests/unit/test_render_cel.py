@@ -1,6 +1,7 @@
 """CEL expressions: functions, normalised results, safe errors, static limits, and the fast path's fidelity."""
 
 import dataclasses
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -26,7 +27,8 @@ PARAMS = {
 
 
 def scope():
-    return Scope({"parameters": PARAMS, "metadata": {"name": "run"}}, Budget())
+    # CPU time: a loaded machine must not turn an outcome into a wall-clock RenderTimedOut (flaky compares)
+    return Scope({"parameters": PARAMS, "metadata": {"name": "run"}}, Budget(clock=time.process_time))
 
 
 def evaluate(text):

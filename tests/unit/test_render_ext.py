@@ -326,6 +326,7 @@ def test_documented_value(expression, expected):
         "'%d'.format(['x'])",
         "'%q'.format([1])",
         "[1,2,3,4].slice(3, 1)",
+        "{'a': 1}.?a",  # an optional itself is no JSON value: .value() or .orValue() says what is meant
     ],
 )
 def test_documented_error(expression):
