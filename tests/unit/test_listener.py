@@ -6,14 +6,18 @@ integration test on the real listeners.
 """
 
 import asyncio
+import contextlib
 import ssl
 import time
 
 import aiohttp
 import pytest
 from localcluster.pki import CA, write_pair
+from relayharness import Pki, running_gateway
 from waiting import async_wait_for
 
+from choreo_controller.relay.identity import PlaneRef
+from choreo_controller.relay.planes import PlaneDirectory
 from choreo_controller.runtime.listener import Listener, ListenerLimits
 
 
@@ -132,3 +136,33 @@ async def test_a_flood_from_one_source_gets_429_before_any_work():
 @pytest.mark.parametrize("field", ["header_timeout", "idle_timeout", "body_timeout"])
 def test_defaults_close_slow_clients_within_a_minute(field):
     assert getattr(ListenerLimits(), field) <= 60
+
+
+async def test_slow_loris_on_the_real_gateway_is_closed_within_a_minute(tmp_path):
+    """Relay-review finding 6 with the production limits: a socket that completes TLS and then trickles a
+    request head, and one that never starts TLS, are both reset by the gateway's head deadline (10 s)."""
+    pki = Pki(tmp_path)
+    directory = PlaneDirectory([pki.record("p1", PlaneRef("BuildPlane", "a", "p1"))])
+    async with running_gateway(pki, directory) as gateway:
+        started = time.monotonic()
+        silent = await asyncio.open_connection("127.0.0.1", gateway.port)
+        ctx = pki.context(pki.agent("p1"))
+        ctx.check_hostname = False
+        trickle = await asyncio.open_connection("127.0.0.1", gateway.port, ssl=ctx)
+
+        async def drip():
+            with contextlib.suppress(ConnectionError):
+                for byte in b"GET /v1/agent HTTP/1.1\r\nHost: x\r\n":
+                    trickle[1].write(bytes([byte]))
+                    await trickle[1].drain()
+                    await asyncio.sleep(1)
+
+        dripping = asyncio.create_task(drip())
+        closed = await asyncio.gather(closed_within(silent[0], 60), closed_within(trickle[0], 60))
+        dripping.cancel()
+        for _, writer in (silent, trickle):
+            writer.close()
+        expired = gateway._listener.expired
+    assert max(closed) < 60
+    assert time.monotonic() - started < 60
+    assert 2 == expired
