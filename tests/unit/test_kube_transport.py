@@ -232,3 +232,11 @@ async def test_proxy_from_the_environment_is_read_once(
         await proxy.runner.cleanup()
     assert (200, False) == (resp.status, trusts_env)
     assert (via_proxy, not via_proxy) == (bool(proxy.seen), bool(server.seen))
+
+
+@pytest.mark.parametrize(("pool_size", "expected"), [(None, 100), (336, 336)])
+async def test_the_connection_pool_can_be_sized_for_many_watches(kubeconfig, pool_size, expected):
+    """Relay-review finding 9: 256 watches on the library's 100-connection pool starved plain GETs; the
+    agent now connects with room for all its watches plus its requests (``cli.agent``)."""
+    async with connect(kubeconfig, "fake", pool_size=pool_size) as api:
+        assert expected == api.transport._session.connector.limit
