@@ -23,11 +23,11 @@ OpenChoreo's own output on the shared corpus.
 
 Modules: ``scan`` (``${...}`` splitting), ``grammar`` (the parser: celpy's grammar plus optional syntax),
 ``cel`` (compile cache, fast path, error mapping), ``evaluator`` (optional syntax, macros, metering),
-``budget`` (steps and deadlines), ``functions``/``extstrings``/``extlists`` (the function table),
-``celvalues`` (kinds, equality, optionals), ``values`` (CEL -> JSON), ``gofmt`` (Go's text for doubles and
-JSON), ``walk`` (template walk), ``finish`` (post-processing, schema-aware arrays from ``shapes.json``),
-``secretref`` (SecretReference specs as Go re-serialises them), ``run`` (context, includeWhen, forced
-fields, checks), ``check`` (static checks), ``names``.
+``budget`` (steps and deadlines), ``functions``/``extstrings``/``extlists``/``optionals`` (the function
+table), ``celvalues`` (kinds, equality, optionals), ``values`` (CEL -> JSON), ``gofmt`` (Go's text for
+doubles and JSON), ``walk`` (template walk), ``finish`` (post-processing, schema-aware arrays from
+``shapes.json``), ``secretref`` (SecretReference specs as Go re-serialises them), ``run`` (context,
+includeWhen, forced fields, checks), ``check`` (static checks), ``names``.
 """
 
 from choreo_controller.render.budget import Budget

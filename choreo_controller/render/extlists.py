@@ -7,8 +7,7 @@
 * math: ``math.greatest``/``math.least`` (numbers or one list of numbers; mixed kinds compare by value),
   ``ceil``, ``floor``, ``round`` (half away from zero), ``trunc``, ``abs`` (int overflow is an error),
   ``sign``, ``isInf``, ``isNaN``, ``isFinite``, the ``bit*`` functions (64-bit, logical right shift);
-* optionals: ``optional.of``, ``optional.ofNonZeroValue``, ``optional.none``, ``hasValue``, ``value``,
-  ``orValue``, ``or``, ``optional.unwrap``/``unwrapOpt``; ``optMap``/``optFlatMap`` are macros.
+* optionals: in ``optionals`` (``first``/``last`` here return them).
 
 Work proportional to the size of the result (a range, a flattened or sorted list, pairwise comparisons) is
 charged to the evaluation's budget before it is done, so ``lists.range(100000)`` fails at once.
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from celpy import celtypes
 
-from choreo_controller.render import budget
+from choreo_controller.render import budget, optionals
 from choreo_controller.render.celvalues import NONE, NUMBERS, Optional, equal, error, hashable_key, kind
 from choreo_controller.render.extstrings import reverse_string
 
@@ -306,57 +305,6 @@ def divide(a: Any, b: Any) -> Any:
     return operator.truediv(a, b)
 
 
-# --- optionals ---------------------------------------------------------------------------------------
-
-
-def _zero(value: Any) -> bool:
-    k = kind(value)
-    return (
-        value is None
-        or (k in {"list", "map", "string", "bytes"} and len(value) == 0)
-        or (k in NUMBERS | {"bool"} and not value)
-    )
-
-
-def _optional(value: Any) -> Optional | None:
-    return value if isinstance(value, Optional) else None
-
-
-def has_value(value: Any) -> Any:
-    """``o.hasValue()``."""
-    opt = _optional(value)
-    return celtypes.BoolType(opt.present) if opt else error("hasValue needs an optional")
-
-
-def opt_value(value: Any) -> Any:
-    """``o.value()``: an error for ``optional.none()``."""
-    opt = _optional(value)
-    if opt is None:
-        return error("value needs an optional")
-    return opt.value if opt.present else error("optional.none() dereference")
-
-
-def or_value(value: Any, default: Any) -> Any:
-    """``o.orValue(default)``."""
-    opt = _optional(value)
-    return (opt.value if opt.present else default) if opt else error("orValue needs an optional")
-
-
-def opt_or(value: Any, other: Any) -> Any:
-    """``o.or(other)``: ``o`` if it has a value, else ``other`` (an optional)."""
-    opt, alternative = _optional(value), _optional(other)
-    if opt is None or alternative is None:
-        return error("or needs two optionals")
-    return opt if opt.present else alternative
-
-
-def unwrap(items: Any) -> Any:
-    """``optional.unwrap(list)`` / ``list.unwrapOpt()``: the values of the optionals that have one."""
-    if not _list(items) or not all(isinstance(item, Optional) for item in items):
-        return error("optional.unwrap needs a list of optionals")
-    return celtypes.ListType(item.value for item in items if item.present)
-
-
 FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
     "_+_": add,
     "_/_": divide,
@@ -388,13 +336,5 @@ FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
     "math.bitNot": bit_not,
     "math.bitShiftLeft": _shift("bitShiftLeft", left=True),
     "math.bitShiftRight": _shift("bitShiftRight", left=False),
-    "optional.of": Optional,
-    "optional.ofNonZeroValue": lambda value: NONE if _zero(value) else Optional(value),
-    "optional.none": lambda: NONE,
-    "hasValue": has_value,
-    "value": opt_value,
-    "orValue": or_value,
-    "or": opt_or,
-    "optional.unwrap": unwrap,
-    "unwrapOpt": unwrap,
+    **optionals.FUNCTIONS,
 }
