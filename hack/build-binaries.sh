@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds the pinned Kubernetes components the tests and the demo run as local processes:
-# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok and Argo's
-# workflow-controller -- from Go modules, with the local Go toolchain (no Docker, no downloads of binaries).
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, Argo's workflow-controller
+# and Tekton Pipelines' controller and resolvers -- from Go modules, with the local Go toolchain (no Docker,
+# no downloads of binaries).
 #
 # Each tool has a wrapper module with a committed go.mod/go.sum under hack/tools/<tool>. Binaries go to a
 # cache outside the repo: ${CHOREO_CACHE:-~/.cache/choreo-controller}/<versions>/bin. A per-tool stamp (hash of
-# its go.mod + go.sum) makes the script idempotent: a second run builds nothing. Assets the clusters need
-# (Argo and External Secrets CRDs, kwok's stages) are copied from the same module downloads.
+# the files of its wrapper module) makes the script idempotent: a second run builds nothing. Assets the
+# clusters need (Argo, External Secrets and Tekton CRDs, Tekton's config and RBAC, kwok's stages) are copied
+# from the same module downloads.
 #
 # Usage: hack/build-binaries.sh            build what is missing, print progress
 #        hack/build-binaries.sh --print    print the bin directory and exit (no build)
@@ -37,7 +39,9 @@ START=$(date +%s)
 elapsed() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
 log() { printf '[build-binaries %s] %s\n' "$(elapsed "$START")" "$*"; }
 
-stamp_of() { cat "$HACK/tools/$1/go.mod" "$HACK/tools/$1/go.sum" | sha256sum | cut -c1-16; }
+# Every file of the wrapper module, in path order (for a module of only go.mod + go.sum: the same hash as before
+# Tekton's wrapper brought Go sources of its own).
+stamp_of() { (cd "$HACK/tools/$1" && find . -type f | LC_ALL=C sort | xargs cat) | sha256sum | cut -c1-16; }
 
 # Runs a long command while printing a heartbeat every 30 s, so CI logs show progress.
 with_heartbeat() {
@@ -78,7 +82,7 @@ build() {
 }
 
 # 1. Downloads first: network-bound, and a mirror gap should fail fast, before any compiling.
-for tool in kubernetes etcd kwok argo; do
+for tool in kubernetes etcd kwok argo tekton; do
   log "$tool: go mod download"
   (cd "$HACK/tools/$tool" && with_heartbeat "downloading $tool modules" go mod download)
 done
@@ -86,6 +90,7 @@ ESO_DIR=$(cd "$HACK/tools/argo" && go mod download -json "github.com/external-se
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
 KWOK_DIR=$(cd "$HACK/tools/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
 ARGO_DIR=$(cd "$HACK/tools/argo" && go list -m -f '{{.Dir}}' github.com/argoproj/argo-workflows/v3)
+TEKTON_DIR=$(cd "$HACK/tools/tekton" && go list -m -f '{{.Dir}}' github.com/tektoncd/pipeline)
 
 # 2. Builds, one module at a time (parallel builds on 2 cores only thrash).
 K8S_MINOR=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
@@ -100,11 +105,20 @@ build etcd "-s -w" etcd:go.etcd.io/etcd/server/v3
 build kwok "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" kwok:sigs.k8s.io/kwok/cmd/kwok
 build argo "-s -w -X github.com/argoproj/argo-workflows/v3.version=$ARGO_VERSION" \
   workflow-controller:github.com/argoproj/argo-workflows/v3/cmd/workflow-controller
+# Upstream's mains with the probe servers moved to a loopback port (see hack/tools/tekton/controller/main.go).
+build tekton "-s -w" tekton-controller:./controller tekton-resolvers:./resolvers
 
 # 3. Assets from the same module downloads (never hand-written copies).
 rm -rf "$ASSETS/argo-crds" "$ASSETS/eso-crds" && mkdir -p "$ASSETS/argo-crds" "$ASSETS/eso-crds"
 cp "$ARGO_DIR"/manifests/base/crds/minimal/argoproj.io_*.yaml "$ASSETS/argo-crds/"
 cp "$ESO_DIR"/config/crds/bases/external-secrets.io_{externalsecrets,secretstores,clustersecretstores}.yaml "$ASSETS/eso-crds/"
+# Tekton: namespaces, RBAC, ConfigMaps and CRDs of the release (not its Deployments, Services or webhooks);
+# the CRDs serve their storage version only, as JSON (hack/tools/tekton/crds says why).
+rm -rf "$ASSETS/tekton" "$ASSETS/tekton-resolvers" && mkdir -p "$ASSETS/tekton" "$ASSETS/tekton-resolvers"
+cp "$TEKTON_DIR"/config/100-namespace/100-namespace.yaml "$TEKTON_DIR"/config/20[01]-*.yaml \
+   "$TEKTON_DIR"/config/config-*.yaml "$ASSETS/tekton/"
+(cd "$HACK/tools/tekton" && go run ./crds "$ASSETS/tekton" "$TEKTON_DIR"/config/300-crds/*.yaml)
+cp "$TEKTON_DIR"/config/resolvers/{100-namespace,20[01]-*,*-config,config-*}.yaml "$ASSETS/tekton-resolvers/"
 {
   for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
            pod/fast/pod-ready.yaml pod/fast/pod-delete.yaml; do
