@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark: controller memory (idle, and with 10,000 completed runs cached) and cold start.
 
-One controller (relay mode, embedded gateway, as ``bench_throughput``) against the local planes; Argo and
-kwok are stopped (no run executes here). The controller user's requests are in the control plane's audit
-log (``benchlib.start_lab(audit=True)``).
+One controller (relay mode, embedded gateway, as ``bench_throughput``) against the local planes; Argo,
+Tekton and kwok are stopped (no run executes here). The controller user's requests are in the control
+plane's audit log (``benchlib.start_lab(audit=True)``).
 
 1. idle: the planes hold a Workflow and two BuildPlanes but no run; the controller's RSS (VmRSS) once
    ready, the agent connected and ``--settle`` seconds passed (the last of five samples, 1 s apart).
@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchlib import CONTROLLER_USER, PLANE_ID, Controller, Fleet, Lab, load, machine, start_lab
 from benchruns import create_retrying, prepare, run_object, sample_workflow
+from localcluster import tekton
 
 from choreo_controller.api import labels
 from choreo_controller.api import resources as r
@@ -276,7 +277,7 @@ def main() -> int:
     lab = start_lab(workdir, audit=True)
     fleet = Fleet(lab)
     try:
-        for name in ("workflow-controller", "kwok"):
+        for name in ("workflow-controller", "kwok", *tekton.BINARIES):
             lab.bp.procs[name].stop()
         ok = bench(args, lab, fleet)
     finally:

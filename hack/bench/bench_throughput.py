@@ -2,11 +2,11 @@
 """Benchmark: submission throughput and latency through the relay, next to the apiserver's own limit.
 
 WorkflowRun created in the control plane -> the Argo Workflow exists in the build plane, through the
-relay (embedded gateway by default; ``--standalone`` for a gateway process). Argo's workflow-controller
-and kwok are stopped, so nothing else writes to the build plane: the figures are the engine's. Every run
-uses ``manifests/samples/workflow-docker.yaml`` unchanged (schema defaults, CEL rendering, ~4 KiB Argo
-Workflow). "Submitted" = the Argo Workflow's ADDED event on this script's own watch of the build plane;
-the clock starts when the WorkflowRun create is *sent*.
+relay (embedded gateway by default; ``--standalone`` for a gateway process). Argo's workflow-controller,
+Tekton's processes and kwok are stopped, so nothing else writes to the build plane: the figures are the
+engine's. Every run uses ``manifests/samples/workflow-docker.yaml`` unchanged (schema defaults, CEL
+rendering, ~4 KiB Argo Workflow). "Submitted" = the Argo Workflow's ADDED event on this script's own watch
+of the build plane; the clock starts when the WorkflowRun create is *sent*.
 
 Phases, one run, one set of processes:
  1. warm-up: ``--warmup`` runs (first-namespace costs: build namespace, ServiceAccount, Role...);
@@ -53,6 +53,7 @@ from benchruns import (
     sample_workflow,
     spread,
 )
+from localcluster import tekton
 
 from choreo_controller.api import labels
 from choreo_controller.api import resources as r
@@ -246,7 +247,7 @@ def main() -> int:
     lab = start_lab(workdir)
     fleet = Fleet(lab, embedded=not args.standalone, controller_args=args.controller_arg)
     try:
-        for name in ("workflow-controller", "kwok"):
+        for name in ("workflow-controller", "kwok", *tekton.BINARIES):
             lab.bp.procs[name].stop()
         fleet.start()
         print(f"relay: {'standalone gateway' if args.standalone else 'embedded gateway'}; "

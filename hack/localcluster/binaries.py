@@ -7,7 +7,14 @@ from pathlib import Path
 
 HACK = Path(__file__).resolve().parent.parent
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
-BUILD_PLANE = (*CONTROL_PLANE, "kube-scheduler", "kwok", "workflow-controller")
+BUILD_PLANE = (
+    *CONTROL_PLANE,
+    "kube-scheduler",
+    "kwok",
+    "workflow-controller",
+    "tekton-controller",
+    "tekton-resolvers",
+)
 
 
 class BinariesMissing(RuntimeError):

@@ -2,8 +2,9 @@
 
 ``start_control_plane``: etcd, kube-apiserver, kube-controller-manager; our CRDs applied and Established.
 ``start_build_plane``: the same plus kube-scheduler, kwok (node ``kwok-node-0``, pods simulated by stages:
-Argo pods complete ~1 s after starting, or fail when annotated ``kwok.choreo.dev/fail: "true"``), and Argo's
-workflow-controller with Argo's and External Secrets' CRDs.
+Argo and Tekton pods complete ~1 s after starting, or fail when annotated ``kwok.choreo.dev/fail: "true"``),
+Argo's workflow-controller and Tekton Pipelines (``localcluster.tekton``), with Argo's, External Secrets'
+and Tekton's CRDs.
 
 Authentication is by client certificate (admin = ``system:masters``); ``user_kubeconfig`` mints more users
 for RBAC tests. The apiserver can be stopped and started again on the same port (the etcd data survives),
@@ -12,6 +13,7 @@ and etcd can be compacted, so informer tests can force watch errors.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import shutil
@@ -25,6 +27,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from localcluster import tekton
 from localcluster.binaries import BUILD_PLANE, HACK, assets_dir, bin_dir
 from localcluster.pki import CA, write_pair
 from localcluster.process import Proc, free_port, http_ok, wait_until
@@ -99,11 +102,12 @@ class Plane:
         return proc
 
     def apply(self, *paths: Path, stdin: str | None = None) -> None:
-        """Server-side apply of YAML files (or ``stdin``)."""
+        """Server-side apply of YAML files (one kubectl call, in order) or ``stdin``."""
         if stdin is not None:
             self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=stdin)
-        for path in paths:
-            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path), timeout=120)
+        if paths:
+            files = [f"--filename={path}" for path in paths]
+            self.kubectl("apply", "--server-side", "--force-conflicts", *files, timeout=120)
 
     def wait_crds(self, *names: str, timeout: float = 60.0) -> None:
         if names:
@@ -314,7 +318,7 @@ def start_control_plane(workdir: Path, name: str = "control-plane") -> Plane:
 
 
 def start_build_plane(workdir: Path, name: str = "build-plane") -> Plane:
-    """Start a build plane: scheduler, kwok node, Argo controller, Argo + ESO CRDs."""
+    """Start a build plane: scheduler, kwok node, Argo controller, Tekton, Argo + ESO + Tekton CRDs."""
     bins, assets = bin_dir(BUILD_PLANE), assets_dir()
     plane = _prepare(name, workdir, build=True)
     _define_core(plane, bins)
@@ -328,6 +332,7 @@ def start_build_plane(workdir: Path, name: str = "build-plane") -> Plane:
         str(bins / "kwok"), f"--kubeconfig={plane.kubeconfig}",
         f"--config={assets / 'kwok-stages.yaml'}",
         f"--config={HACK / 'localcluster' / 'kwok-argo-stages.yaml'}",
+        f"--config={HACK / 'localcluster' / 'kwok-tekton-stages.yaml'}",
         "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
         "--node-lease-duration-seconds=40", "--cidr=10.244.0.0/16", "--node-ip=10.0.0.1",
         f"--server-address=127.0.0.1:{plane.ports['kwok']}",
@@ -336,19 +341,25 @@ def start_build_plane(workdir: Path, name: str = "build-plane") -> Plane:
         str(bins / "workflow-controller"), f"--kubeconfig={plane.kubeconfig}", "--namespace=argo",
         "--executor-image=quay.io/argoproj/argoexec:kwok", "--loglevel=info", "--qps=100", "--burst=200",
     ], plane.logdir, env={"LEADER_ELECTION_DISABLE": "true", "DEFAULT_REQUEUE_TIME": "1s"})  # fmt: skip
+    tekton.define(plane, bins)
     try:
         _boot_core(plane)
-        plane.procs["kube-scheduler"].start()
-        plane.procs["kwok"].start()
-        crds = sorted((assets / "argo-crds").glob("*.yaml")) + sorted((assets / "eso-crds").glob("*.yaml"))
-        plane.apply(*crds)
-        plane.wait_crds(*_crd_names(crds))
-        plane.kubectl("create", "namespace", "argo")
-        plane.kubectl("create", "configmap", "workflow-controller-configmap", "-n", "argo",
-                      *[f"--from-literal={k}={v}" for k, v in _argo_config().items()])  # fmt: skip
-        plane.apply(stdin=KWOK_NODE)
-        plane.procs["workflow-controller"].start()
-        _wait_node_ready(plane)
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tekton-install") as pool:
+            tekton_installed = pool.submit(tekton.install, plane, assets)  # in parallel with Argo's part
+            plane.procs["kube-scheduler"].start()
+            plane.procs["kwok"].start()
+            crds = sorted((assets / "argo-crds").glob("*.yaml")) + sorted(
+                (assets / "eso-crds").glob("*.yaml")
+            )
+            plane.apply(*crds)
+            plane.wait_crds(*_crd_names(crds))
+            plane.kubectl("create", "namespace", "argo")
+            plane.kubectl("create", "configmap", "workflow-controller-configmap", "-n", "argo",
+                          *[f"--from-literal={k}={v}" for k, v in _argo_config().items()])  # fmt: skip
+            plane.apply(stdin=KWOK_NODE)
+            plane.procs["workflow-controller"].start()
+            _wait_node_ready(plane)
+            tekton_installed.result()
     except BaseException:
         plane.stop()
         raise
