@@ -3,10 +3,10 @@
 
 Starts ``--rounds`` build planes one after the other, exactly as the test session and the demo do
 (``localcluster.start_build_plane``), and prints for each the time until it returned (everything ready),
-then, after ``--settle`` seconds idle, every process's RSS (VmRSS) and the sum of Tekton's. Then, on the
-last plane, one PipelineRun of three tasks (embedded specs, kwok's default 1 s per pod) from create to
-Succeeded. ``--without-tekton`` starts the same plane without Tekton (its manifests and processes left
-out, nothing else changed), for the comparison.
+then, over ``--settle`` seconds idle, every process's RSS (VmRSS) and CPU share (utime + stime), and the
+sum of Tekton's RSS. Then, on the last plane, one PipelineRun of three tasks (embedded specs, kwok's
+default 1 s per pod) from create to Succeeded. ``--without-tekton`` starts the same plane without Tekton
+(its manifests and processes left out, nothing else changed), for the comparison.
 
 Usage: hack/bench/bench_build_plane.py [--rounds 3] [--settle 10] [--without-tekton] [--workdir DIR]
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -63,6 +64,12 @@ def _pipeline_run_seconds(plane: Plane) -> float:
         time.sleep(0.05)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (``/proc/<pid>/stat``), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--rounds", type=int, default=3)
@@ -89,10 +96,13 @@ def _bench(args: argparse.Namespace) -> None:
             print(f"round {round_}: ready in {starts[-1]:.1f} s ({load()})")
             if round_ < args.rounds:
                 continue
+            pids = {name: proc.popen.pid for name, proc in plane.procs.items() if proc.popen}
+            cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
             time.sleep(args.settle)
-            rss = {name: rss_mib(proc.popen.pid) for name, proc in plane.procs.items() if proc.popen}
-            for name, mib in rss.items():
-                print(f"  RSS {name:<24} {mib:7.1f} MiB")
+            for name, pid in pids.items():
+                cpu = (_cpu_seconds(pid) - cpu_before[name]) / args.settle
+                print(f"  {name:<24} RSS {rss_mib(pid):7.1f} MiB  idle CPU {cpu:6.1%}")
+            rss = {name: rss_mib(pid) for name, pid in pids.items()}
             tekton_mib = sum(rss.get(name, 0.0) for name in tekton.BINARIES)
             print(f"  RSS total {sum(rss.values()):.1f} MiB, of which Tekton {tekton_mib:.1f} MiB")
             if not args.without_tekton:
