@@ -78,6 +78,7 @@ class ControllerOptions:
     sweep_interval: float = 600.0
     sweep_min_age: float = 60.0
     resync_interval: float = 600.0
+    failure_log_lines: int = 10  # last log lines of each failed step kept in its failure message
     qps: float = 50.0
     burst: int = 100
     autobuild_address: str = "0"  # "0" disables the auto-build receiver
@@ -282,7 +283,16 @@ async def run_controller(opts: ControllerOptions) -> None:
                 others["workflows"].store,
             )
         )
-        deps = RunDeps(cp, caches, planes, clock, events, metrics, governance=governance)
+        deps = RunDeps(
+            cp,
+            caches,
+            planes,
+            clock,
+            events,
+            metrics,
+            governance=governance,
+            failure_log_lines=opts.failure_log_lines,
+        )
         reconciler = WorkflowRunReconciler(deps)
         runs_ctrl = mgr.new_controller("workflowrun", reconciler, workers=opts.workers)
         control_plane = [runs_informer, *others.values()]

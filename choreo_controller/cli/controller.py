@@ -75,6 +75,13 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "--resync-interval", type=float, default=600.0, metavar="SECONDS", help="safety resync period (600)"
     )
     parser.add_argument(
+        "--failure-log-lines",
+        type=int,
+        default=10,
+        metavar="N",
+        help="keep the last N log lines of each failed step in the run's failure message (10; 0: none)",
+    )
+    parser.add_argument(
         "--autobuild-bind-address",
         default="0",
         metavar="ADDR",
@@ -184,6 +191,8 @@ def _numbers_wrong(args: argparse.Namespace) -> str:
         return "--workers must be at least 1"
     if not args.kube_api_qps > 0 or args.kube_api_burst < 1:
         return "--kube-api-qps must be positive and --kube-api-burst at least 1"
+    if not 0 <= args.failure_log_lines <= 100:
+        return "--failure-log-lines must be between 0 and 100"
     return ""
 
 
@@ -229,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
         sweep_interval=args.sweep_interval,
         sweep_min_age=args.sweep_min_age,
         resync_interval=args.resync_interval,
+        failure_log_lines=args.failure_log_lines,
         qps=args.kube_api_qps,
         burst=args.kube_api_burst,
         autobuild_address=args.autobuild_bind_address,

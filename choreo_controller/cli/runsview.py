@@ -170,6 +170,9 @@ def detail(run: JsonObj, now: datetime) -> str:
     ]
     out += "\nConditions:\n"
     out += table(["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"], conditions) if conditions else "  none yet\n"
+    failure = str((c.find(st.get("conditions"), c.FAILED) or {}).get("message") or "").split("\n")
+    if len(failure) > 1:  # the last log lines of the failed steps (the controller's --failure-log-lines)
+        out += "\nFailure:\n" + "".join(f"  {line}".rstrip() + "\n" for line in failure)
     tasks = task_rows(run, now)
     out += "\nTasks:\n"
     out += table(["NAME", "PHASE", "STARTED", "DURATION", "MESSAGE"], tasks) if tasks else "  none yet\n"

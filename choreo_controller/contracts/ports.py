@@ -3,8 +3,9 @@
 * ``Transport`` - one HTTP exchange (or one streamed watch) with an apiserver. Implemented by ``kube``
   (directly, with kubeconfig credentials) and by ``relay`` (through the agent's websocket). Small enough to
   fake in a unit test of a seam.
-* ``KubeApi`` - typed verbs over ``ApiResource`` on plain JSON dicts. Reconcilers receive one for the
-  control plane and one (direct or relayed) per build plane; they never see HTTP.
+* ``KubeApi`` - typed verbs over ``ApiResource`` on plain JSON dicts, plus ``log`` (a pod container's log,
+  ``LogOptions``). Reconcilers receive one for the control plane and one (direct or relayed) per build
+  plane; they never see HTTP.
 * ``Clock`` - time, injected, so queues and TTLs are tested by stepping a fake clock.
 * ``EventRecorder`` - Kubernetes Events, best effort.
 """
@@ -53,7 +54,10 @@ class Transport(Protocol):
         ...
 
     def stream(self, req: ApiRequest) -> AsyncIterator[bytes]:
-        """Open a watch; yields one JSON event line at a time. Raises ``ApiError`` on a non-2xx status."""
+        """A streamed GET (watch, pod log) line by line, without newlines; ``ApiError`` if not 2xx.
+
+        A watch has one JSON event per line; a log's empty lines are kept.
+        """
         ...
 
     async def close(self) -> None:
@@ -67,6 +71,19 @@ class WatchEvent:
 
     type: WatchEventType
     object: JsonObj
+
+
+@dataclass(frozen=True, slots=True)
+class LogOptions:
+    """What to read of one container's log: the apiserver's ``PodLogOptions`` that we use."""
+
+    container: str
+    follow: bool = False  # keep reading until the container ends (or the server closes the stream)
+    timestamps: bool = False  # each line starts with its RFC 3339 (nanosecond) time and a space
+    since_seconds: int | None = None
+    since_time: str | None = None  # RFC 3339; the apiserver reads it to the second
+    tail_lines: int | None = None
+    limit_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +168,10 @@ class KubeApi(Protocol):
         propagation: Literal["Background", "Foreground", "Orphan"] = "Background",
     ) -> None:
         """Delete with optional preconditions. ``NotFound`` if already gone."""
+        ...
+
+    def log(self, namespace: str, pod: str, options: LogOptions) -> AsyncIterator[bytes]:
+        """The lines of one container's log (``pods/log``), without newlines. ``NotFound``: no such pod."""
         ...
 
 

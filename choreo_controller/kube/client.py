@@ -20,6 +20,7 @@ Invariants:
 * Items of a LIST lack ``apiVersion``/``kind`` for built-in types; they are filled in so a cached object
   looks like one read with GET.
 * ``watch`` yields BOOKMARK events too: an informer needs their resourceVersion to resume cheaply.
+* ``log`` streams ``pods/log`` line by line; without ``follow`` it is bounded by ``LOG_TIMEOUT`` seconds.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, get_args
 
+from choreo_controller.api.resources import POD
 from choreo_controller.contracts import ApiError, ApiRequest, Gone, ObjectList, Transport, WatchEvent
 from choreo_controller.contracts.ports import WatchEventType
 from choreo_controller.kube.errors import error_for, raise_for_status
@@ -36,7 +38,7 @@ from choreo_controller.kube.errors import error_for, raise_for_status
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from choreo_controller.contracts import ApiResource, ApiResponse, JsonObj
+    from choreo_controller.contracts import ApiResource, ApiResponse, JsonObj, LogOptions
 
 T = TypeVar("T", bound=Transport)
 
@@ -44,6 +46,7 @@ JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 WATCH_SLACK = 30  # seconds the client waits beyond the server-side watch timeout before giving up
+LOG_TIMEOUT = 60.0  # seconds a log read without follow may take
 _EVENT_TYPES = frozenset(get_args(WatchEventType))
 
 
@@ -146,11 +149,24 @@ class KubeClient(Generic[T]):
         lines = self.transport.stream(req)
         try:
             async for line in lines:
-                event = _parse_event(line)
+                event = _parse_event(line) if line.strip() else None
                 if event is not None:
                     yield event
         finally:
             # Closing this generator closes the stream, and with it the HTTP response, at once.
+            aclose = getattr(lines, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def log(self, namespace: str, pod: str, options: LogOptions) -> AsyncIterator[bytes]:
+        """The lines of one container's log (``pods/log``), without newlines."""
+        timeout = None if options.follow else LOG_TIMEOUT
+        req = ApiRequest("GET", POD.path(namespace, pod, "log"), log_query(options), timeout=timeout)
+        lines = self.transport.stream(req)
+        try:
+            async for line in lines:
+                yield line
+        finally:
             aclose = getattr(lines, "aclose", None)
             if aclose is not None:
                 await aclose()
@@ -277,6 +293,22 @@ def _selectors(label_selector: str | None, field_selector: str | None) -> tuple[
     if field_selector:
         query += (("fieldSelector", field_selector),)
     return query
+
+
+def log_query(options: LogOptions) -> tuple[tuple[str, str], ...]:
+    """``PodLogOptions`` as query parameters (only those set)."""
+    query = [("container", options.container)]
+    flags = (("follow", options.follow), ("timestamps", options.timestamps))
+    query += [(key, "true") for key, on in flags if on]
+    numbers = (
+        ("sinceSeconds", options.since_seconds),
+        ("tailLines", options.tail_lines),
+        ("limitBytes", options.limit_bytes),
+    )
+    query += [(key, str(value)) for key, value in numbers if value is not None]
+    if options.since_time:
+        query.append(("sinceTime", options.since_time))
+    return tuple(query)
 
 
 def _typed(res: ApiResource, item: JsonObj) -> JsonObj:

@@ -16,8 +16,9 @@ Invariants:
 
 * ``request`` returns an ``ApiResponse`` for every HTTP status; only an unreachable server (connection
   refused or reset, TLS failure, timeout) raises, and then always ``Unavailable``.
-* ``stream`` yields one newline-delimited JSON line at a time and closes the HTTP response when the
-  consumer stops early (``aclose`` or garbage collection), so an abandoned watch never holds a connection.
+* ``stream`` yields one line at a time (a watch's events, a log's lines, empty ones too) and closes the
+  HTTP response when the consumer stops early (``aclose`` or garbage collection), so an abandoned watch
+  never holds a connection.
 * Redirects are not followed: a 3xx would otherwise carry the bearer token to another host.
 * The optional ``TokenBucket`` throttles every call. ``unthrottled()`` gives a sibling transport on the
   same connections without it, for leader election, whose renewals must never queue behind reconciles;
@@ -159,7 +160,7 @@ class ApiClientTransport:
             raise _unavailable(req, exc) from exc
 
     async def stream(self, req: ApiRequest) -> AsyncIterator[bytes]:
-        """Open a streaming GET and yield its lines (without the newline); empty lines are skipped."""
+        """Open a streaming GET and yield its lines (without the newline), empty ones included."""
         timeout = aiohttp.ClientTimeout(total=req.timeout, sock_connect=self._connect_timeout)
         try:
             resp = await self._send(req, timeout)
@@ -175,9 +176,8 @@ class ApiClientTransport:
                 if len(pending) > MAX_LINE:
                     raise Unavailable(f"{req.method} {req.path}: watch line over {MAX_LINE} bytes")
                 for line in lines:
-                    if line.strip():
-                        yield line
-            if pending.strip():
+                    yield line  # empty ones too: a log's blank lines are lines (a watch skips them)
+            if pending:
                 yield pending
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _unavailable(req, exc) from exc

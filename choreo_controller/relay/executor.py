@@ -104,6 +104,8 @@ class Executor:
                 async for count, line in lines:
                     if count % 8 == 0:
                         await asyncio.sleep(0)  # a burst of buffered events must not monopolise the loop
+                    if not line.strip():
+                        continue
                     if len(line) > protocol.MAX_BODY:
                         message = f"relay agent: watch event exceeds the {protocol.MAX_BODY} byte limit"
                         await emit(WatchEnd(msg.id, 413, status_body(413, "RequestEntityTooLarge", message)))

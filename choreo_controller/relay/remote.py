@@ -90,8 +90,9 @@ class RemoteRelayTransport:
                 if len(pending) > MAX_LINE:
                     raise Unavailable("gateway: watch line too long")
                 for line in lines:
-                    if line.strip():
-                        yield line
+                    yield line
+            if pending:
+                yield pending
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unavailable(f"gateway connection lost: {type(exc).__name__}") from None
         finally:

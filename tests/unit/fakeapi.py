@@ -16,6 +16,9 @@ What it does as kube-apiserver does (each point is what a lost update, a race or
 * watches replay history from a resourceVersion (``compact()`` makes older ones ``Gone``, 410); label
   selectors ``k=v``, ``k!=v``, ``k``, ``!k``; field selectors ``metadata.name``/``metadata.namespace``.
 
+Pod logs: ``logs[(namespace, pod, container)]`` is a list of lines; ``log`` serves them (``tail_lines``,
+``timestamps`` as ``<time> <line>`` when the line carries none); a pod that is not stored is ``NotFound``.
+
 Test controls: ``put``/``remove`` behind the API's back (as another client would), ``fail(verb, *errors)``,
 ``before(verb, hook)`` (an async hook run once just before the next call of ``verb``: how a test makes a
 race happen at an exact point), ``drop_watches``. Objects are deep-copied in and out.
@@ -32,6 +35,7 @@ from datetime import UTC, datetime
 
 from choreo_controller.contracts import (
     AlreadyExists,
+    ApiResource,
     Conflict,
     Gone,
     Invalid,
@@ -42,6 +46,7 @@ from choreo_controller.contracts import (
 )
 
 STATUS_SUBRESOURCE_GROUP = "openchoreo.dev"
+POD = ApiResource("", "v1", "pods", "Pod")
 
 
 def merge(target, patch):
@@ -106,6 +111,7 @@ class FakeApi:
         self.failures = {}  # verb -> list of exceptions to raise, in order
         self.hooks = {}  # verb -> list of async callables, run once each
         self.calls = []
+        self.logs = {}  # (namespace, pod, container) -> [bytes]
         self._changed = asyncio.Condition()
         self._generation = 0  # bumped by drop_watches
 
@@ -300,3 +306,13 @@ class FakeApi:
 
     async def apply(self, res, obj, *, field_manager, force=True, subresource=None):
         raise NotImplementedError
+
+    async def log(self, namespace, pod, options):
+        await self._check("log")
+        if self._key(POD, namespace, pod) not in self.objects:
+            raise NotFound(f'pods "{pod}" not found', reason="NotFound")
+        lines = list(self.logs.get((namespace, pod, options.container), []))
+        if options.tail_lines is not None:
+            lines = lines[-options.tail_lines :] if options.tail_lines else []
+        for line in lines:
+            yield line

@@ -162,6 +162,18 @@ def test_detail_shows_fields_conditions_and_tasks():
     ) == runsview.detail(the_run, NOW)
 
 
+def test_detail_shows_the_failed_steps_log_lines_in_full():
+    message = "Argo Workflow acme/build-1 failed\n--- step build: last 2 log lines ---\nerror: x\n\tat y"
+    the_run = run(conditions=[cond("WorkflowFailed", "True", "WorkflowFailed", message)])
+    text = runsview.detail(the_run, NOW)
+    assert (
+        "WorkflowFailed   True     WorkflowFailed   60s   Argo Workflow acme/build-1 failed --- step" in text
+    )
+    expected = ["Failure:", "  Argo Workflow acme/build-1 failed", "  --- step build: last 2 log lines ---",
+                "  error: x", "  \tat y", "", "Tasks:"]  # fmt: skip
+    assert expected == text.splitlines()[-8:-1]
+
+
 def test_detail_of_a_run_not_reconciled_yet():
     text = runsview.detail(FRESH, NOW)
     assert ["Conditions:", "  none yet", "", "Tasks:", "  none yet"] == text.splitlines()[-5:]

@@ -13,6 +13,7 @@ from choreo_controller.contracts import (
     Forbidden,
     Gone,
     Invalid,
+    LogOptions,
     NotFound,
     ObjectList,
     ServerError,
@@ -379,6 +380,39 @@ async def test_closing_watch_early_closes_stream():
     assert 1 == transport.streams_open
     await events.aclose()
     assert 0 == transport.streams_open
+
+
+async def test_a_watch_skips_blank_lines():
+    transport = FakeTransport(lines=[b"", line("ADDED", OBJ), b"  "])
+    assert [WatchEvent("ADDED", OBJ)] == [
+        e async for e in KubeClient(transport).watch(WR, "ns", resource_version="1")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "query", "timeout"),
+    [
+        pytest.param(LogOptions("main"), (("container", "main"),), 60.0, id="plain"),
+        pytest.param(
+            LogOptions("main", follow=True, timestamps=True, since_seconds=60, tail_lines=5, limit_bytes=1024),
+            (("container", "main"), ("follow", "true"), ("timestamps", "true"), ("sinceSeconds", "60"),
+             ("tailLines", "5"), ("limitBytes", "1024")),
+            None,
+            id="all",
+        ),
+        pytest.param(
+            LogOptions("wait", since_time="2026-03-01T12:00:00Z", tail_lines=0),
+            (("container", "wait"), ("tailLines", "0"), ("sinceTime", "2026-03-01T12:00:00Z")),
+            60.0,
+            id="since-time",
+        ),
+    ],
+)  # fmt: skip
+async def test_log_request_and_lines(options, query, timeout):
+    transport = FakeTransport(lines=[b"one", b"", b"three"])
+    lines = [x async for x in KubeClient(transport).log("ns", "pod-1", options)]
+    expected = ApiRequest("GET", "/api/v1/namespaces/ns/pods/pod-1/log", query, timeout=timeout)
+    assert ([b"one", b"", b"three"], [expected], 0) == (lines, transport.requests, transport.streams_open)
 
 
 async def test_watch_stream_failure_propagates():

@@ -80,6 +80,7 @@ class RunDeps:
     metrics: Metrics | None = None
     governance: Governance = field(default_factory=AllowAll)
     coalesce_seconds: float = 1.0  # at most one progress-only status write per run per this interval
+    failure_log_lines: int = 10  # last log lines of each failed step kept in the failure message (0: none)
 
 
 class WorkflowRunReconciler:

@@ -61,10 +61,21 @@ def observe(argo: JsonObj) -> ArgoState:
 
 def tasks_of(argo: JsonObj) -> list[dict[str, Any]]:
     """The Pod nodes of an Argo Workflow as ``status.tasks`` entries, in execution order."""
+    return [_task(node) for _, node in pod_nodes(argo)]
+
+
+def pod_nodes(argo: JsonObj) -> list[tuple[str, dict[str, Any]]]:
+    """``(node id, node)`` of the Pod nodes, in execution order: the order of ``status.tasks``."""
     nodes = (argo.get("status") or {}).get("nodes") or {}
-    pods = [n for n in nodes.values() if isinstance(n, dict) and n.get("type") == "Pod"]
-    pods.sort(key=_order)
-    return [_task(node) for node in pods]
+    pods = [(str(k), n) for k, n in nodes.items() if isinstance(n, dict) and n.get("type") == "Pod"]
+    pods.sort(key=lambda item: _order(item[1]))
+    return pods
+
+
+def task_name(node: dict[str, Any]) -> str:
+    """A Pod node's name in ``status.tasks``: ``displayName``, else the text after the last ``.``."""
+    name = str(node.get("displayName") or "") or str(node.get("name") or "").rsplit(".", 1)[-1]
+    return name or "unknown"
 
 
 def _order(node: dict[str, Any]) -> tuple[int, str, str]:
@@ -74,10 +85,9 @@ def _order(node: dict[str, Any]) -> tuple[int, str, str]:
 
 
 def _task(node: dict[str, Any]) -> dict[str, Any]:
-    name = str(node.get("displayName") or "") or str(node.get("name") or "").rsplit(".", 1)[-1]
     phase = str(node.get("phase") or "Pending")
     phase = "Skipped" if phase == "Omitted" else phase
-    task: dict[str, Any] = {"name": name or "unknown", "phase": phase if phase in _TASK_PHASES else "Pending"}
+    task: dict[str, Any] = {"name": task_name(node), "phase": phase if phase in _TASK_PHASES else "Pending"}
     if node.get("startedAt"):
         task["startedAt"] = str(node["startedAt"])
     if node.get("finishedAt"):

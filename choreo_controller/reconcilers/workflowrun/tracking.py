@@ -16,6 +16,9 @@ progress only (tasks) at most once per ``coalesce_seconds`` per run - the rest w
 unprocessed build-plane event (``note``) to the write.
 
 Cancel: while the annotation is set and Argo has not finished, ``cancel.shutdown`` asks Argo to terminate.
+
+Failure: the reconcile that first sees Argo fail reads the last log lines of the failed steps once
+(``steppods.failure_tail``) into the ``WorkflowFailed`` message, so the reason outlives the pods.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from choreo_controller.api.resources import ARGO_WORKFLOW
 from choreo_controller.contracts import NotFound, Result, Unavailable
 from choreo_controller.reconcilers.component.workload import workload_status
 from choreo_controller.reconcilers.ports import PlaneTarget
-from choreo_controller.reconcilers.workflowrun import cancel, state
+from choreo_controller.reconcilers.workflowrun import cancel, state, steppods
 from choreo_controller.reconcilers.workflowrun import status as argo_status
 from choreo_controller.reconcilers.workflowrun.resolve import (
     WaitForPlane,
@@ -104,6 +107,9 @@ class Tracker:
             if cancelled:
                 await cancel.shutdown(view.api, argo)
             new = argo_status.desired(st, argo_status.observe(argo), where=where, cancelled=cancelled, **kw)
+            if steppods.newly_failed(st, new):  # read once, when the failure is first seen
+                tail = await steppods.failure_tail(view.api, argo, self._d.failure_log_lines)
+                new = steppods.with_tail(new, tail)
             new = await workload_status(self._d.api, run, argo, new, **kw)  # SPEC 6: WorkloadUpdated
         return await self._apply(key, run, st, new, expire)
 
