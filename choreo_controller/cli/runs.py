@@ -1,17 +1,20 @@
 """``choreo-controller runs``: list, inspect, watch, cancel and rerun WorkflowRuns in a control plane.
 
 Subcommands: ``list [-n NS | -A]``, ``get RUN [-o table|yaml|json]``, ``watch RUN``, ``cancel RUN``,
-``rerun RUN [--set PATH=VALUE]... [--name NAME] [--watch]``. Each takes ``--kubeconfig``, ``--context``
-and ``-n/--namespace`` (default: the context's namespace, else ``default``), like kubectl.
+``rerun RUN [--set PATH=VALUE]... [--name NAME] [--watch]``, ``submit WORKFLOW [--cluster]
+[--from-file FILE] [--set PATH=VALUE]... [--name NAME] [--watch]``. Each takes ``--kubeconfig``,
+``--context`` and ``-n/--namespace`` (default: the context's namespace, else ``default``), like kubectl.
 
-Exit codes (``cli``): 0 done (``watch``: the run succeeded); 1 the run failed or was cancelled
-(``watch``), the run or namespace does not exist, the apiserver refused the call, or ``cancel`` found the
-run already completed; 2 usage (argparse, a malformed ``--set``); 3 the cluster could not be reached
-(connection refused, timeout); 4 the kubeconfig, its context or a file it names is missing, unreadable or
-invalid (``preflight``). Messages go to stderr, results to stdout.
+Exit codes (``cli``): 0 done (``watch``, ``--watch``: the run succeeded); 1 the run failed or was cancelled
+(``watch``), the run, workflow or namespace does not exist, ``submit``'s parameters do not fit the
+Workflow's schema, the apiserver refused the call, or ``cancel`` found the run already completed; 2 usage
+(argparse, a malformed ``--set``); 3 the cluster could not be reached (connection refused, timeout); 4 the
+kubeconfig, its context, ``--from-file`` or a file the kubeconfig names is missing, unreadable or invalid
+(``preflight``). Messages go to stderr, results to stdout.
 
 This module is the IO edge: flags, the connection, error-to-exit-code mapping. What is printed comes from
-``runsview`` (pure), the rerun object from ``rerun`` (pure), the watch loop from ``runswatch``.
+``runsview`` (pure), the rerun and submit objects from ``rerun`` and ``submit`` (pure), the watch loop
+from ``runswatch``.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ DESCRIPTION = (
     "completes, cancel one, or run one again with the same or overridden parameters."
 )
 EPILOG = (
-    "Exit codes: 0 ok (watch: the run succeeded); 1 the run failed, was cancelled or was not found, or the "
-    "apiserver refused the call; 2 usage error (including a malformed --set); 3 the cluster could not be "
-    "reached; 4 the kubeconfig, its context or a file it names is missing, unreadable or invalid."
+    "Exit codes: 0 ok (watch: the run succeeded); 1 the run failed, was cancelled or was not found, the "
+    "parameters do not fit the Workflow's schema, or the apiserver refused the call; 2 usage error "
+    "(including a malformed --set); 3 the cluster could not be reached; 4 the kubeconfig, its context, "
+    "--from-file or a file the kubeconfig names is missing, unreadable or invalid."
 )
 
 
@@ -114,6 +118,28 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     rerun.add_argument("--watch", action="store_true", help="then follow the new run, as `runs watch` does")
     rerun.set_defaults(handler=_handler(_rerun))
 
+    submit = add(
+        "submit", common, "create a run of a Workflow, its parameters checked here first",
+        "Create a WorkflowRun of WORKFLOW: the namespace's Workflow of that name, else the ClusterWorkflow "
+        "(--cluster: only the ClusterWorkflow). Parameters come from --from-file (a YAML or JSON mapping), "
+        "then every --set on top (PATH dotted under the parameters, VALUE YAML or JSON, as for rerun). They "
+        "are checked against the Workflow's schema with the controller's own code before anything is "
+        "created: a mistake is one line naming the parameter's path, exit 1. Prints the new run's name; "
+        "--watch then follows it as `runs watch` does (exit code: the run's outcome).",
+    )  # fmt: skip
+    submit.add_argument("workflow", metavar="WORKFLOW", help="Workflow (or ClusterWorkflow) name")
+    submit.add_argument("--cluster", action="store_true", help="WORKFLOW is a ClusterWorkflow")
+    submit.add_argument(
+        "--from-file", metavar="FILE", help="the parameters, as a YAML or JSON mapping (--set applies on top)"
+    )
+    submit.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+        help="set one parameter (repeatable)",
+    )  # fmt: skip
+    submit.add_argument("--name", help="name of the run (default: generated from WORKFLOW)")
+    submit.add_argument("--watch", action="store_true", help="then follow the run, as `runs watch` does")
+    submit.set_defaults(handler=_handler(_submit))
+
 
 Command = Callable[["KubeApi", argparse.Namespace, str], Awaitable[int]]
 
@@ -132,6 +158,10 @@ def _run(command: Command, args: argparse.Namespace) -> int:
     try:
         for text in getattr(args, "sets", ()):
             parse_set(text)  # before any network: a typo is a usage error, not a half-done rerun
+        if getattr(args, "from_file", None):
+            from choreo_controller.cli.submit import load_parameters  # noqa: PLC0415
+
+            args.file_parameters = load_parameters(args.from_file)
         context = preflight.kubeconfig("--kubeconfig", args.kubeconfig, args.context)
         args.namespace = args.namespace or context.get("namespace") or _in_cluster_namespace(context)
         return asyncio.run(_connected(command, args))
@@ -274,7 +304,51 @@ async def _rerun(api: KubeApi, args: argparse.Namespace, namespace: str) -> int:
     return await _follow(api, created, 0.0) if args.watch else 0
 
 
+async def _submit(api: KubeApi, args: argparse.Namespace, namespace: str) -> int:
+    from choreo_controller.api.resources import WORKFLOW_RUN  # noqa: PLC0415
+    from choreo_controller.cli import submit  # noqa: PLC0415
+    from choreo_controller.schema import InvalidParameters, InvalidSchema, resolve_parameters  # noqa: PLC0415
+
+    args.run = ""  # named once created
+    kind, workflow = await _workflow(api, namespace, args.workflow, cluster=args.cluster)
+    params = submit.parameters(getattr(args, "file_parameters", None), args.sets)
+    try:
+        resolved = resolve_parameters(workflow, params)
+    except InvalidSchema as error:
+        raise _Missing(f"{kind} {args.workflow!r} has an invalid parameter schema: {error.message}") from None
+    except InvalidParameters as error:
+        raise _Missing(f"invalid parameters for {kind} {args.workflow!r}: {error.message}") from None
+    warning = resolved.warning()
+    if warning:
+        sys.stderr.write(f"warning: {warning}\n")
+    run = submit.run_object(namespace, kind, args.workflow, params, args.name)
+    created = await api.create(WORKFLOW_RUN, run)
+    args.run = created["metadata"]["name"]
+    sys.stdout.write(f"workflowrun {namespace}/{args.run} created\n")
+    sys.stdout.flush()
+    return await _follow(api, created, 0.0) if args.watch else 0
+
+
 # ---- helpers -------------------------------------------------------------------------------------------
+async def _workflow(api: KubeApi, namespace: str, name: str, *, cluster: bool) -> tuple[str, JsonObj]:
+    """``(kind, object)``: the namespace's Workflow ``name``, else the ClusterWorkflow (``cluster``: only)."""
+    from choreo_controller.api.resources import CLUSTER_WORKFLOW, WORKFLOW  # noqa: PLC0415
+    from choreo_controller.contracts import NotFound  # noqa: PLC0415
+
+    if not cluster:
+        try:
+            return "Workflow", await api.get(WORKFLOW, name, namespace)
+        except NotFound:
+            pass
+    try:
+        return "ClusterWorkflow", await api.get(CLUSTER_WORKFLOW, name)
+    except NotFound:
+        if cluster:
+            raise _Missing(f'clusterworkflow "{name}" not found') from None
+    await _check_namespace(api, namespace)
+    raise _Missing(f'workflow "{name}" not found in namespace "{namespace}", nor a clusterworkflow "{name}"')
+
+
 async def _read(api: KubeApi, namespace: str, name: str) -> dict[str, Any]:
     from choreo_controller.api.resources import WORKFLOW_RUN  # noqa: PLC0415
     from choreo_controller.contracts import NotFound  # noqa: PLC0415

@@ -144,6 +144,74 @@ async def test_rerun_with_overrides(demo):
     )
 
 
+async def test_submit_checks_parameters_as_the_controller_does_and_creates_nothing(demo):
+    ns, kube = demo.namespace, demo.kubeconfig
+    sets = ["--set", "repository.url=ftp://example.com/x", "--set", "stepSeconds=0"]
+    code, out, err = await cli("runs", "submit", "demo-build", "-n", ns, *sets, kubeconfig=kube)
+    assert (1, "", []) == (code, out, (await demo.cp.list(r.WORKFLOW_RUN, ns)).items)
+    assert err.startswith("error: invalid parameters for Workflow 'demo-build': parameters.")
+    # The controller answers the same parameters, in a run created behind the CLI's back, with the same text.
+    params = {"repository": {"url": "ftp://example.com/x"}, "stepSeconds": 0}
+    body = {"apiVersion": r.API_VERSION, "kind": "WorkflowRun", "metadata": {"name": "direct", "namespace": ns},
+            "spec": {"workflow": {"name": "demo-build", "parameters": params}}}  # fmt: skip
+    await demo.cp.create(r.WORKFLOW_RUN, body)
+    run = await demo.wait_reason("direct", c.R_INVALID_PARAMETERS)
+    message = c.find(run["status"]["conditions"], c.COMPLETED)["message"]
+    assert "parameters.repository.url" in message
+    assert "parameters.stepSeconds" in message
+    assert f"error: invalid parameters for Workflow 'demo-build': {message}\n" == err
+
+
+async def test_submit_from_a_file_with_sets_then_watch_exits_with_the_outcome(demo, tmp_path):
+    ns, kube = demo.namespace, demo.kubeconfig
+    params = tmp_path / "params.yaml"
+    params.write_text("repository:\n  url: https://github.com/acme/payments\nstepSeconds: 30\n")
+    code, out, err = await cli(
+        "runs", "submit", "demo-build", "-n", ns, "--from-file", str(params), "--set", "stepSeconds=1",
+        "--set", "publish=false", "--name", "sub-1", "--watch", kubeconfig=kube,
+    )  # fmt: skip
+    assert (0, "", f"workflowrun {ns}/sub-1 created") == (code, err, out.splitlines()[0])
+    assert f"run {ns}/sub-1 WorkflowSucceeded in " in out.splitlines()[-1]
+    run = await demo.cp.get(r.WORKFLOW_RUN, "sub-1", ns)
+    expected = {"kind": "Workflow", "name": "demo-build", "parameters": {
+        "repository": {"url": "https://github.com/acme/payments"}, "stepSeconds": 1, "publish": False}}  # fmt: skip
+    assert expected == run["spec"]["workflow"]
+
+    # A ClusterWorkflow (no namespaced Workflow of that name) whose step fails: --watch exits 1.
+    name = f"fails-{ns}"[:60]
+    failing = {"apiVersion": r.API_VERSION, "kind": "ClusterWorkflow", "metadata": {"name": name},
+               "spec": {"schema": {"parameters": {"fail": "boolean | default=false"}},
+                        "runTemplate": _one_step_workflow("${string(parameters.fail)}")}}  # fmt: skip
+    await demo.cp.create(r.CLUSTER_WORKFLOW, failing)
+    try:
+        await async_wait_for("the ClusterWorkflow Ready", lambda: _ready(demo, r.CLUSTER_WORKFLOW, name))
+        code, out, err = await cli(
+            "runs", "submit", name, "-n", ns, "--set", "fail=true", "--watch", kubeconfig=kube
+        )
+        created = out.splitlines()[0].split()[1]
+        assert (1, "", True) == (code, err, created.startswith(f"{ns}/{name[:50]}-"))
+        assert f"run {created} WorkflowFailed in " in out.splitlines()[-1]
+        code, out, err = await cli(
+            "runs", "submit", name, "-n", ns, "--cluster", "--set", "fail=maybe", kubeconfig=kube
+        )
+        assert (1, f"error: invalid parameters for ClusterWorkflow '{name}': parameters.fail: 'maybe' is not of type 'boolean'\n") == (code, err)  # fmt: skip
+    finally:
+        await demo.cp.delete(r.CLUSTER_WORKFLOW, name)
+
+
+def _one_step_workflow(fail: str) -> dict:
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+            "metadata": {"name": "${metadata.workflowRunName}", "namespace": "${metadata.namespace}"},
+            "spec": {"entrypoint": "main", "templates": [{
+                "name": "main", "metadata": {"annotations": {"kwok.choreo.dev/fail": fail}},
+                "container": {"image": "alpine:3.20", "command": ["true"]}}]}}  # fmt: skip
+
+
+async def _ready(world, res, name, namespace=None) -> bool:
+    obj = await world.cp.get(res, name, namespace)
+    return c.find((obj.get("status") or {}).get("conditions"), c.READY) is not None
+
+
 @pytest.mark.parametrize(
     ("argv", "expected_code", "expected_error"),
     [
@@ -216,6 +284,36 @@ async def test_rerun_with_overrides(demo):
         pytest.param(["get", "run-1", "-o", "xml"], 2, "invalid choice: 'xml'", id="bad-output-format"),
         pytest.param(["frobnicate"], 2, "invalid choice: 'frobnicate'", id="unknown-subcommand"),
         pytest.param(["get"], 2, "the following arguments are required: RUN", id="missing-run"),
+        pytest.param(
+            ["submit", "nope"],
+            1,
+            'error: workflow "nope" not found in namespace "{ns}", nor a clusterworkflow "nope"',
+            id="submit-unknown-workflow",
+        ),
+        pytest.param(
+            ["submit", "demo-build", "--cluster"],
+            1,
+            'error: clusterworkflow "demo-build" not found',
+            id="submit-cluster-only",
+        ),
+        pytest.param(
+            ["submit", "demo-build", "--set", "stepSeconds=2"],
+            1,
+            "error: invalid parameters for Workflow 'demo-build': parameters.repository: 'repository' is a required property",
+            id="submit-missing-required",
+        ),
+        pytest.param(
+            ["submit", "demo-build", "--set", "stepSeconds"],
+            2,
+            "error: --set 'stepSeconds': expected PATH=VALUE",
+            id="submit-set-without-equals",
+        ),
+        pytest.param(
+            ["submit", "demo-build", "--from-file", "/no/such/params.yaml"],
+            4,
+            "choreo-controller runs: --from-file /no/such/params.yaml: cannot be read (No such file or directory)",
+            id="submit-missing-file",
+        ),
     ],
 )
 async def test_bad_input(demo, argv, expected_code, expected_error):
@@ -235,7 +333,7 @@ async def test_empty_namespace_lists_nothing(demo):
     )
 
 
-@pytest.mark.parametrize("command", [["list"], ["get", "x"], ["watch", "x"], ["cancel", "x"], ["rerun", "x"]], ids=lambda a: a[0])  # fmt: skip
+@pytest.mark.parametrize("command", [["list"], ["get", "x"], ["watch", "x"], ["cancel", "x"], ["rerun", "x"], ["submit", "x"]], ids=lambda a: a[0])  # fmt: skip
 async def test_unreachable_cluster_exits_3_and_a_bad_kubeconfig_or_context_4(
     control_plane, tmp_path, command
 ):

@@ -390,7 +390,7 @@ async def test_a_watch_skips_blank_lines():
 
 
 @pytest.mark.parametrize(
-    ("options", "query", "timeout"),
+    ("options", "query", "seconds"),
     [
         pytest.param(LogOptions("main"), (("container", "main"),), 60.0, id="plain"),
         pytest.param(
@@ -408,10 +408,10 @@ async def test_a_watch_skips_blank_lines():
         ),
     ],
 )  # fmt: skip
-async def test_log_request_and_lines(options, query, timeout):
+async def test_log_request_and_lines(options, query, seconds):
     transport = FakeTransport(lines=[b"one", b"", b"three"])
     lines = [x async for x in KubeClient(transport).log("ns", "pod-1", options)]
-    expected = ApiRequest("GET", "/api/v1/namespaces/ns/pods/pod-1/log", query, timeout=timeout)
+    expected = ApiRequest("GET", "/api/v1/namespaces/ns/pods/pod-1/log", query, timeout=seconds)
     assert ([b"one", b"", b"three"], [expected], 0) == (lines, transport.requests, transport.streams_open)
 
 
