@@ -5,14 +5,15 @@ Nothing here needs a test of its own: it only wires tested parts together (the e
 Build planes, one of two modes behind the same port (``reconcilers.ports.BuildPlanes``):
 
 * direct (SPEC section 1, for development and tests): one kubeconfig reaches the build plane and serves
-  every planeID (``DirectBuildPlanes``); its Argo Workflows are watched by one informer, label-selected
-  (``openchoreo.dev/managed-by=workflowrun-controller``) across namespaces;
+  every planeID (``DirectBuildPlanes``); our objects of each engine kind tracking reads are watched by one
+  informer per kind, label-selected (``openchoreo.dev/managed-by=workflowrun-controller``) across
+  namespaces, started when first read (``runtime.planeview.PlaneCaches``);
 * relay (``app_relay``): no build-plane credentials at all; each plane is reached through the agents
-  connected to an embedded or a standalone gateway (``relay.buildplanes.RelayBuildPlanes``), with one
-  relayed Argo Workflow informer per plane.
+  connected to an embedded or a standalone gateway (``relay.buildplanes.RelayBuildPlanes``), with relayed
+  informers per plane.
 
-Either way the Argo informers' handler maps the ``openchoreo.dev/workflowrun[-namespace]`` labels to the
-run's key and enqueues it; the reconcilers do not know which mode they run in.
+Either way the informers' handler maps the ``openchoreo.dev/workflowrun[-namespace]`` labels to the run's
+key and enqueues it; the reconcilers do not know which mode they run in.
 
 Controllers wait only for the control-plane caches: a build plane that is down at start must not stop
 cleanup or the reporting of ``BuildPlaneUnavailable``. Leader-only runnables: the orphan sweep and the
@@ -49,7 +50,7 @@ from choreo_controller.runtime.events import KubeEventRecorder
 from choreo_controller.runtime.handlers import EventHandler, enqueue, labelled
 from choreo_controller.runtime.leader import LeaderConfig
 from choreo_controller.runtime.manager import Manager
-from choreo_controller.runtime.planeview import InformerPlaneView
+from choreo_controller.runtime.planeview import InformerPlaneView, PlaneCaches
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import Clock, JsonObj, KubeApi
@@ -91,8 +92,8 @@ class ControllerOptions:
 class DirectBuildPlanes:
     """``BuildPlanes`` for direct mode: every planeID is the one kubeconfig's cluster."""
 
-    def __init__(self, api: KubeApi, informer: Informer) -> None:
-        self._view = InformerPlaneView(api, informer)
+    def __init__(self, api: KubeApi, caches: PlaneCaches) -> None:
+        self._view = InformerPlaneView(api, caches)
 
     def plane(self, target: PlaneTarget) -> InformerPlaneView:
         """The one view, whatever ``target``."""
@@ -129,7 +130,7 @@ def parse_address(text: str) -> tuple[str, int] | None:
 
 
 class _HandlerTarget(Protocol):
-    """Where Argo Workflow events come from: the direct informer, or every relayed one."""
+    """Where build-plane events come from: the direct plane's caches, or every relayed one."""
 
     def add_handler(self, handler: EventHandler) -> None: ...
 
@@ -142,7 +143,7 @@ async def _build_planes(
     clock: Clock,
     others: dict[str, Informer],
 ) -> tuple[BuildPlanes, _HandlerTarget]:
-    """The build planes of the chosen mode, and where their Argo Workflow events come from."""
+    """The build planes of the chosen mode, and where their events come from."""
     if opts.relay is not None:
         planes = relay_planes(
             opts.relay,
@@ -155,13 +156,14 @@ async def _build_planes(
         )
         return planes, planes
     bp = await stack.enter_async_context(connect(opts.build_plane_kubeconfig, qps=opts.qps, burst=opts.burst))
-    argo_informer = mgr.add_informer(r.ARGO_WORKFLOW, label_selector=labels.MANAGED_SELECTOR, api=bp)
-    return DirectBuildPlanes(bp, argo_informer), argo_informer
+    caches = PlaneCaches(bp, clock=clock, label_selector=labels.MANAGED_SELECTOR, name=DIRECT_PLANE)
+    mgr.add_runnable("build-plane-caches", caches.run)
+    return DirectBuildPlanes(bp, caches), caches
 
 
 def _wire_run_handlers(
     runs_informer: Informer,
-    argo_events: _HandlerTarget,
+    plane_events: _HandlerTarget,
     runs_ctrl: Controller,
     reconciler: WorkflowRunReconciler,
     others: dict[str, Informer],
@@ -169,12 +171,12 @@ def _wire_run_handlers(
     runs_informer.add_handler(enqueue(runs_ctrl.queue))
     to_run = labelled(labels.LABEL_WORKFLOWRUN, labels.LABEL_WORKFLOWRUN_NAMESPACE)
 
-    def argo_event(*objs: JsonObj) -> None:
+    def plane_event(*objs: JsonObj) -> None:
         for key in {k for obj in objs for k in to_run(obj)}:
             reconciler.note_build_plane_event(key)
             runs_ctrl.queue.add(key)
 
-    argo_events.add_handler(EventHandler(argo_event, argo_event, argo_event))
+    plane_events.add_handler(EventHandler(plane_event, plane_event, plane_event))
     runs = runs_informer.store
     for kind, name in (("Workflow", "workflows"), ("ClusterWorkflow", "clusterworkflows")):
         others[name].add_handler(enqueue(runs_ctrl.queue, ix.runs_of_workflow(runs, kind)))
@@ -262,7 +264,7 @@ async def run_controller(opts: ControllerOptions) -> None:
             r.CLUSTER_COMPONENT_TYPE,
         )
         others = {res.plural: mgr.add_informer(res) for res in kinds}
-        planes, argo_events = await _build_planes(opts, stack, mgr, cp, clock, others)
+        planes, plane_events = await _build_planes(opts, stack, mgr, cp, clock, others)
         events = KubeEventRecorder(cp, clock, instance=identity)
         caches = Caches(
             runs=runs_informer.store,
@@ -302,7 +304,7 @@ async def run_controller(opts: ControllerOptions) -> None:
             ctrl = mgr.new_controller(res.kind.lower(), WorkflowReconciler(cp, informer.store, res, clock))
             informer.add_handler(enqueue(ctrl.queue))
             mgr.add_controller(ctrl, informers=[informer])
-        _wire_run_handlers(runs_informer, argo_events, runs_ctrl, reconciler, others)
+        _wire_run_handlers(runs_informer, plane_events, runs_ctrl, reconciler, others)
         _wire_components(mgr, cp, clock, others)
         _wire_autobuild(opts, mgr, cp, components, others)
         sweep = OrphanSweep(

@@ -4,7 +4,7 @@ Reads (as ``kubectl apply`` would: ``kubeyaml``) a Workflow or ClusterWorkflow, 
 SecretReferences its external refs name (``--ref``, repeatable, multi-document files allowed) and
 optionally a BuildPlane (for ``buildplane.secretStore``); validates the run's parameters and renders
 exactly what the controller would apply in the build plane. stdout gets the objects only: the extra
-resources in ``spec.resources`` order (skipped ones left out), then the Argo Workflow, as multi-document
+resources in ``spec.resources`` order (skipped ones left out), then the engine's run object, as multi-document
 YAML or (``--output json``) one JSON
 list. On invalid input stdout stays empty, stderr gets one line per problem starting with its reason
 (``InvalidParameters: parameters.repository.url: 'url' is a required property``) and the exit code is 1.
@@ -30,8 +30,8 @@ PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
 DESCRIPTION = (
     "Render a WorkflowRun offline, exactly as the controller would: validate its parameters against the "
     "Workflow's schema, resolve external refs from the given SecretReferences, and print the build-plane "
-    "objects (extra resources in spec.resources order, then the Argo Workflow). On invalid input nothing "
-    "is printed on stdout and every problem is one line on stderr, starting with its reason."
+    "objects (extra resources in spec.resources order, then the engine's run object). On invalid input "
+    "nothing is printed on stdout and every problem is one line on stderr, starting with its reason."
 )
 WORKFLOW_KINDS = ("Workflow", "ClusterWorkflow")
 BUILD_PLANE_KINDS = ("BuildPlane", "ClusterBuildPlane")

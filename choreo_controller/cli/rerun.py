@@ -33,7 +33,7 @@ DROPPED_ANNOTATIONS: Final = frozenset({
     f"{labels.PREFIX}/autobuild-delivery",
     "kubectl.kubernetes.io/last-applied-configuration",
 })  # fmt: skip
-MAX_ROOT: Final = 50  # generateName prefix; the run name also names the Argo Workflow and its pods
+MAX_ROOT: Final = 50  # generateName prefix; the run name also names the run object and its pods
 _KEY: Final = re.compile(r"[A-Za-z0-9_$-][A-Za-z0-9_.$-]*")
 
 

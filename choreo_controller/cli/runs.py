@@ -97,9 +97,9 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
 
     cancel = add(
         "cancel", one, 'cancel a run (annotation openchoreo.dev/cancel: "true")',
-        'Cancel a WorkflowRun: set the annotation openchoreo.dev/cancel: "true"; the controller terminates '
-        "its Argo Workflow and the run ends WorkflowFailed/Cancelled. A run that already completed is left "
-        "alone (exit 1).",
+        'Cancel a WorkflowRun: set the annotation openchoreo.dev/cancel: "true"; the controller stops its '
+        "run object in the build plane and the run ends WorkflowFailed/Cancelled. A run that already "
+        "completed is left alone (exit 1).",
     )  # fmt: skip
     cancel.set_defaults(handler=_handler(_cancel))
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from choreo_controller.api import conditions as c
+from choreo_controller.engines import engine_for
 from choreo_controller.reconcilers.workflowrun.ttl import parse_time
 
 if TYPE_CHECKING:
@@ -141,6 +142,15 @@ def task_rows(run: JsonObj, now: datetime) -> list[list[str]]:
     return rows
 
 
+def _run_object_text(ref: dict[str, Any]) -> str:
+    """The run object in the build plane, named as its engine names it (``<title> <namespace>/<name>``)."""
+    if not ref:
+        return NONE
+    found = engine_for(ref.get("apiVersion"), ref.get("kind"))
+    title = found.engine.title if found is not None else f"{ref.get('apiVersion')} {ref.get('kind')}"
+    return f"{title} {ref.get('namespace')}/{ref.get('name')}"
+
+
 def detail(run: JsonObj, now: datetime) -> str:
     """``runs get``: the run's fields, its conditions and its tasks."""
     st, meta = _status(run), _meta(run)
@@ -155,7 +165,7 @@ def detail(run: JsonObj, now: datetime) -> str:
         ("Completed", st.get("completedAt") or NONE),
         ("Duration", run_duration(run, now)),
         ("Build plane", _plane_text(plane)),
-        ("Argo Workflow", f"{ref.get('namespace')}/{ref.get('name')}" if ref else NONE),
+        ("Run object", _run_object_text(ref)),
     ]  # fmt: skip
     out = "".join(f"{label + ':':<15}{value}\n" for label, value in fields)
     conditions = [

@@ -1,7 +1,7 @@
 """Resource descriptors: group/version/plural/kind/scope, and the REST paths they map to.
 
 Paths are built here, once, so the direct client, the relay client and the agent's allowlist all agree
-on what ``/apis/argoproj.io/v1alpha1/namespaces/x/workflows/y`` means.
+on what ``/apis/apps/v1/namespaces/x/deployments/y`` means.
 """
 
 from __future__ import annotations

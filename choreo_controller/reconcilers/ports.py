@@ -5,8 +5,10 @@
 * ``BuildPlanes`` / ``PlaneView`` - the build plane a run resolved, as a ``PlaneTarget`` (its planeID *and*
   the BuildPlane/ClusterBuildPlane object that named it: the relay routes an object's traffic only to agents
   that object's clientCA vouches for, so a tenant's object squatting on a planeID never sees another
-  tenant's runs). A view carries the ``KubeApi`` to write with and the watch-fed cache of our Argo
-  Workflows (status follows the build plane by watch; the reconciler never polls). ``direct`` mode serves
+  tenant's runs). A view carries the ``KubeApi`` to write with and watch-fed caches of our objects of the
+  engines' kinds - run objects and the children an engine reads (status follows the build plane by watch;
+  the reconciler never polls); a kind's cache starts the first time it is asked for, so a plane without
+  some engine is never watched for its kinds. ``direct`` mode serves
   every target from one kubeconfig; relay mode one view per planeID and clientCA. ``plane`` raises
   ``Unavailable`` when the plane cannot be reached at all.
 * ``Governance`` - the hook for component runs (SPEC section 6); ``AllowAll`` until that issue lands.
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from choreo_controller.contracts import JsonObj, KubeApi, ObjectKey
+    from choreo_controller.contracts import ApiResource, JsonObj, KubeApi, ObjectKey
 
 
 class Reader(Protocol):
@@ -51,20 +53,19 @@ class PlaneTarget:
 
 
 class PlaneView(Protocol):
-    """One reachable build plane: an API to write with and a cache of our Argo Workflows."""
+    """One reachable build plane: an API to write with and caches of our objects of the engines' kinds."""
 
     @property
     def api(self) -> KubeApi:
         """Writes and confirming reads in this plane."""
         ...
 
-    @property
-    def synced(self) -> bool:
-        """The Argo Workflow cache has its first LIST (a miss before that means nothing)."""
+    def synced(self, resource: ApiResource) -> bool:
+        """The cache of ``resource`` has its first LIST (a miss before that means nothing); starts it."""
         ...
 
-    def argo_workflow(self, namespace: str, name: str) -> JsonObj | None:
-        """The cached Argo Workflow (only ours: label-selected), or ``None``."""
+    def cached(self, resource: ApiResource, namespace: str, name: str) -> JsonObj | None:
+        """The cached object (only ours: label-selected), or ``None``; starts the cache of ``resource``."""
         ...
 
 

@@ -5,7 +5,7 @@ Control-plane side:
 * ``transport`` - ``RelayTransport``: ``contracts.Transport`` through the agents, so
   ``KubeClient(RelayTransport)`` (``Gateway.kube_api``) is a drop-in build-plane ``KubeApi``;
 * ``buildplanes`` - ``RelayBuildPlanes``: the engine's ``BuildPlanes`` port over those APIs (an API per
-  plane object, one relayed Argo informer per planeID and clientCA), what ``controller`` runs in relay mode;
+  plane object, relayed informers per planeID and clientCA), what ``controller`` runs in relay mode;
 * ``internal`` / ``remote`` - the same over mTLS HTTP, for a controller outside the gateway's process;
 * ``identity``, ``planes``, ``tls`` - who may connect: certificate -> planeID -> plane objects and clientCAs;
 * ``status``    - ``BuildPlane.status.agentConnection``.

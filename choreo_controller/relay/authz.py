@@ -24,8 +24,8 @@ served only if all of these hold:
    * a Namespace is exactly what the engine writes: named ``openchoreo-ci-*``, no annotations, no spec,
      labels only ``openchoreo.dev/managed-by``;
    * a Secret is not a ``kubernetes.io/service-account-token`` (that would mint a token);
-   * a Role may only grant verbs on ``argoproj.io/workflowtaskresults``; a RoleBinding may only bind a Role
-     to ServiceAccounts of its own namespace.
+   * a Role may only grant verbs on the table's ``GRANT`` rows (what an engine's pods write, e.g. task
+     results); a RoleBinding may only bind a Role to ServiceAccounts of its own namespace.
    The prerequisites are never patched (the engine creates what is missing), so no patch of a Namespace,
    ServiceAccount, Role or RoleBinding is served at all.
 
@@ -52,6 +52,10 @@ JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 ROLE_VERBS = frozenset({"get", "list", "watch", "create", "patch"})  # what the workflow's Role may grant
+GRANTABLE = frozenset(
+    (row.resource.group, row.resource.plural) for row in buildkinds.KINDS if row.use == buildkinds.GRANT
+)
+_GRANT_RULES = [[[group], [plural]] for group, plural in sorted(GRANTABLE)]
 SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"  # noqa: S105 - a Secret type, not a secret
 FORWARDED_HEADERS: frozenset[str] = frozenset()  # none: see the module docstring
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
@@ -209,13 +213,13 @@ def _check_rules(rules: Any) -> str | None:
     ok = isinstance(rules, list) and all(
         isinstance(r, dict)
         and set(r) <= {"apiGroups", "resources", "verbs", "resourceNames"}
-        and r.get("apiGroups") == ["argoproj.io"]
-        and r.get("resources") == ["workflowtaskresults"]
+        and [r.get("apiGroups"), r.get("resources")] in _GRANT_RULES  # list equality: any JSON is safe
         and isinstance(r.get("verbs"), list)
         and set(r["verbs"]) <= ROLE_VERBS
         for r in rules
     )
-    return None if ok else "a Role may only grant verbs on argoproj.io/workflowtaskresults"
+    grantable = ", ".join(sorted(f"{group}/{plural}" for group, plural in GRANTABLE))
+    return None if ok else f"a Role may only grant verbs on {grantable}"
 
 
 def _check_binding(obj: dict[str, Any], namespace: str) -> str | None:

@@ -7,17 +7,18 @@ that named it) maps to a relay ``KubeApi`` - ``Gateway.kube_api`` in process (``
 clientCA (THREAT_MODEL.md T8: a tenant's object squatting on a planeID never gets another tenant's runs).
 
 Each plane object gets its own view (its own relay ``KubeApi``, so a run's requests - and the errors its
-status shows - name its own plane object), but the Argo Workflow informer is shared per *trust group*:
-plane objects with the same planeID and the same clientCA (the same inline PEM, or the same Secret key)
-vouch for exactly the same agents, so one relayed informer (label-selected across namespaces; the agent
-cuts it down to ``openchoreo-ci-*``) serves them all. The usual installation, a BuildPlane per tenant
-namespace all naming one plane, costs one informer, not one per tenant. A group's watch is bound to one
+status shows - name its own plane object), but the caches of the engines' kinds (``PlaneCaches``) are
+shared per *trust group*: plane objects with the same planeID and the same clientCA (the same inline PEM,
+or the same Secret key) vouch for exactly the same agents, so one relayed informer per kind (label-selected
+across namespaces; the agent cuts it down to ``openchoreo-ci-*``) serves them all. The usual installation,
+a BuildPlane per tenant namespace all naming one plane, costs one informer per engine kind in use, not one
+per tenant. A group's watch is bound to one
 member object, its representative; when that object leaves the group (deleted, or its planeID or
 clientCA changed) the group is rebuilt, on the next look, with the asking target as the representative.
 
-Lazy: a group's view and informer are created the first time a reconcile or the orphan sweep asks for
-it (only the leader reconciles, so standbys open no relayed watches). The informers are tasks owned by
-``run`` - a manager runnable - which cancels them and closes the APIs on shutdown.
+Lazy: a group's view is created the first time a reconcile or the orphan sweep asks for it, and an
+informer of a kind the first time a reconcile reads that kind (only the leader reconciles, so standbys
+open no relayed watches). ``run`` - a manager runnable - closes the caches and the APIs on shutdown.
 
 Reachability, as the engine sees it:
 
@@ -46,12 +47,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 import structlog
 
 from choreo_controller.api import labels
-from choreo_controller.api.resources import ARGO_WORKFLOW
 from choreo_controller.contracts import ObjectKey, Unavailable
 from choreo_controller.reconcilers.ports import PlaneTarget
 from choreo_controller.relay.identity import PlaneRef
-from choreo_controller.runtime.informer import Informer
-from choreo_controller.runtime.planeview import InformerPlaneView
+from choreo_controller.runtime.planeview import InformerPlaneView, PlaneCaches
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -80,9 +79,8 @@ class PlaneCache(Protocol):
 class _Group:
     key: GroupKey
     representative: PlaneRef
-    informer: Informer
+    caches: PlaneCaches
     api: KubeClient[Any]  # the representative's
-    task: asyncio.Task[NoReturn]
 
 
 def trust_key(obj: JsonObj) -> str:
@@ -128,16 +126,16 @@ class RelayBuildPlanes:
         self._watch_grace = watch_grace
         self._groups: dict[GroupKey, _Group] = {}
         self._views: dict[PlaneRef, tuple[_Group, InformerPlaneView]] = {}
-        self._tasks: set[asyncio.Task[NoReturn]] = set()
+        self._caches_closing: set[asyncio.Task[None]] = set()
         self._apis: list[KubeClient[Any]] = []
         self._closed = False
         self._on_close = on_close
 
     def add_handler(self, handler: EventHandler) -> None:
-        """Tell ``handler`` about every relayed Argo Workflow event, of every group (like ``Informer``)."""
+        """Tell ``handler`` about every relayed event of the engines' kinds, of every group."""
         self._handlers.append(handler)
         for group in self._groups.values():
-            group.informer.add_handler(handler)
+            group.caches.add_handler(handler)
 
     def plane(self, target: PlaneTarget) -> InformerPlaneView:
         """The view serving ``target``; ``Unavailable`` if its plane object is gone or changed planeID."""
@@ -163,7 +161,7 @@ class RelayBuildPlanes:
         else:
             api = self._connect(key[0], ref, self._write_grace)
             self._apis.append(api)
-        view = InformerPlaneView(api, group.informer)
+        view = InformerPlaneView(api, group.caches)
         self._views[ref] = (group, view)
         return view
 
@@ -181,14 +179,14 @@ class RelayBuildPlanes:
         return sorted(found.values())
 
     async def run(self) -> NoReturn:
-        """Own the informer tasks until cancelled; then stop them and close the APIs."""
+        """Own the groups' caches until cancelled; then close them and the APIs."""
         try:
             await asyncio.get_running_loop().create_future()
         finally:
             self._closed = True
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(
+                *(group.caches.close() for group in self._groups.values()), *self._caches_closing
+            )
             for api in self._apis:
                 with contextlib.suppress(Exception):
                     await api.close()
@@ -201,25 +199,24 @@ class RelayBuildPlanes:
 
     def _valid(self, group: _Group) -> bool:
         obj = self._object(group.representative)
-        alive = not group.task.done()
-        return alive and obj is not None and (plane_id_of(obj), trust_key(obj)) == group.key
+        return group.caches.alive and obj is not None and (plane_id_of(obj), trust_key(obj)) == group.key
 
     def _build(self, key: GroupKey, ref: PlaneRef) -> _Group:
         old = self._groups.pop(key, None)
         if old is not None:
-            old.task.cancel()
+            closing = asyncio.get_running_loop().create_task(old.caches.close())
+            self._caches_closing.add(closing)
+            closing.add_done_callback(self._caches_closing.discard)
             log.info("relay plane view rebuilt", plane=key[0], was=str(old.representative), now=str(ref))
         api = self._connect(key[0], ref, self._write_grace)
         watch_api = self._connect(key[0], ref, self._watch_grace)
         self._apis += [api, watch_api]
-        selector = labels.MANAGED_SELECTOR
-        informer = Informer(watch_api, ARGO_WORKFLOW, clock=self._clock, label_selector=selector)
+        caches = PlaneCaches(
+            watch_api, clock=self._clock, label_selector=labels.MANAGED_SELECTOR, name=key[0]
+        )
         for handler in self._handlers:
-            informer.add_handler(handler)
-        task = asyncio.get_running_loop().create_task(informer.run(), name=f"informer-argo-{key[0]}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        group = _Group(key, ref, informer, api, task)
+            caches.add_handler(handler)
+        group = _Group(key, ref, caches, api)
         self._groups[key] = group
         log.info("relay plane view created", plane=key[0], trusted_by=str(ref))
         return group

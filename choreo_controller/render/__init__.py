@@ -7,7 +7,8 @@ Public API (pure functions of their inputs; no IO, no clock except the render bu
   validated (``schema.resolve_parameters``); ``external_refs`` maps ref id to the fetched object (a
   ``SecretReference``); ``build_plane`` is the resolved BuildPlane/ClusterBuildPlane or ``None``.
   ``RenderedRun.resources`` are ``(id, object)`` in ``spec.resources`` order, skipped ones left out;
-  ``RenderedRun.workflow`` is the Argo Workflow; ``objects()`` lists them in apply order.
+  ``RenderedRun.workflow`` is the engine's run object (``runTemplate``); ``objects()`` lists them in apply
+  order.
 * ``external_ref_requests(workflow, run, parameters) -> list[ExternalRefRequest]``: the refs to fetch
   before rendering, names rendered; ``name is None`` means the ref is skipped.
 * ``check_workflow(workflow) -> list[InvalidTemplate]``: static problems (syntax, limits, form), for the

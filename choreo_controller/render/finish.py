@@ -1,6 +1,6 @@
 """OpenChoreo's post-processing of a rendered object, plus the schema-aware JSON-array rule (beyond).
 
-Applied to every rendered object (the Argo Workflow and each extra resource) after the template walk:
+Applied to every rendered object (the engine's run object and each extra resource) after the template walk:
 
 * a map under a key named ``value`` becomes its JSON text, anywhere in the object (OpenChoreo's
   ``convertComplexValuesToJSONStrings``; ``gofmt.json_text``, so keys sorted and ``<>&`` escaped as Go
@@ -9,13 +9,14 @@ Applied to every rendered object (the Argo Workflow and each extra resource) aft
   the object's schema has an array (a container's ``command``/``args``, ``env``...), and stays a string
   where the field is a string (annotations, ConfigMap data, parameter values, list items). OpenChoreo
   converts such strings everywhere, which corrupts string fields. The schemas are ``shapes.json``,
-  generated from Argo's, Kubernetes' and External Secrets' definitions by ``hack/gen-render-shapes.py``;
+  generated from the definitions of the kinds a Workflow may render by ``hack/gen-render-shapes.py``;
   a kind it does not know gets no conversion;
 * a double with a whole value is written as an integer, as Go's ``encoding/json`` writes ``float64(3)``:
   ``3``, never ``3.0``, which the apiserver refuses for integer fields.
 
-``argo_arguments`` turns ``spec.arguments.parameters[*].value`` of the Argo Workflow into text (Argo needs
-strings): ``values.to_text``, so ``1e+06`` for a double as OpenChoreo writes it.
+``engine_fixes`` applies what the run object's engine asks for (``engines.Fixes``), before the above: its
+ServiceAccount field defaulted to ``workflow-sa``, and the values of its text parameter list turned into
+text (``values.to_text``, so ``1e+06`` for a double as OpenChoreo writes it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import json
 from importlib import resources
 from typing import Any, Final
 
+from choreo_controller.api import labels
+from choreo_controller.engines import engine_for
 from choreo_controller.render import values
 from choreo_controller.render.gofmt import json_text
 
@@ -97,11 +100,33 @@ def finish(obj: dict[str, Any]) -> dict[str, Any]:
     return finished
 
 
-def argo_arguments(obj: dict[str, Any]) -> None:
-    """Every ``spec.arguments.parameters[*].value`` that is not a string becomes its text, in place."""
-    spec = obj.get("spec")
-    arguments = spec.get("arguments") if isinstance(spec, dict) else None
-    params = arguments.get("parameters") if isinstance(arguments, dict) else None
-    for param in params if isinstance(params, list) else ():
-        if isinstance(param, dict) and "value" in param and not isinstance(param["value"], str):
-            param["value"] = values.to_text(param["value"])
+def engine_fixes(obj: dict[str, Any]) -> None:
+    """The fixes of the engine whose run object ``obj`` is, in place; other kinds are left alone."""
+    found = engine_for(obj.get("apiVersion"), obj.get("kind"))
+    if found is None:
+        return  # not an engine's run object: the plan refuses it, naming the kind
+    engine = found.engine
+    *parents, field = engine.fixes.service_account
+    holder = _descend(obj, parents, create=True)
+    if holder is not None and not holder.get(field):
+        holder[field] = labels.WORKFLOW_SERVICE_ACCOUNT
+    if engine.fixes.text_parameters:
+        *parents, field = engine.fixes.text_parameters
+        holder = _descend(obj, parents, create=False)
+        params = holder.get(field) if holder is not None else None
+        for param in params if isinstance(params, list) else ():
+            if isinstance(param, dict) and "value" in param and not isinstance(param["value"], str):
+                param["value"] = values.to_text(param["value"])
+
+
+def _descend(obj: dict[str, Any], path: list[str], *, create: bool) -> dict[str, Any] | None:
+    """The map at ``path`` below ``obj`` (``create``: missing maps below the top one made); else ``None``."""
+    node: Any = obj
+    for depth, key in enumerate(path):
+        child = node.get(key)
+        if child is None and create and depth > 0:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            return None
+        node = child
+    return node if isinstance(node, dict) else None

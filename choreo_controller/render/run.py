@@ -2,12 +2,12 @@
 
 ``render_run`` is the pure entry point the WorkflowRun reconciler calls after ``schema.resolve_parameters``
 and after fetching the external refs that ``external_ref_requests`` names. Its result holds the extra
-resources (``spec.resources`` order, skipped ones left out) and the Argo Workflow, each with
+resources (``spec.resources`` order, skipped ones left out) and the engine's run object, each with
 
 * ``metadata.namespace`` forced to the build namespace ``openchoreo-ci-<run namespace>``;
 * the run labels (``api.labels.run_labels``) merged over whatever the template set;
-* for the Argo Workflow: ``spec.serviceAccountName`` defaulted to ``workflow-sa`` and every
-  ``spec.arguments.parameters[*].value`` that is not a string turned into its text;
+* for the run object: its engine's fixes (``finish.engine_fixes``: the ServiceAccount defaulted to
+  ``workflow-sa``, parameter values the engine wants as text turned into text);
 * OpenChoreo's post-processing and the schema-aware JSON arrays (``finish``).
 
 An extra resource whose name renders with a leading ``-`` is skipped, as OpenChoreo skips it (its idiom
@@ -29,7 +29,7 @@ from choreo_controller.render import names, scan, values, walk
 from choreo_controller.render.budget import Budget
 from choreo_controller.render.cel import Scope
 from choreo_controller.render.errors import InvalidTemplate, RenderFailed
-from choreo_controller.render.finish import argo_arguments, finish
+from choreo_controller.render.finish import engine_fixes, finish
 from choreo_controller.render.secretref import go_spec
 
 MAX_OBJECT_BYTES: Final = 1 << 20
@@ -37,13 +37,13 @@ MAX_OBJECT_BYTES: Final = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class RenderedRun:
-    """The build-plane objects of one run: extra resources by id, then the Argo Workflow."""
+    """The build-plane objects of one run: extra resources by id, then the engine's run object."""
 
     resources: tuple[tuple[str, dict[str, Any]], ...]
     workflow: dict[str, Any]
 
     def objects(self) -> list[dict[str, Any]]:
-        """Every object in apply order: extra resources first, the Argo Workflow last."""
+        """Every object in apply order: extra resources first, the run object last."""
         return [obj for _, obj in self.resources] + [self.workflow]
 
 
@@ -159,12 +159,6 @@ def _finalize(obj: Any, run: _Run, path: str) -> dict[str, Any]:
     return obj
 
 
-def _service_account(obj: dict[str, Any]) -> None:
-    spec = obj.get("spec")
-    if isinstance(spec, dict) and not spec.get("serviceAccountName"):
-        spec["serviceAccountName"] = labels.WORKFLOW_SERVICE_ACCOUNT
-
-
 def _skipped(obj: Any) -> bool:
     """OpenChoreo's conditional-resource idiom: a name rendered with an empty prefix (``-git-secret``)."""
     meta = obj.get("metadata") if isinstance(obj, dict) else None
@@ -201,12 +195,11 @@ def render_run(
         if isinstance(obj, dict):
             obj = finish(obj)
         rendered.append((str(resource.get("id", "")), _finalize(obj, ident, f"{path}.template")))
-    argo = walk.render(template, scope, "runTemplate")
-    if isinstance(argo, dict):
-        _service_account(argo)
-        argo_arguments(argo)
-        argo = finish(argo)
-    return RenderedRun(tuple(rendered), _finalize(argo, ident, "runTemplate"))
+    obj = walk.render(template, scope, "runTemplate")
+    if isinstance(obj, dict):
+        engine_fixes(obj)
+        obj = finish(obj)
+    return RenderedRun(tuple(rendered), _finalize(obj, ident, "runTemplate"))
 
 
 def external_ref_requests(

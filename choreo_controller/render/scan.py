@@ -2,7 +2,7 @@
 
 * ``${`` opens an expression; the scanner balances ``{``/``}`` and skips CEL string literals (single,
   double, triple-quoted, raw), so ``${"}" + x}`` and ``${{"a": 1}}`` are one expression each.
-* ``$${`` is a literal ``${`` (beyond OC), so a template can emit shell or Argo text that contains ``${``.
+* ``$${`` is a literal ``${`` (beyond OC), so a template can emit shell or engine text that contains ``${``.
 * A string that, trimmed of surrounding whitespace, is exactly one ``${expr}`` is *whole*: the expression's
   native value replaces the string. Otherwise the string is an interpolation of its parts.
 

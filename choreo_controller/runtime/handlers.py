@@ -8,8 +8,8 @@ it needs from the cache. ``enqueue`` builds the usual one from a key mapper:
 * ``controller_owner(kind, group)`` - the owner marked ``controller: true`` of that kind, same namespace
   (``EnqueueRequestForOwner(..., OnlyControllerOwner())``);
 * ``labelled(name_label, namespace_label)`` - a key spelled out in labels, for objects that live in
-  another namespace or cluster than their owner (the build plane's Argo Workflows name their WorkflowRun
-  in ``openchoreo.dev/workflowrun`` and ``openchoreo.dev/workflowrun-namespace``).
+  another namespace or cluster than their owner (the build plane's run objects name their WorkflowRun in
+  ``openchoreo.dev/workflowrun`` and ``openchoreo.dev/workflowrun-namespace``).
 
 ``update_if`` filters updates (e.g. ``generation_changed`` to ignore status-only writes); adds and
 deletes always enqueue, so a level-based reconciler never misses an appearance or a disappearance.

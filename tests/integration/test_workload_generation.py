@@ -13,6 +13,7 @@ from waiting import async_wait_for
 
 from choreo_controller.api import resources as r
 from choreo_controller.contracts import NotFound
+from choreo_controller.engines.argo import ARGO
 from choreo_controller.kube.config import connect  # imports kubernetes_asyncio at collection, not on the loop
 from choreo_controller.reconcilers.component.workload import Outcome, generate_workload, workload_status
 
@@ -107,7 +108,7 @@ async def test_the_generated_workload_is_applied_in_the_runs_namespace(cp, team,
     assert "Succeeded" == succeeded_argo["status"]["phase"]
     run = await component_run(cp, team)
 
-    outcome = await generate_workload(cp, run, succeeded_argo)
+    outcome = await generate_workload(cp, run, seen(succeeded_argo))
 
     assert (
         Outcome(
@@ -129,7 +130,7 @@ async def test_the_generated_workload_is_applied_in_the_runs_namespace(cp, team,
         workload["metadata"]["labels"],
         workload["metadata"]["annotations"]["openchoreo.dev/workflowrun"],
     )
-    again = await generate_workload(cp, run, succeeded_argo)
+    again = await generate_workload(cp, run, seen(succeeded_argo))
     assert outcome == again
     rv = (await cp.get(r.WORKLOAD, "shop-workload", team))["metadata"]["resourceVersion"]
     assert workload["metadata"]["resourceVersion"] == rv  # applying the same Workload changes nothing
@@ -137,10 +138,10 @@ async def test_the_generated_workload_is_applied_in_the_runs_namespace(cp, team,
 
 async def test_workload_status_sets_the_condition_once(cp, team, succeeded_argo):
     run = await component_run(cp, team)
-    first = await workload_status(cp, run, succeeded_argo, {}, gen=1, now=_now())
+    first = await workload_status(cp, run, seen(succeeded_argo), {}, gen=1, now=_now())
     await cp.delete(r.WORKLOAD, "shop-workload", namespace=team)
 
-    second = await workload_status(cp, run, succeeded_argo, first, gen=1, now=_now())
+    second = await workload_status(cp, run, seen(succeeded_argo), first, gen=1, now=_now())
 
     assert [("WorkloadUpdated", "True", "WorkloadUpdated")] == [
         (c["type"], c["status"], c["reason"]) for c in first["conditions"]
@@ -180,7 +181,7 @@ def _argo_with(document, phase="Succeeded"):
 )
 async def test_refusals_write_nothing(cp, team, document, expected_message):
     run = await component_run(cp, team)
-    outcome = await generate_workload(cp, run, _argo_with(document))
+    outcome = await generate_workload(cp, run, seen(_argo_with(document)))
     if expected_message is None:
         assert "True" == outcome.status
         return
@@ -195,7 +196,7 @@ async def test_the_apiserver_refusing_the_workload_is_a_failed_condition(cp, tea
     }
     document = generated_workload({"component-name": "shop", "project-name": "p" * 64, "image": IMAGE})
 
-    outcome = await generate_workload(cp, run, _argo_with(document))
+    outcome = await generate_workload(cp, run, seen(_argo_with(document)))
 
     assert ("False", "WorkloadUpdateFailed") == (outcome.status, outcome.reason)
     assert outcome.message.startswith(f"Workload {team}/shop-workload was refused: ")
@@ -210,9 +211,14 @@ async def test_a_build_without_the_step_has_no_workload_outcome(cp, team):
             "nodes": {"n": {"displayName": "build", "type": "Pod", "phase": "Succeeded"}},
         }
     }
-    assert await generate_workload(cp, run, argo) is None
-    assert {} == await workload_status(cp, run, argo, {}, gen=1, now=_now())
+    assert await generate_workload(cp, run, seen(argo)) is None
+    assert {} == await workload_status(cp, run, seen(argo), {}, gen=1, now=_now())
 
 
 def _now():
     return datetime.now(UTC)
+
+
+def seen(argo):
+    """What the tracker hands Workload generation: the engine's observation of the run object."""
+    return ARGO.observe(argo, {})

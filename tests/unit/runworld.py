@@ -72,14 +72,17 @@ class Cache:
 
 
 class View:
-    """A plane's ``PlaneView``: its API and a (fresh) cache of our Argo Workflows."""
+    """A plane's ``PlaneView``: its API and (fresh) caches of every kind; ``unsynced`` kinds are not listed yet."""
 
     def __init__(self, api: FakeApi) -> None:
         self.api = api
-        self.synced = True
+        self.unsynced: set = set()
 
-    def argo_workflow(self, namespace: str, name: str):
-        return self.api.stored(r.ARGO_WORKFLOW, namespace, name)
+    def synced(self, resource) -> bool:
+        return resource not in self.unsynced
+
+    def cached(self, resource, namespace: str, name: str):
+        return self.api.stored(resource, namespace, name)
 
 
 class Planes:

@@ -15,6 +15,7 @@ import yaml
 
 from choreo_controller.api import buildkinds
 from choreo_controller.api import resources as r
+from choreo_controller.engines import ENGINES
 from choreo_controller.reconcilers.workflowrun.submit import prerequisites
 from choreo_controller.relay import authz
 from choreo_controller.render import check_workflow
@@ -45,13 +46,14 @@ def test_the_allowlist_serves_exactly_the_relayed_rows():
     assert ("argoproj.io", "workflowtaskresults") not in served  # GRANT rows are never relayed
 
 
-def test_the_workflow_role_grants_the_engine_grant_rows():
-    role = next(obj for res, obj in prerequisites("openchoreo-ci-x") if res == r.ROLE)
+@pytest.mark.parametrize("engine", ENGINES, ids=lambda e: e.name)
+def test_the_workflow_role_grants_the_engine_grant_rows(engine):
+    rules = [obj["rules"] for res, obj in prerequisites("openchoreo-ci-x", engine) if res == r.ROLE]
     expected = [
         {"apiGroups": [row.resource.group], "resources": [row.resource.plural], "verbs": sorted(row.verbs)}
-        for row in buildkinds.grants("argo")
+        for row in buildkinds.grants(engine.name)
     ]
-    assert expected == role["rules"]
+    assert ([expected] if expected else []) == rules  # no grants, no Role
 
 
 def test_cleanup_and_sweep_find_every_run_and_extra_kind():
@@ -109,3 +111,15 @@ def workflow(resource_kind: str, run_kind: str = "Workflow") -> dict:
 )  # fmt: skip
 def test_the_renderer_refuses_kinds_outside_the_table(wf, expected):
     assert expected == [problem.message for problem in check_workflow(wf)]
+
+
+def test_every_run_kind_has_its_engine_and_every_engine_reads_only_what_the_agent_serves():
+    run_rows = {
+        (row.resource.group, row.resource.kind): row.engine for row in buildkinds.KINDS if row.use == "run"
+    }
+    assert run_rows == {(e.run.group, e.run.kind): e.name for e in ENGINES}
+    relayed = buildkinds.relayed()
+    for engine in ENGINES:
+        assert engine.watched[0] == engine.run
+        for resource in engine.watched:  # tracking's informers list and watch them across build namespaces
+            assert {"list", "watch"} <= relayed[(resource.group, resource.plural)][1], resource

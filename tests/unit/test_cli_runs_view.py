@@ -137,7 +137,9 @@ def test_detail_shows_fields_conditions_and_tasks():
         ],
         started="2026-03-01T11:58:59Z",
     )
-    the_run["status"]["runReference"] = {"name": "build-1", "namespace": "openchoreo-ci-acme"}
+    the_run["status"]["runReference"] = {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "name": "build-1", "namespace": "openchoreo-ci-acme"
+    }  # fmt: skip
     the_run["status"]["buildPlane"] = {"kind": "BuildPlane", "name": "default", "planeID": "p1"}
     assert (
         "Name:          build-1\n"
@@ -149,7 +151,7 @@ def test_detail_shows_fields_conditions_and_tasks():
         "Completed:     -\n"
         "Duration:      61s\n"
         "Build plane:   BuildPlane/default (planeID p1)\n"
-        "Argo Workflow: openchoreo-ci-acme/build-1\n"
+        "Run object:    Argo Workflow openchoreo-ci-acme/build-1\n"
         "\n"
         "Conditions:\n"
         "TYPE                STATUS   REASON            AGE   MESSAGE\n"

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from choreo_controller.engines import ENGINES
 from choreo_controller.reconcilers.workflowrun.submit import prerequisites
 from choreo_controller.relay.authz import authorize, sanitize_headers
 from choreo_controller.relay.requestinfo import RequestInfo, parse
@@ -212,6 +213,8 @@ BODIES = [
                                                 "verbs": ["*"]}]}), id="role-wildcard-verb"),
     pytest.param("POST", ROLE, body({"rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
                  id="role-star"),
+    pytest.param("POST", ROLE, body({"rules": [{"apiGroups": [{"x": 1}], "resources": [["y"]], "verbs": ["get"]}]}),
+                 id="role-unhashable-json"),
     pytest.param("POST", ROLE, body({"rules": [{"nonResourceURLs": ["/"], "verbs": ["get"]}]}), id="role-nonresource"),
     pytest.param("PATCH", f"{ROLE}/r", body({"rules": "everything"}), id="role-rules-not-list"),
     pytest.param("POST", RB, body({**RB_BODY, "roleRef": {**RB_BODY["roleRef"], "kind": "ClusterRole",
@@ -256,8 +259,9 @@ def test_bodies_that_widen_access_are_refused(method, path, data):
     assert not decision.allowed, decision.reason
 
 
-def test_the_engines_own_prerequisites_pass_the_body_checks():
-    for resource, obj in prerequisites(NS):
+@pytest.mark.parametrize("engine", ENGINES, ids=lambda e: e.name)
+def test_the_engines_own_prerequisites_pass_the_body_checks(engine):
+    for resource, obj in prerequisites(NS, engine):
         meta = obj["metadata"]
         path = resource.path(meta.get("namespace"))
         decision = authorize("create", "POST", path, (), JSON, body(obj))

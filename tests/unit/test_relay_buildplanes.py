@@ -14,7 +14,7 @@ from relayharness import FakeApiserver, Pki, running_agent, running_gateway
 from waiting import async_wait_for
 
 from choreo_controller.api import labels
-from choreo_controller.api.resources import ARGO_WORKFLOW
+from choreo_controller.api.resources import ARGO_WORKFLOW as WF
 from choreo_controller.contracts import ApiResponse, ObjectKey, Unavailable
 from choreo_controller.reconcilers.ports import PlaneTarget
 from choreo_controller.relay.buildplanes import RelayBuildPlanes, trust_key
@@ -117,13 +117,14 @@ async def test_objects_sharing_a_plane_and_a_client_ca_share_one_relayed_informe
         await world.apiserver.emit_object("ADDED", argo("w2", 2))
         await async_wait_for("a relayed event", lambda: _cached(view, "w2"), within=10)
         neighbour = planes.plane(target("team-b"))
-        shared = (neighbour.synced, neighbour.argo_workflow(NS, "w2") is not None, neighbour is view)
+        shared = (neighbour.synced(WF), neighbour.cached(WF, NS, "w2") is not None, neighbour is view)
         squatter = planes.plane(target("evil"))
+        squatter_synced = squatter.synced(WF)
         with pytest.raises(Unavailable, match="no agent connected for plane p1 trusted by BuildPlane/evil"):
-            await squatter.api.get(ARGO_WORKFLOW, "w1", NS)
-        found = (await view.api.get(ARGO_WORKFLOW, "w1", NS))["kind"]
+            await squatter.api.get(WF, "w1", NS)
+        found = (await view.api.get(WF, "w1", NS))["kind"]
         targets = planes.targets()
-    assert ((True, True, False), False) == (shared, squatter.synced)  # team-b: already synced, no new watch
+    assert ((True, True, False), False) == (shared, squatter_synced)  # team-b: already synced, no new watch
     assert ("WorkflowList", ["w1", "w2"]) == (found, world.events)  # the fake answers every GET with a list
     assert [target("team-a")] == targets  # one per group, and only groups an agent serves
 
@@ -158,7 +159,7 @@ async def test_the_group_is_rebuilt_when_its_representative_leaves_and_errors_na
         first = planes.plane(target("team-a"))
         neighbour = planes.plane(target("team-b"))  # shares team-a's informer, with an API of its own
         with pytest.raises(Unavailable) as caught:
-            await neighbour.api.get(ARGO_WORKFLOW, "w1", NS)
+            await neighbour.api.get(WF, "w1", NS)
         world.caches.delete(ObjectKey("team-a", "default"))
         second = planes.plane(target("team-b"))
         again = planes.plane(target("team-b"))
@@ -180,8 +181,8 @@ def test_trust_key_names_the_client_ca_without_key_material():
 
 
 async def _synced(view):
-    return view.synced
+    return view.synced(WF)
 
 
 async def _cached(view, name):
-    return view.argo_workflow(NS, name)
+    return view.cached(WF, NS, name)

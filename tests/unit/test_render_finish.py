@@ -1,6 +1,6 @@
 """OpenChoreo's post-processing of rendered objects, and the schema-aware JSON arrays (beyond)."""
 
-from choreo_controller.render.finish import argo_arguments, finish
+from choreo_controller.render.finish import engine_fixes, finish
 
 
 def test_array_fields_come_from_the_schemas():
@@ -49,11 +49,11 @@ def test_whole_doubles_are_written_as_integers_others_stay():
 
 
 def test_argo_argument_values_become_text_as_openchoreo_writes_them():
-    obj = {"spec": {"arguments": {"parameters": [
+    obj = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "spec": {"arguments": {"parameters": [
         {"name": "d", "value": 1e6}, {"name": "i", "value": 3}, {"name": "b", "value": True},
         {"name": "m", "value": {"z": 1, "a": [2.5]}}, {"name": "s", "value": "[1, 2]"}, {"name": "n", "value": None},
     ]}}}  # fmt: skip
-    argo_arguments(obj)
+    engine_fixes(obj)
     assert ["1e+06", "3", "true", '{"a":[2.5],"z":1}', "[1, 2]", "null"] == [
         p["value"] for p in obj["spec"]["arguments"]["parameters"]
     ]

@@ -1,6 +1,7 @@
 """A failed run keeps the last log lines of its failed steps in its condition messages (issue 17, part 1).
 
-The reconcile that first sees Argo fail reads each failed step's ``main`` log once; the text outlives the
+The reconcile that first sees Argo fail reads each failed step's ``main`` log once (its pods found through the
+engine: ``Engine.pod_selector``, ``Engine.step_pods``); the text outlives the
 pods. A pod already gone, or logs that cannot be read, are said plainly and never hold the failure back.
 """
 
@@ -15,8 +16,8 @@ from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
 from choreo_controller.api import resources as r
 from choreo_controller.contracts import Forbidden
+from choreo_controller.engines.argo import NODE_ID_ANNOTATION, POD_WORKFLOW_LABEL
 from choreo_controller.reconcilers.workflowrun import WorkflowRunReconciler
-from choreo_controller.reconcilers.workflowrun.steppods import NODE_ID_ANNOTATION, POD_WORKFLOW_LABEL
 
 
 @pytest.fixture

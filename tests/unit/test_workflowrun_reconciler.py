@@ -350,11 +350,11 @@ async def test_a_render_out_of_wall_clock_time_is_retried_not_terminal():
 async def test_a_plane_whose_cache_has_not_synced_is_waited_for_with_backoff(world):
     await world.submit()
     await world.step()
-    world.planes.view.synced = False
+    world.planes.view.unsynced.add(r.ARGO_WORKFLOW)
     before = world.run()
     waits = [(await world.step()).requeue_after for _ in range(5)]
     assert ([1.0, 2.0, 4.0, 8.0, 16.0], before) == (waits, world.run())  # no hot loop, nothing written
-    world.planes.view.synced = True
+    world.planes.view.unsynced.clear()
     assert Result() == await world.step()
 
 

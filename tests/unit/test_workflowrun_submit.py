@@ -9,6 +9,7 @@ from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
 from choreo_controller.api import resources as r
 from choreo_controller.contracts import TerminalError
+from choreo_controller.engines.argo import ARGO
 from choreo_controller.reconcilers.workflowrun.finalize import cleanup
 from choreo_controller.reconcilers.workflowrun.plan import Planned
 from choreo_controller.reconcilers.workflowrun.submit import RequeueSoon, Submitter, prerequisites
@@ -30,8 +31,8 @@ async def test_prerequisites_are_created_once_and_existing_ones_kept():
     api = FakeApi()
     await api.put(r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     submitter = Submitter(FakeApi())
-    await submitter.ensure_namespace(api, "p", NS)
-    await submitter.ensure_namespace(api, "p", NS)  # remembered: no more calls
+    await submitter.ensure_namespace(api, "p", NS, ARGO)
+    await submitter.ensure_namespace(api, "p", NS, ARGO)  # remembered: no more calls
     kinds = sorted(plural for plural, _, _ in api.objects)
     assert (["namespaces", "rolebindings", "roles", "serviceaccounts"], 4, 3) == (
         kinds,
@@ -41,7 +42,7 @@ async def test_prerequisites_are_created_once_and_existing_ones_kept():
 
 
 def test_the_role_lets_workflow_sa_write_task_results_only():
-    (_, _), (_, sa), (_, role), (_, binding) = prerequisites(NS)
+    (_, _), (_, sa), (_, role), (_, binding) = prerequisites(NS, ARGO)
     assert (
         labels.WORKFLOW_SERVICE_ACCOUNT,
         [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}],

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from choreo_controller.engines.argo import ARGO
 from choreo_controller.reconcilers.component.workload import (
     Outcome,
     WorkloadRejected,
@@ -87,12 +88,12 @@ def argo(*nodes):
     ],
 )
 def test_workload_cr_text(workflow, expected):
-    assert expected == workload_cr_text(workflow)
+    assert expected == workload_cr_text(ARGO.observe(workflow, {}))
 
 
 def test_succeeded_step_without_output_is_rejected():
-    with pytest.raises(WorkloadRejected, match="succeeded but has no output parameter 'workload-cr'"):
-        workload_cr_text(argo(node("generate-workload-cr")))
+    with pytest.raises(WorkloadRejected, match="succeeded but has no output 'workload-cr'"):
+        workload_cr_text(ARGO.observe(argo(node("generate-workload-cr")), {}))
 
 
 def test_prepare_forces_namespace_owner_labels_and_drops_server_fields():

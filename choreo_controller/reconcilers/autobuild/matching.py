@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from choreo_controller.reconcilers.autobuild.repourl import Provider
 
 KEYS: Final = ("repoUrl", "branch", "commit", "appPath", "secretRef")
-MAX_NAME: Final = 63  # the run name becomes the Argo Workflow's name and a label value
+MAX_NAME: Final = 63  # the run name becomes the run object's name and a label value
 RUN_INFIX: Final = "-run-"
 ANNOTATION_PROVIDER: Final = f"{labels.PREFIX}/autobuild-provider"
 ANNOTATION_DELIVERY: Final = f"{labels.PREFIX}/autobuild-delivery"

@@ -1,7 +1,8 @@
 """Workload generation (SPEC section 6, *(OC 0.17)*): a succeeded build's ``workload-cr`` becomes a Workload.
 
-When the Argo Workflow of a run has succeeded and has a step ``generate-workload-cr`` (by display name,
-template name or ``templateRef.template``), its output parameter ``workload-cr`` holds a Workload as YAML.
+When a run has succeeded and has a step ``generate-workload-cr`` (any of the names its engine's
+``Observation`` gives the step: a display, template or task name), that step's output ``workload-cr`` (an
+output parameter, a task result) holds a Workload as YAML.
 ``generate_workload`` parses and checks it (``prepare_workload``, pure), server-side applies it in the
 *run's* namespace and says which ``WorkloadUpdated`` condition the run gets:
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from choreo_controller.contracts import JsonObj, KubeApi
+    from choreo_controller.engines import Observation
 
 STEP: Final = "generate-workload-cr"
 OUTPUT: Final = "workload-cr"
@@ -85,33 +87,16 @@ class Outcome:
 
 
 # ---- pure core ----------------------------------------------------------------------------------------
-def _is_step(node: dict[str, Any]) -> bool:
-    ref = node.get("templateRef") or {}
-    return STEP in {node.get("displayName"), node.get("templateName"), ref.get("template")}
-
-
-def _output(node: dict[str, Any]) -> str | None:
-    for param in (node.get("outputs") or {}).get("parameters") or []:
-        if isinstance(param, dict) and param.get("name") == OUTPUT and isinstance(param.get("value"), str):
-            return str(param["value"])
-    return None
-
-
-def workload_cr_text(argo: JsonObj) -> str | None:
+def workload_cr_text(seen: Observation) -> str | None:
     """The ``workload-cr`` output of the ``generate-workload-cr`` step; ``None`` if that step did not run.
 
     Raises ``WorkloadRejected`` when the step succeeded without the output.
     """
-    nodes = [n for n in ((argo.get("status") or {}).get("nodes") or {}).values() if isinstance(n, dict)]
-    steps = [n for n in nodes if _is_step(n)]
-    outputs = sorted(
-        ((str(n.get("finishedAt") or ""), text) for n in steps if (text := _output(n)) is not None),
-        key=lambda pair: pair[0],
-    )
-    if outputs:
-        return outputs[-1][1]
-    if any(n.get("phase") == "Succeeded" for n in steps):
-        raise WorkloadRejected(f"step {STEP!r} succeeded but has no output parameter {OUTPUT!r}")
+    text = seen.output(STEP, OUTPUT)
+    if isinstance(text, str):
+        return text
+    if any(STEP in step.names and step.phase == "Succeeded" for step in seen.outputs):
+        raise WorkloadRejected(f"step {STEP!r} succeeded but has no output {OUTPUT!r}")
     return None
 
 
@@ -193,13 +178,13 @@ def with_outcome(
 
 
 # ---- IO: the engine's entry points --------------------------------------------------------------------
-async def generate_workload(api: KubeApi, run: JsonObj, argo: JsonObj) -> Outcome | None:
+async def generate_workload(api: KubeApi, run: JsonObj, seen: Observation) -> Outcome | None:
     """Apply the Workload a succeeded build produced; ``None`` when the build has no workload step.
 
     Transient API errors propagate (the caller retries); permanent ones are a ``False`` outcome.
     """
     try:
-        text = workload_cr_text(argo)
+        text = workload_cr_text(seen)
         if text is None:
             return None
         workload = prepare_workload(text, run)
@@ -214,20 +199,15 @@ async def generate_workload(api: KubeApi, run: JsonObj, argo: JsonObj) -> Outcom
     return Outcome("True", c.R_WORKLOAD_UPDATED, f"Workload {where} applied from step {STEP!r}")
 
 
-def is_succeeded(argo: JsonObj) -> bool:
-    """Argo reports ``Succeeded``."""
-    return (argo.get("status") or {}).get("phase") == "Succeeded"
-
-
 async def workload_status(
-    api: KubeApi, run: JsonObj, argo: JsonObj, desired: dict[str, Any], *, gen: int | None, now: datetime
+    api: KubeApi, run: JsonObj, seen: Observation, desired: dict[str, Any], *, gen: int | None, now: datetime
 ) -> dict[str, Any]:
-    """``desired`` (the run's next status) with ``WorkloadUpdated`` once its Argo Workflow succeeded.
+    """``desired`` (the run's next status) with ``WorkloadUpdated`` once its run object succeeded.
 
-    Unchanged when Argo has not succeeded, the build has no workload step, or ``WorkloadUpdated`` is
-    already present. This is the one call the WorkflowRun tracker makes.
+    Unchanged when the engine does not report success, the build has no workload step, or
+    ``WorkloadUpdated`` is already present. This is the one call the WorkflowRun tracker makes.
     """
-    if not is_succeeded(argo) or c.find(desired.get("conditions"), c.WORKLOAD_UPDATED) is not None:
+    if seen.phase != "Succeeded" or c.find(desired.get("conditions"), c.WORKLOAD_UPDATED) is not None:
         return desired
-    outcome = await generate_workload(api, run, argo)
+    outcome = await generate_workload(api, run, seen)
     return desired if outcome is None else with_outcome(desired, outcome, gen=gen, now=now)

@@ -2,7 +2,8 @@
 
 * ``reconciler``  - ``WorkflowRunReconciler.reconcile(key)``: dispatch, finalizer, TTL, outcomes;
 * ``submitting``  - resolve, validate, render, submit (``resolve``, ``plan``, ``submit``);
-* ``tracking``    - Argo Workflow -> status by watch, coalesced (``status``: the pure mapping; ``cancel``);
+* ``tracking``    - run object -> status by watch, coalesced, through its ``engines.Engine`` (``status``:
+  the pure mapping; ``cancel``);
 * ``finalize``    - cleanup in the recorded build plane; ``sweep`` - orphans of vanished runs; ``owners`` -
   whose is a build-plane object (its labels) and is that run gone (a live read);
 * ``state``       - pure lifecycle transitions and status diffs; ``ttl`` - pure TTL arithmetic;

@@ -9,9 +9,9 @@ Why labels rather than the two alternatives:
 * recording in ``status`` what will be created, before creating it, costs one more control-plane write per
   run on the happy path - and a run's writes are the engine's scarcest resource; the labels are written
   anyway, as part of each object's create;
-* an owner reference to the Argo Workflow (the build plane's garbage collector following it) cannot cover
-  the extra resources created *before* the Argo Workflow (an ExternalSecret its pods mount), the Argo
-  Workflow itself, or a build plane without a garbage collector.
+* an owner reference to the run object (the build plane's garbage collector following it) cannot cover
+  the extra resources created *before* the run object (an ExternalSecret its pods mount), the run object
+  itself, or a build plane without a garbage collector.
 
 ``run_gone`` is the one judgement of "this object's run no longer exists": a GET of the run by the name
 its labels give, in the control plane - not the informer cache, which may be behind (a new leader's, or

@@ -1,11 +1,11 @@
 """Plan a submission: validate parameters, fetch external refs, render (SPEC section 5 step 5).
 
 ``plan_run`` is the pure core (``schema``, ``render``) plus cache reads: the result is the exact list of
-build-plane objects to create, each paired with its ``ApiResource``, extra resources first and the Argo
-Workflow last. Every failure is a ``TerminalError`` with its specific reason - ``InvalidParameters``,
-``InvalidSchema``, ``InvalidTemplate`` (also: a rendered kind outside ``api.buildkinds``, the one table of
-what the engine may create), ``RenderFailed``, ``ExternalRefNotFound`` - whose message names paths and
-expressions, never values from external refs.
+build-plane objects to create, each paired with its ``ApiResource``, extra resources first and the run
+object last, with the engine its kind chose (``engines.engine_for``). Every failure is a ``TerminalError``
+with its specific reason - ``InvalidParameters``, ``InvalidSchema``, ``InvalidTemplate`` (also: a rendered
+kind outside ``api.buildkinds``, the one table of what the engine may create), ``RenderFailed``,
+``ExternalRefNotFound`` - whose message names paths and expressions, never values from external refs.
 
 Rendering is CPU-bound and runs on the event loop; the renderer's own budget bounds it. The step budget is
 the terminal limit (the same inputs always take the same steps); running out of wall-clock time depends on
@@ -17,10 +17,11 @@ duration goes to ``choreo_render_seconds``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from choreo_controller.api import buildkinds
 from choreo_controller.api import conditions as c
+from choreo_controller.engines import engine_for
 from choreo_controller.reconcilers.workflowrun.resolve import Wait, fetch_external_refs
 from choreo_controller.render import (
     Budget,
@@ -33,6 +34,7 @@ from choreo_controller.schema import resolve_parameters
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import ApiResource, Clock, JsonObj
+    from choreo_controller.engines import Engine, RunKind
     from choreo_controller.metrics import Metrics
     from choreo_controller.reconcilers.ports import Caches
     from choreo_controller.reconcilers.workflowrun.resolve import PlaneRef
@@ -58,10 +60,11 @@ class Planned:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The objects of one run: ``resources`` (extra objects, in order), then ``workflow`` (Argo)."""
+    """The objects of one run: ``resources`` (extra objects, in order), then ``engine``'s ``run_object``."""
 
     resources: tuple[Planned, ...]
-    workflow: Planned
+    run_object: Planned
+    engine: Engine
     warning: str | None = None  # unknown parameters: rendered, reported as an ``UnknownParameters`` Event
 
 
@@ -93,18 +96,28 @@ def plan_run(
         if metrics is not None:
             metrics.render_seconds.observe(clock.monotonic() - started)
     resources = tuple(
-        Planned(_resource_of(obj, f"resources[{index}].template", "extra"), obj)
+        Planned(_extra_kind(obj, f"resources[{index}].template.kind"), obj)
         for index, (_, obj) in enumerate(rendered.resources)
     )
-    argo = rendered.workflow
-    return Plan(resources, Planned(_resource_of(argo, "runTemplate", "run"), argo), resolved.warning())
+    obj = rendered.workflow
+    found = _engine_of(obj)
+    return Plan(resources, Planned(found.resource, obj), found.engine, resolved.warning())
 
 
-def _resource_of(obj: JsonObj, path: str, use: Literal["extra", "run"]) -> ApiResource:
-    """The table's resource for a rendered object; ``InvalidTemplate`` naming the kind if it has none."""
+def _extra_kind(obj: JsonObj, path: str) -> ApiResource:
+    """The table's resource for a rendered extra object; else ``InvalidTemplate`` naming the kind."""
     api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
-    resource = (buildkinds.extra_kind if use == "extra" else buildkinds.run_kind)(api_version, kind)
+    resource = buildkinds.extra_kind(api_version, kind)
     if resource is None:
-        why = buildkinds.refusal(api_version, kind, use=use) or ""
-        raise InvalidTemplate(why, path=f"{path}.kind")
+        raise InvalidTemplate(buildkinds.refusal(api_version, kind, use="extra") or "", path=path)
     return resource
+
+
+def _engine_of(obj: JsonObj) -> RunKind:
+    """The engine of the rendered run object; ``InvalidTemplate`` naming the kind if no engine runs it."""
+    api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
+    found = engine_for(api_version, kind)
+    if found is None:
+        why = buildkinds.refusal(api_version, kind, use="run") or f"no engine runs {api_version} {kind}"
+        raise InvalidTemplate(why, path="runTemplate.kind")
+    return found

@@ -12,7 +12,7 @@
    submission only because its Workflow was missing or invalid is revived once that Workflow exists in
    a new version (``state.REVIVABLE``).
 3. not submitted -> ``submitting.Submission`` (resolve, validate, render, create in the build plane).
-4. submitted -> track the Argo Workflow from the plane's watch-fed cache (``tracking``).
+4. submitted -> track the run object from the plane's watch-fed caches (``tracking``).
 
 Outcomes: a ``TerminalError`` becomes ``WorkflowFailed``/``WorkflowCompleted`` with its reason and
 ``completedAt`` (so TTL applies), then the TTL result; ``Wait`` (no build plane yet, or it cannot be
@@ -94,7 +94,7 @@ class WorkflowRunReconciler:
         self._waits: dict[ObjectKey, int] = {}  # consecutive waits for a build plane, per run
 
     def note_build_plane_event(self, key: ObjectKey) -> None:
-        """Called by the Argo Workflow informer's handler (no IO): starts the status-lag clock for ``key``."""
+        """Called by the build-plane informers' handler (no IO): starts the status-lag clock for ``key``."""
         self._tracker.note(key)
 
     async def reconcile(self, key: ObjectKey) -> Result:
@@ -131,7 +131,7 @@ class WorkflowRunReconciler:
             await self._writer.write(attempt.run, waiting)
             return Result(requeue_after=self._wait_backoff(key))
         except PlaneNotSynced as unsynced:
-            log.info("build plane's Argo Workflows not listed yet; backing off", plane=str(unsynced))
+            log.info("build plane's run objects not listed yet; backing off", plane=str(unsynced))
             return Result(requeue_after=self._wait_backoff(key))
         except RequeueSoon as soon:
             log.info("requeue soon", why=str(soon))

@@ -16,7 +16,7 @@ succeeded      True / WorkflowSucceeded        False               True         
 failed         True / <specific reason>        False               -                    True / <same reason>
 =============  ==============================  ==================  ===================  ======================
 
-OpenChoreo keeps ``WorkflowCompleted`` at ``WorkflowPending`` while Argo runs; we say ``WorkflowRunning``
+OpenChoreo keeps ``WorkflowCompleted`` at ``WorkflowPending`` while the run runs; we say ``WorkflowRunning``
 there, so the printer column (the reason of ``WorkflowCompleted``) reads what is happening. Terminal phases
 set ``completedAt``; TTL counts from it.
 """
@@ -111,7 +111,7 @@ def completed_reason(run: JsonObj) -> str:
 
 
 def is_submitted(run: JsonObj) -> bool:
-    """The Argo Workflow was created and recorded (``status.runReference``)."""
+    """The run object was created and recorded (``status.runReference``)."""
     return bool(_read(run).get("runReference"))
 
 
@@ -176,7 +176,7 @@ def succeeded(st: dict[str, Any], message: str, *, gen: int | None, now: datetim
     """Terminal success; ``completedAt`` kept if already set."""
     new = copy.deepcopy(st)
     kw: dict[str, Any] = {"observed_generation": gen, "now": now}
-    _set(new, c.RUNNING, "False", c.R_SUCCEEDED, "Argo Workflow has completed", **kw)
+    _set(new, c.RUNNING, "False", c.R_SUCCEEDED, "The run object has completed", **kw)
     _set(new, c.SUCCEEDED, "True", c.R_SUCCEEDED, message, **kw)
     _set(new, c.COMPLETED, "True", c.R_SUCCEEDED, message, **kw)
     new.setdefault("startedAt", c.rfc3339(now))
@@ -191,7 +191,7 @@ def failed(
     new = copy.deepcopy(st)
     kw: dict[str, Any] = {"observed_generation": gen, "now": now}
     if c.find(new.get("conditions"), c.RUNNING) is not None:
-        _set(new, c.RUNNING, "False", reason, "Argo Workflow has completed", **kw)
+        _set(new, c.RUNNING, "False", reason, "The run object has completed", **kw)
     _set(new, c.FAILED, "True", reason, message, **kw)
     _set(new, c.COMPLETED, "True", reason, message, **kw)
     new.setdefault("startedAt", c.rfc3339(now))

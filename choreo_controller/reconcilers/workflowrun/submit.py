@@ -1,13 +1,13 @@
-"""Creating a run's objects in the build plane: prerequisites, extras, the Argo Workflow (SPEC 5 step 6).
+"""Creating a run's objects in the build plane: prerequisites, extras, the run object (SPEC 5 step 6).
 
 Everything is *create if missing* with deterministic names, so a crash at any point repeats safely:
 
 * Prerequisites of the build namespace ``openchoreo-ci-<ns>`` - the Namespace, ServiceAccount
-  ``workflow-sa``, and a Role + RoleBinding granting it the engine's ``GRANT`` rows of ``api.buildkinds``
-  (create/patch of ``argoproj.io`` workflowtaskresults: what Argo's executor writes). GET, then create;
+  ``workflow-sa``, and the engine's own (``Engine.prerequisites``: a Role + RoleBinding granting
+  ``workflow-sa`` the engine's ``GRANT`` rows of ``api.buildkinds``, when it has any). GET, then create;
   ``AlreadyExists`` from a racing writer is success. They are shared by every run of the namespace and
-  never deleted by a run's cleanup. A namespace checked once is remembered per plane until a create in it
-  fails.
+  never deleted by a run's cleanup. A namespace checked once for an engine is remembered per plane until a
+  create in it fails.
 * Each planned object is created. On ``AlreadyExists`` the existing object is read: carrying this run's
   ``openchoreo.dev/workflowrun-uid`` label it is *adopted* (we created it before a crash); being deleted
   (the previous run of the same name is still cleaning up) -> ``RequeueSoon``; carrying our labels for a
@@ -26,19 +26,19 @@ from typing import TYPE_CHECKING, Final
 
 import structlog
 
-from choreo_controller.api import buildkinds, labels
 from choreo_controller.api import conditions as c
-from choreo_controller.api.resources import NAMESPACE, ROLE, ROLE_BINDING, SERVICE_ACCOUNT
+from choreo_controller.api import labels
+from choreo_controller.api.resources import NAMESPACE, SERVICE_ACCOUNT
 from choreo_controller.contracts import AlreadyExists, ApiError, NotFound, TerminalError
 from choreo_controller.reconcilers.workflowrun.finalize import delete_quietly
 from choreo_controller.reconcilers.workflowrun.owners import run_gone
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import ApiResource, JsonObj, KubeApi
+    from choreo_controller.engines import Engine
     from choreo_controller.reconcilers.workflowrun.plan import Planned
 
 log = structlog.get_logger("choreo_controller.workflowrun")
-TASKRESULTS_ROLE: Final = "choreo-workflow-taskresults"
 DELETING_RETRY: Final = 1.0  # seconds: how soon to look again at an object that is being deleted
 
 
@@ -50,8 +50,8 @@ class RequeueSoon(Exception):
         self.seconds = seconds
 
 
-def prerequisites(namespace: str) -> list[tuple[ApiResource, JsonObj]]:
-    """The shared objects a build namespace needs before any run's objects, in creation order."""
+def prerequisites(namespace: str, engine: Engine) -> list[tuple[ApiResource, JsonObj]]:
+    """The shared objects a build namespace needs before a run of ``engine``, in creation order."""
     managed = {labels.LABEL_MANAGED_BY: labels.MANAGED_BY}
     sa = labels.WORKFLOW_SERVICE_ACCOUNT
     return [
@@ -63,32 +63,7 @@ def prerequisites(namespace: str) -> list[tuple[ApiResource, JsonObj]]:
             SERVICE_ACCOUNT,
             {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": namespace}},
         ),
-        (
-            ROLE,
-            {
-                "apiVersion": ROLE.api_version,
-                "kind": "Role",
-                "metadata": {"name": TASKRESULTS_ROLE, "namespace": namespace, "labels": managed},
-                "rules": [
-                    {
-                        "apiGroups": [row.resource.group],
-                        "resources": [row.resource.plural],
-                        "verbs": sorted(row.verbs),
-                    }
-                    for row in buildkinds.grants("argo")
-                ],
-            },
-        ),
-        (
-            ROLE_BINDING,
-            {
-                "apiVersion": ROLE_BINDING.api_version,
-                "kind": "RoleBinding",
-                "metadata": {"name": TASKRESULTS_ROLE, "namespace": namespace, "labels": managed},
-                "roleRef": {"apiGroup": ROLE.group, "kind": "Role", "name": TASKRESULTS_ROLE},
-                "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": namespace}],
-            },
-        ),
+        *engine.prerequisites(namespace),
     ]
 
 
@@ -97,13 +72,13 @@ class Submitter:
 
     def __init__(self, control_plane: KubeApi) -> None:
         self._cp = control_plane  # live reads of runs: whose is an existing object?
-        self._prepared: set[tuple[str, str]] = set()
+        self._prepared: set[tuple[str, str, str]] = set()  # (planeID, namespace, engine)
 
-    async def ensure_namespace(self, api: KubeApi, plane_id: str, namespace: str) -> None:
-        """Create the build namespace's prerequisites that are missing."""
-        if (plane_id, namespace) in self._prepared:
+    async def ensure_namespace(self, api: KubeApi, plane_id: str, namespace: str, engine: Engine) -> None:
+        """Create the build namespace's prerequisites for a run of ``engine`` that are missing."""
+        if (plane_id, namespace, engine.name) in self._prepared:
             return
-        for resource, obj in prerequisites(namespace):
+        for resource, obj in prerequisites(namespace, engine):
             name = obj["metadata"]["name"]
             try:
                 await api.get(resource, name, obj["metadata"].get("namespace"))
@@ -112,7 +87,7 @@ class Submitter:
                 pass
             with contextlib.suppress(AlreadyExists):
                 await api.create(resource, obj)
-        self._prepared.add((plane_id, namespace))
+        self._prepared.add((plane_id, namespace, engine.name))
 
     async def create(self, api: KubeApi, plane_id: str, planned: Planned, run_uid: str) -> None:
         """Create ``planned``, adopt our own copy, replace our orphan; ``NameConflict`` for anything else."""
@@ -156,6 +131,8 @@ class Submitter:
             return False
         except ApiError:
             namespace = str(planned.obj["metadata"].get("namespace") or "")
-            self._prepared.discard((plane_id, namespace))  # re-check next time
+            self._prepared -= {
+                p for p in self._prepared if p[:2] == (plane_id, namespace)
+            }  # re-check next time
             raise
         return True

@@ -1,4 +1,4 @@
-"""The submission of a run that has no Argo Workflow yet (SPEC section 5 steps 3-6 and 8).
+"""The submission of a run that has no run object yet (SPEC section 5 steps 3-6 and 8).
 
 In order, each step either passes or raises with the reason the run will show:
 
@@ -12,7 +12,7 @@ In order, each step either passes or raises with the reason the run will show:
 7. status: ``startedAt``, ``WorkflowPending``, ``buildPlane`` and ``resolvedWorkflow`` - recorded *before*
    anything exists in the build plane, so cleanup always knows where to look (a retry of a run already
    waiting for that plane keeps its ``BuildPlaneUnavailable`` condition instead);
-8. build namespace prerequisites, extra resources, the Argo Workflow (``submit.Submitter``); every error
+8. build namespace prerequisites, extra resources, the run object (``submit.Submitter``); every error
    answer of the plane is a specific condition (``refused``): unreachable, throttling or a 5xx (directly
    or through the relay's agent) ``BuildPlaneUnavailable``, 401/403 ``BuildPlaneForbidden``, a kind it
    does not serve (404) ``BuildPlaneKindMissing`` - all waiting, with backoff - and a rejected object
@@ -79,7 +79,7 @@ class Attempt:
 
 
 class Submission:
-    """Takes a run from "not submitted" to "Argo Workflow created and recorded"."""
+    """Takes a run from "not submitted" to "run object created and recorded"."""
 
     def __init__(self, deps: RunDeps, writer: StatusWriter) -> None:
         self._d = deps
@@ -113,10 +113,9 @@ class Submission:
             pending = state.pending(attempt.status(), submitting, **kw)
             attempt.run = run = await self._writer.write(run, pending)
         await self._create(attempt, plane.target(), plan)
-        ref = plan.workflow.ref()
-        message = (
-            f"Submitted Argo Workflow {ref['namespace']}/{ref['name']} to build plane {plane.plane_id!r}"
-        )
+        ref = plan.run_object.ref()
+        what = f"{plan.engine.title} {ref['namespace']}/{ref['name']}"
+        message = f"Submitted {what} to build plane {plane.plane_id!r}"
         st = {**attempt.status(), "runReference": ref}
         attempt.run = run = await self._writer.write(run, state.pending(st, message, **kw))
         return run
@@ -127,17 +126,17 @@ class Submission:
         what = f"the prerequisites of build namespace {namespace}"
         try:
             api = self._d.planes.plane(target).api
-            await self._submitter.ensure_namespace(api, plane_id, namespace)
+            await self._submitter.ensure_namespace(api, plane_id, namespace, plan.engine)
         except ApiError as exc:
             _raise_refused(exc, plane_id, what)
         created: list[dict[str, str]] = []
-        for planned in (*plan.resources, plan.workflow):
+        for planned in (*plan.resources, plan.run_object):
             ref = planned.ref()
             try:
                 await self._submitter.create(api, plane_id, planned, uid)
             except ApiError as exc:
                 _raise_refused(exc, plane_id, f"{ref['kind']} {ref['namespace']}/{ref['name']}")
-            if planned is not plan.workflow:
+            if planned is not plan.run_object:
                 created.append(planned.ref())
                 attempt.found["resources"] = list(created)
 

@@ -1,11 +1,13 @@
-"""Tracking a submitted run (SPEC section 5 steps 7-8): Argo Workflow -> run status, coalesced.
+"""Tracking a submitted run (SPEC section 5 steps 7-8): run object -> run status, coalesced.
 
-The Argo Workflow is read from the build plane's *watch-fed* cache (``PlaneView.argo_workflow``); the
-informer's handler enqueues the run on every change, so status follows the build plane within the time of
-one reconcile - nothing polls. A cache miss is confirmed with one GET before it counts (right after
-creation the watch may not have delivered the object yet); confirmed missing, or replaced by an object of
-another run, while the run is in flight -> ``WorkflowFailed``. Until the plane's cache has synced a miss
-means nothing: ``PlaneNotSynced``, the run is looked at again with backoff. The plane object the run was
+The engine is the one whose run object the run recorded (``runReference``: ``engines.engine_for``). The run
+object, and the children its engine reads (``Engine.children``), come from the build plane's *watch-fed*
+caches (``PlaneView.cached``); the informers' handler enqueues the run on every change of any of them, so
+status follows the build plane within the time of one reconcile - nothing polls. A cache miss of the run
+object is confirmed with one GET before it counts (right after creation the watch may not have delivered
+the object yet); confirmed missing, or replaced by an object of another run, while the run is in flight ->
+``WorkflowFailed``. Until the plane's caches of the engine's kinds have synced a miss means nothing:
+``PlaneNotSynced``, the run is looked at again with backoff. The plane object the run was
 submitted through deleted (its namespace going away, or by hand) -> ``WaitForPlane(BuildPlaneNotFound)``:
 the run says so and waits for it; deleting the run releases it (``reconciler``).
 
@@ -15,9 +17,10 @@ progress only (tasks) at most once per ``coalesce_seconds`` per run - the rest w
 ``requeue_after``. ``choreo_status_lag_seconds`` observes, for each phase change, the time from the first
 unprocessed build-plane event (``note``) to the write.
 
-Cancel: while the annotation is set and Argo has not finished, ``cancel.shutdown`` asks Argo to terminate.
+Cancel: while the annotation is set and the run object has not finished, ``cancel.stop`` asks its engine to
+stop it. Workload generation reads the engine's ``Observation`` (its steps' outputs).
 
-Failure: the reconcile that first sees Argo fail reads the last log lines of the failed steps once
+Failure: the reconcile that first sees the run object fail reads the last log lines of the failed steps once
 (``steppods.failure_tail``) into the ``WorkflowFailed`` message, so the reason outlives the pods.
 """
 
@@ -27,12 +30,11 @@ from typing import TYPE_CHECKING
 
 from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
-from choreo_controller.api.resources import ARGO_WORKFLOW
-from choreo_controller.contracts import NotFound, Result, Unavailable
+from choreo_controller.contracts import NotFound, Result, TerminalError, Unavailable
+from choreo_controller.engines import engine_for
 from choreo_controller.reconcilers.component.workload import workload_status
 from choreo_controller.reconcilers.ports import PlaneTarget
-from choreo_controller.reconcilers.workflowrun import cancel, state, steppods
-from choreo_controller.reconcilers.workflowrun import status as argo_status
+from choreo_controller.reconcilers.workflowrun import cancel, state, status, steppods
 from choreo_controller.reconcilers.workflowrun.resolve import (
     WaitForPlane,
     plane_object_gone,
@@ -43,22 +45,24 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from typing import Any
 
-    from choreo_controller.contracts import JsonObj, KubeApi, ObjectKey
+    from choreo_controller.contracts import ApiResource, JsonObj, KubeApi, ObjectKey
+    from choreo_controller.engines import Engine
+    from choreo_controller.reconcilers.ports import PlaneView
     from choreo_controller.reconcilers.workflowrun.reconciler import RunDeps
     from choreo_controller.reconcilers.workflowrun.writer import StatusWriter
 
 
 class PlaneNotSynced(Exception):
-    """The plane's Argo Workflow cache has no first LIST yet: a miss would mean nothing. Look again later.
+    """A plane's cache of an engine's kind has no first LIST yet: a miss means nothing. Look again later.
 
     The reconciler backs off (as for any wait) rather than looking every second: a plane whose agent is
     away for an hour must not cost a reconcile per run per second. Nothing is written - the run's last
-    known state stands - and the cache's first LIST enqueues every run it holds an Argo Workflow of.
+    known state stands - and the cache's first LIST enqueues every run it holds an object of.
     """
 
 
 class Tracker:
-    """Maps the Argo Workflow of a submitted run onto the run's status."""
+    """Maps the run object of a submitted run onto the run's status."""
 
     def __init__(self, deps: RunDeps, writer: StatusWriter) -> None:
         self._d = deps
@@ -76,9 +80,16 @@ class Tracker:
     async def track(
         self, key: ObjectKey, run: JsonObj, *, expire: Callable[[JsonObj], Awaitable[Result]]
     ) -> Result:
-        """One look at the run's Argo Workflow; writes status if it changed."""
+        """One look at the run's run object; writes status if it changed."""
         st = state.status(run)
         ref = st.get("runReference") or {}
+        found = engine_for(ref.get("apiVersion"), ref.get("kind"))
+        if found is None:
+            message = (
+                f"runReference names {ref.get('apiVersion')} {ref.get('kind')}: no workflow engine runs it"
+            )
+            raise TerminalError(c.R_FAILED, message)
+        engine, resource = found
         target = recorded_target(run) or PlaneTarget("")
         plane_id = target.plane_id
         namespace, name = str(ref.get("namespace") or ""), str(ref.get("name") or "")
@@ -92,25 +103,30 @@ class Tracker:
                 "through, no longer exists; waiting for it to come back (or delete the run to release it)"
             )
             raise WaitForPlane(c.R_BUILD_PLANE_NOT_FOUND, message) from None
-        if not view.synced:
+        if not all(view.synced(watched) for watched in engine.watched):
             raise PlaneNotSynced(plane_id)
         uid = str(state.meta(run).get("uid") or "")
-        argo = view.argo_workflow(namespace, name)
-        if argo is None or _run_uid(argo) != uid:
-            argo = await _confirm(view.api, namespace, name, uid)
+        obj = view.cached(engine.run, namespace, name)
+        if obj is None or _run_uid(obj) != uid:
+            obj = await _confirm(view.api, resource, namespace, name, uid)
         cancelled = state.cancel_requested(run)
-        where = f"{namespace}/{name} in build plane {plane_id!r}"
         kw: dict[str, Any] = {"gen": state.generation(run), "now": self._d.clock.now()}
-        if argo is None:
-            new = argo_status.vanished(st, where=where, cancelled=cancelled, **kw)
+        named: dict[str, Any] = {
+            "title": engine.title,
+            "where": f"{namespace}/{name} in build plane {plane_id!r}",
+        }
+        if obj is None:
+            new = status.vanished(st, cancelled=cancelled, **named, **kw)
         else:
             if cancelled:
-                await cancel.shutdown(view.api, argo)
-            new = argo_status.desired(st, argo_status.observe(argo), where=where, cancelled=cancelled, **kw)
+                await cancel.stop(view.api, engine, resource, obj)
+            children = _children(view, engine, obj)
+            seen = engine.observe(obj, children)
+            new = status.desired(st, seen, cancelled=cancelled, **named, **kw)
             if steppods.newly_failed(st, new):  # read once, when the failure is first seen
-                tail = await steppods.failure_tail(view.api, argo, self._d.failure_log_lines)
+                tail = await steppods.failure_tail(view.api, engine, obj, children, self._d.failure_log_lines)
                 new = steppods.with_tail(new, tail)
-            new = await workload_status(self._d.api, run, argo, new, **kw)  # SPEC 6: WorkloadUpdated
+            new = await workload_status(self._d.api, run, seen, new, **kw)  # SPEC 6: WorkloadUpdated
         return await self._apply(key, run, st, new, expire)
 
     async def _apply(
@@ -140,14 +156,23 @@ class Tracker:
         return Result()
 
 
-def _run_uid(argo: JsonObj) -> str:
-    return str(((argo.get("metadata") or {}).get("labels") or {}).get(labels.LABEL_WORKFLOWRUN_UID) or "")
+def _run_uid(obj: JsonObj) -> str:
+    return str(((obj.get("metadata") or {}).get("labels") or {}).get(labels.LABEL_WORKFLOWRUN_UID) or "")
 
 
-async def _confirm(api: KubeApi, namespace: str, name: str, uid: str) -> JsonObj | None:
-    """Read the Argo Workflow directly: the cache may lag behind a create. ``None``: not ours, or gone."""
+def _children(view: PlaneView, engine: Engine, obj: JsonObj) -> dict[str, JsonObj]:
+    """The cached children ``engine`` reads of ``obj``, by name (one not cached yet is left out)."""
+    namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+    found = ((name, view.cached(kind, namespace, name)) for kind, name in engine.children(obj))
+    return {name: child for name, child in found if child is not None}
+
+
+async def _confirm(
+    api: KubeApi, resource: ApiResource, namespace: str, name: str, uid: str
+) -> JsonObj | None:
+    """Read the run object directly: the cache may lag behind a create. ``None``: not ours, or gone."""
     try:
-        argo = await api.get(ARGO_WORKFLOW, name, namespace)
+        obj = await api.get(resource, name, namespace)
     except NotFound:
         return None
-    return argo if _run_uid(argo) == uid else None
+    return obj if _run_uid(obj) == uid else None

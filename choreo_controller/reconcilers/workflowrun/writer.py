@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 from choreo_controller.api import conditions as c
 from choreo_controller.api.resources import WORKFLOW_RUN
 from choreo_controller.contracts import NotFound, ObjectKey
+from choreo_controller.engines import engine_for
 from choreo_controller.reconcilers.workflowrun import state
 from choreo_controller.reconcilers.workflowrun.ttl import parse_time
 
@@ -100,9 +101,9 @@ class StatusWriter:
         if not old.get("runReference") and new.get("runReference"):
             ref = new["runReference"]
             plane = (new.get("buildPlane") or {}).get("planeID", "")
-            message = (
-                f"Argo Workflow {ref.get('namespace')}/{ref.get('name')} created in build plane {plane!r}"
-            )
+            found = engine_for(ref.get("apiVersion"), ref.get("kind"))
+            title = found.engine.title if found is not None else str(ref.get("kind"))
+            message = f"{title} {ref.get('namespace')}/{ref.get('name')} created in build plane {plane!r}"
             await self._events.record(run, "Normal", "Submitted", message)
         before, after = c.find(old.get("conditions"), c.COMPLETED), c.find(new.get("conditions"), c.COMPLETED)
         if after is None or (before is not None and _summary(before) == _summary(after)):
