@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from e2e_support import BOTH_MODES, completed, watch_reasons
+from waiting import async_wait_for
 
 from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
@@ -69,8 +70,15 @@ async def test_docker_sample_run_succeeds_with_three_tasks_in_order(world):
     }.items() <= arguments.items()
     secret = await world.bp.get(r.EXTERNAL_SECRET, "build-1-git", world.build_namespace)
     assert uid == secret["metadata"]["labels"][labels.LABEL_WORKFLOWRUN_UID]
-    events = await world.cp.list(r.EVENT, world.namespace)
-    assert {"Pending", "Submitted", "Running", "Succeeded"} <= {e["reason"] for e in events.items}
+    wanted = {"Pending", "Submitted", "Running", "Succeeded"}
+
+    async def reasons():
+        events = await world.cp.list(r.EVENT, world.namespace)
+        found = {e["reason"] for e in events.items}
+        return found if wanted <= found else None
+
+    # Events are written off the reconcile path: the last one may trail the status.
+    await async_wait_for(f"Events {sorted(wanted)}", reasons, within=10)
 
 
 async def test_failing_step_ends_workflow_failed(world):
