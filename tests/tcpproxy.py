@@ -1,8 +1,16 @@
-"""A TCP forwarder a test can cut: ``close()`` refuses new connections and drops open ones, ``open()`` resumes.
+"""A TCP forwarder a test can cut or freeze, in front of a real apiserver.
 
-Used to make a real apiserver unreachable for a process under test without stopping it (TLS passes through
-untouched; the serving certificate names 127.0.0.1, whatever the port). Threads, not asyncio, so it works
-the same from sync and async tests and never shows up as a leftover task.
+* ``close()`` refuses new connections and drops open ones, ``open()`` resumes: the apiserver becomes
+  unreachable for a process under test without stopping it.
+* ``freeze()`` holds back what the server sends on the connections open *now*, for as long as their client
+  sends nothing; ``thaw()`` delivers it all. New connections pass untouched, and a client that sends a new
+  request on a frozen connection gets it thawed first. A watch stream is such a connection - the client
+  sends nothing after its request - so a frozen process keeps a *stale cache* (its watches deliver
+  nothing) while its other requests (leader election, live reads) are answered: a cache behind the
+  apiserver, made on demand, without touching the process.
+
+TLS passes through untouched (the serving certificate names 127.0.0.1, whatever the port). Threads, not
+asyncio, so it works the same from sync and async tests and never shows up as a leftover task.
 """
 
 from __future__ import annotations
@@ -10,6 +18,37 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class _Link:
+    """One proxied connection: its two sockets, and what the server sent while it was frozen."""
+
+    def __init__(self, client: socket.socket, upstream: socket.socket) -> None:
+        self.client, self.upstream = client, upstream
+        self.lock = threading.Lock()
+        self.frozen = False
+        self.held = bytearray()
+
+    def to_client(self, data: bytes) -> None:
+        with self.lock:
+            if self.frozen:
+                self.held += data
+            else:
+                self.client.sendall(data)
+
+    def to_upstream(self, data: bytes) -> None:
+        self.thaw()  # the client speaks again: whatever it waits for must reach it first
+        self.upstream.sendall(data)
+
+    def thaw(self) -> None:
+        with self.lock:
+            held, self.held, self.frozen = bytes(self.held), bytearray(), False
+            if held:
+                self.client.sendall(held)
 
 
 class TcpProxy:
@@ -19,7 +58,7 @@ class TcpProxy:
         self.target = target
         self.port = 0
         self._listener: socket.socket | None = None
-        self._conns: set[socket.socket] = set()
+        self._links: set[_Link] = set()
         self._lock = threading.Lock()
 
     def open(self) -> TcpProxy:
@@ -39,11 +78,29 @@ class TcpProxy:
                 listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         with self._lock:
-            conns, self._conns = self._conns, set()
-        for conn in conns:
+            links, self._links = self._links, set()
+        for link in links:
+            for sock in (link.client, link.upstream):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def freeze(self) -> int:
+        """Hold back the server's data on every connection open now; returns how many there are."""
+        with self._lock:
+            links = list(self._links)
+        for link in links:
+            with link.lock:
+                link.frozen = True
+        return len(links)
+
+    def thaw(self) -> None:
+        """Deliver everything held back, and stop holding."""
+        with self._lock:
+            links = list(self._links)
+        for link in links:
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
+                link.thaw()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -57,23 +114,24 @@ class TcpProxy:
                 client.close()
                 continue
             upstream.settimeout(None)
+            link = _Link(client, upstream)
             with self._lock:
-                self._conns |= {client, upstream}
-            for src, dst in ((client, upstream), (upstream, client)):
+                self._links.add(link)
+            for src, forward in ((client, link.to_upstream), (upstream, link.to_client)):
                 threading.Thread(
-                    target=self._pump, args=(src, dst), daemon=True, name="tcpproxy-pump"
+                    target=self._pump, args=(link, src, forward), daemon=True, name="tcpproxy-pump"
                 ).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, link: _Link, src: socket.socket, forward: Callable[[bytes], None]) -> None:
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                forward(data)
         except OSError:
             pass
         finally:
-            for sock in (src, dst):
+            for sock in (link.client, link.upstream):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
             with self._lock:
-                self._conns -= {src, dst}
-            src.close()  # dst is the other pump's src: it closes it
+                self._links.discard(link)
+            src.close()  # the other pump closes the other socket

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Chaos: random ``kill -9`` of the controller, the agent and the gateway during a burst of runs.
 
-Argo and kwok run; every run is the bench Docker workflow cut to one step of ``--delay`` (1 s), so the
-burst completes in minutes. Processes are real CLI children (``benchlib.Fleet``, standalone gateway, one
-controller, leader election off: a killed lone leader would otherwise wait out its 15 s lease each time).
+Argo and kwok run; every run is the bench Docker workflow cut to one step of ``--delay`` (1 s), plus a
+ConfigMap (an extra resource of a kind other than Argo's), so the burst completes in minutes. Processes
+are real CLI children (``benchlib.Fleet``, standalone gateway, one controller, leader election off: a
+killed lone leader would otherwise wait out its 15 s lease each time).
 ``--runs`` WorkflowRuns are created at a steady rate over the chaos window while ``--controller-kills``,
 ``--agent-kills`` and ``--gateway-kills`` SIGKILLs, shuffled, land at random intervals (mean
 ``--interval``, 2 s: the controller needs ~2 s to import and start, so a shorter mean kills it mostly
@@ -44,8 +45,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlib import Fleet, Lab, kubectl_get_json, load, machine, start_lab
+from benchlib import Fleet, Lab, load, machine, start_lab
 from benchruns import CWTS, Watcher, bench_workflow, create_runs, prepare, run_object, run_phase, spread
+from localcluster.inventory import objects_in
 
 from choreo_controller.api import labels
 from choreo_controller.api import resources as r
@@ -94,6 +96,20 @@ class Seen:
         return [n for n in names if self.phase.get(n) not in TERMINAL]
 
 
+def chaos_workflow(delay: str) -> JsonObj:
+    """The bench Workflow (one step) plus a ConfigMap per run: a kind besides Argo's to find again."""
+    wf = bench_workflow(NAMESPACE, steps=1, delay=delay)
+    name = "${metadata.workflowRunName}"
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"{name}-config"},
+        "data": {"run": name},
+    }
+    wf["spec"].setdefault("resources", []).append({"id": "config", "template": config})
+    return wf
+
+
 async def chaos(args: argparse.Namespace, fleet: Fleet, cp: KubeApi, seen: Seen, rng: random.Random) -> None:
     """Create the runs at a steady rate while the kills land; return when both are done."""
     targets: dict[str, Proc] = {"controller": fleet.controller.proc, "agent": fleet.agent}
@@ -131,24 +147,11 @@ async def until(pred: Callable[[], bool | Awaitable[bool]], within: float, every
     return time.monotonic() - started
 
 
-def raw_objects(plane: Plane) -> list[JsonObj]:
-    """Every object of every namespaced kind the plane serves, in its build namespaces (discovery, no table).
-
-    Deliberately not the product's ``api.buildkinds``: an object of a kind the engine forgot to clean up
-    must show here too.
-    """
-    kinds = plane.kubectl("api-resources", "--namespaced=true", "--verbs=list", "-o", "name").stdout.split()
-    listed = kubectl_get_json(plane, ",".join(k for k in kinds if not k.startswith("events")), "-A")
-    items = listed.get("items")
-    return [
-        o
-        for o in (items if isinstance(items, list) else [])
-        if str(o["metadata"].get("namespace", "")).startswith(BUILD_NAMESPACES)
-    ]
-
-
 async def orphans(cp: KubeApi, bp: Plane) -> tuple[int, int, collections.Counter[str]]:
     """``(orphans, terminating, by kind)``: objects of any kind labelled with a run uid that no run has.
+
+    Every namespaced kind the build plane serves is listed (``localcluster.inventory``), not the product's
+    table: an object of a kind the engine forgot to clean up shows here.
 
     Objects without the label (pods Argo made, the shared namespace prerequisites) are not the engine's;
     pods of a deleted Argo Workflow go with it (the build plane's garbage collector runs).
@@ -156,7 +159,7 @@ async def orphans(cp: KubeApi, bp: Plane) -> tuple[int, int, collections.Counter
     uids = {o["metadata"]["uid"] for o in (await cp.list(r.WORKFLOW_RUN)).items}
     found = terminating = 0
     kinds: collections.Counter[str] = collections.Counter()
-    for obj in await asyncio.to_thread(raw_objects, bp):
+    for obj in await asyncio.to_thread(objects_in, bp, BUILD_NAMESPACES):
         uid = (obj["metadata"].get("labels") or {}).get(labels.LABEL_WORKFLOWRUN_UID)
         if uid is None or uid in uids:
             continue
@@ -242,7 +245,7 @@ async def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> int:
     rng = random.Random(args.seed)  # noqa: S311 - chaos schedule, not cryptography
     args.names = [f"run-{i:05d}" for i in range(args.runs)]
     async with connect(lab.cp.kubeconfig) as cp, connect(lab.bp.kubeconfig) as bp:
-        await prepare(cp, NAMESPACE, lab.client_ca, bench_workflow(NAMESPACE, steps=1, delay=args.delay))
+        await prepare(cp, NAMESPACE, lab.client_ca, chaos_workflow(args.delay))
         seen = Seen()
         sel = labels.MANAGED_SELECTOR
         async with (

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from localcluster.inventory import labelled_with, objects_in
 from localcluster.process import Proc, free_port, wait_until
 
 from choreo_controller.api import conditions as c
@@ -68,15 +69,22 @@ class Controller:
     client_ca = "unused-in-direct-mode"  # what the tests' BuildPlanes carry as spec.clusterAgent.clientCA
 
     def __init__(
-        self, control_plane, build_plane, logdir: Path, *, build_planes: list[str] | None = None
+        self,
+        control_plane,
+        build_plane,
+        logdir: Path,
+        *,
+        build_planes: list[str] | None = None,
+        kubeconfig: Path | None = None,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.port = free_port()
         argv = [
             str(Path(sys.executable).parent / "choreo-controller"), "controller",
-            f"--kubeconfig={control_plane.kubeconfig}",
+            f"--kubeconfig={kubeconfig or control_plane.kubeconfig}",
             *(build_planes or [f"--build-plane-kubeconfig={build_plane.kubeconfig}"]),
             f"--metrics-bind-address=127.0.0.1:{self.port}", "--health-probe-bind-address=0",
-            "--log-level=debug", "--workers=4", "--sweep-interval=20", "--sweep-min-age=2",
+            "--log-level=debug", "--workers=4", "--sweep-interval=20", "--sweep-min-age=2", *extra,
         ]  # fmt: skip
         self.proc = Proc("choreo-controller", argv, logdir, env={"PYTHONUNBUFFERED": "1"})
         self.starts = 0
@@ -115,6 +123,11 @@ class Controller:
     def ensure_running(self) -> None:
         if not self.running:
             self.start()
+
+    def logged(self, event: str) -> int:
+        """How many log lines (all process lifetimes) carry the event ``event``."""
+        with self.log.open(errors="replace") as lines:
+            return sum(f'"event": "{event}"' in line for line in lines)
 
     def reconciles(self, namespace: str, name: str) -> int:
         """How many WorkflowRun reconciles of ``namespace/name`` the log shows (all process lifetimes)."""
@@ -173,6 +186,28 @@ def docker_workflow(
             params += [{"name": k, "value": v} for k, v in (steps or {}).get(step["name"], {}).items()]
             step["arguments"] = {"parameters": params}
     return wf
+
+
+def with_resource(namespace: str, template: dict, **kw) -> dict:
+    """``docker_workflow`` with one more extra resource (``id: extra``) rendered from ``template``."""
+    wf = docker_workflow(namespace, **kw)
+    wf["spec"].setdefault("resources", []).append({"id": "extra", "template": template})
+    return wf
+
+
+#: An extra resource of a kind besides Argo's and ESO's: a ConfigMap per run.
+CONFIGMAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "${metadata.workflowRunName}-settings"},
+             "data": {"branch": "${parameters.repository.revision.branch}"}}  # fmt: skip
+#: Run parameters without ``secretRef``: the sample renders no ExternalSecret then.
+NO_SECRET = {"repository": {"url": "https://github.com/acme/payments", "revision": {"branch": "main"},
+                            "appPath": "services/payments"}}  # fmt: skip
+
+
+async def inventory(build_plane, world, uids: set[str]) -> list[tuple[str, str, str]]:
+    """``(kind, namespace/name, uid)`` of objects of *any* kind the build plane serves (not only the engine's
+    table) in the world's build namespace, labelled with one of ``uids`` and not being deleted."""
+    found = await asyncio.to_thread(objects_in, build_plane, (world.build_namespace,))
+    return labelled_with(found, uids)
 
 
 def run_object(
