@@ -72,7 +72,7 @@ async def test_a_kind_outside_the_table_is_refused_up_front(world, build_plane):
 
     condition = await async_wait_for("the Workflow's Ready condition", ready, within=30)
     assert ("False", c.R_INVALID_TEMPLATE, True) == (
-        condition["status"], condition["reason"], "resources[0].template.kind: v1 Pod is not a kind" in condition["message"]
+        condition["status"], condition["reason"], "resources[1].template.kind: v1 Pod is not a kind" in condition["message"]
     )  # fmt: skip
     run = await world.submit("pod-1", parameters=NO_SECRET)
     done = await world.wait_completed("pod-1", within=30)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pytest
-from e2e_support import BOTH_MODES, MODES, completed, docker_workflow, run_object
+from e2e_support import BOTH_MODES, MODES, completed, docker_workflow, run_object, with_resource
 
 from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
@@ -147,6 +147,45 @@ async def foreign_argo_workflow(world):
     await standard(world)
 
 
+def with_extra(template: dict):
+    """The sample Workflow with one more extra resource."""
+    return lambda namespace: with_resource(namespace, template)
+
+
+async def kind_outside_the_table(world):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "${metadata.workflowRunName}-x"}}
+    await standard(world, workflow=with_extra(pod))
+
+
+async def kind_rendered_outside_the_table(world):
+    extra = {
+        "apiVersion": "v1",
+        "kind": "${parameters.kind}",
+        "metadata": {"name": "${metadata.workflowRunName}-x"},
+    }
+
+    def workflow(namespace):
+        wf = with_extra(extra)(namespace)
+        wf["spec"]["schema"]["parameters"]["kind"] = "string | default=Service"
+        return wf
+
+    await standard(world, workflow=workflow)
+
+
+async def our_orphan_in_the_way(world):
+    """An Argo Workflow of this run's name, left by a run of the same name that is gone (our labels)."""
+    gone = labels.run_labels(RUN, world.namespace, "00000000-0000-0000-0000-00000000dead")
+    await world.bp.create(
+        r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": world.build_namespace}}
+    )
+    await world.bp.create(r.ARGO_WORKFLOW, {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+        "metadata": {"name": RUN, "namespace": world.build_namespace, "labels": gone},
+        "spec": {"entrypoint": "main", "templates": [{"name": "main", "suspend": {}}]},
+    })  # fmt: skip
+    await standard(world)
+
+
 CASES = [
     pytest.param(
         Case(no_workflow, ("True", c.R_WORKFLOW_RESOLUTION_FAILED), ("'docker' not found",)),
@@ -221,6 +260,21 @@ CASES = [
         ),
         id="foreign-argo-workflow-same-name",
     ),
+    pytest.param(
+        Case(kind_outside_the_table, ("True", c.R_INVALID_TEMPLATE), ("v1 Pod is not a kind",)),
+        id="kind-outside-the-table",
+    ),
+    pytest.param(
+        Case(
+            kind_rendered_outside_the_table,
+            ("True", c.R_INVALID_TEMPLATE),
+            ("resources[1].template.kind: v1 Service is not a kind",),
+        ),
+        id="rendered-kind-outside-the-table",
+    ),
+    pytest.param(
+        Case(our_orphan_in_the_way, ("True", c.R_SUCCEEDED)), id="our-orphan-in-the-way-is-replaced"
+    ),
 ]
 
 
@@ -233,6 +287,8 @@ RELAYED = {
     "wrong-parameter-type",
     "missing-build-plane-then-created",
     "foreign-argo-workflow-same-name",
+    "kind-outside-the-table",
+    "our-orphan-in-the-way-is-replaced",
 }
 MODE_CASES = [
     pytest.param(mode, *case.values, id=f"{mode}-{case.id}")
