@@ -7,13 +7,16 @@ Steps, each with its elapsed time:
  1. build or reuse the pinned Kubernetes/etcd/kwok/Argo binaries (hack/build-binaries.sh, its progress shown;
     a no-op after the first build);
  2. start a control plane (etcd, kube-apiserver, kube-controller-manager, our CRDs) and a build plane (the
-    same plus kube-scheduler, kwok with a fake node, Argo's workflow-controller, Argo + ESO CRDs) as local
-    processes, in parallel;
- 3. install the demo: ClusterWorkflowTemplates in the build plane, the namespace, a BuildPlane and the
-    Workflow `demo-build` in the control plane (manifests/samples/demo/);
+    same plus kube-scheduler, kwok with a fake node, Argo's workflow-controller, a volume provisioner with a
+    default StorageClass, External Secrets with the ClusterSecretStore `default`) as local processes, in
+    parallel;
+ 3. install the demo: ClusterWorkflowTemplates and the Git credentials (in the secret store) in the build
+    plane; the namespace, a BuildPlane, the SecretReference `demo-git` and the Workflow `demo-build` in the
+    control plane (manifests/samples/demo/);
  4. start `choreo-controller` (see MODES below) and wait until it is ready;
  5. create the WorkflowRun `demo/demo-build-1` and follow it with `choreo-controller runs watch` until it
-    succeeds: steps checkout -> build -> publish with their phases and durations;
+    succeeds: steps checkout -> build -> publish with their phases and durations, on a workspace volume
+    claimed for the run, checkout with the Git credentials External Secrets synced for it;
  6. print how to reach everything, then keep it all running until Ctrl-C, SIGTERM or `make demo-stop`
     (which stop every process; the state under --workdir is deleted on the next start).
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
 import os
 import signal
 import socket
@@ -42,12 +46,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import yaml
 from demolib import Stage, Stopwatch, demo_mode, mint_certificates, start_processes
 from localcluster import BinariesMissing, Plane, bin_dir, start_build_plane, start_control_plane
+from localcluster.buildplane import RESOLVED, seed_secret_store
 from localcluster.process import Proc, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "manifests" / "samples" / "demo"
 CLI = Path(sys.executable).parent / "choreo-controller"
 RUN, NAMESPACE, PLANE_ID = "demo-build-1", "demo", "demo"
+GIT_CREDENTIALS = {"username": "demo-bot", "token": "demo-token-not-a-real-one"}  # secretreference.yaml
 
 
 def main() -> int:
@@ -96,10 +102,13 @@ def run_demo(args: argparse.Namespace, workdir: Path, clock: Stopwatch) -> int:
         cp, bp = planes
         mode = demo_mode(CLI, direct_only=args.direct)
         with Stage(
-            clock, "3/5 demo: ClusterWorkflowTemplates (build plane); Workflow, BuildPlane (control plane)"
+            clock,
+            "3/5 demo: ClusterWorkflowTemplates, Git credentials in the secret store (build plane); "
+            "Workflow, SecretReference, BuildPlane (control plane)",
         ):
             bp.apply(SAMPLES / "cluster-workflow-templates.yaml")
-            cp.apply(SAMPLES / "namespace.yaml", SAMPLES / "workflow.yaml")
+            seed_secret_store(bp, "demo-git-credentials", GIT_CREDENTIALS)
+            cp.apply(SAMPLES / "namespace.yaml", SAMPLES / "secretreference.yaml", SAMPLES / "workflow.yaml")
             plane = yaml.safe_load((SAMPLES / "buildplane.yaml").read_text())
             if mode.relay:
                 plane["spec"]["clusterAgent"]["clientCA"]["value"] = mint_certificates(
@@ -164,6 +173,8 @@ def _short(path: Path) -> str:
 
 def banner(mode: str, cp: Plane, bp: Plane, workdir: Path, metrics_port: int, procs: list[Proc]) -> str:
     cli, kube = _short(CLI), f"--kubeconfig={_short(cp.kubeconfig)}"
+    build_ns = f"openchoreo-ci-{NAMESPACE}"
+    git_secret = _git_secret(bp, build_ns)
     ours = ", ".join(f"{p.name}.log" for p in procs)
     return "\n".join([
         f"mode:           {mode}",
@@ -171,6 +182,11 @@ def banner(mode: str, cp: Plane, bp: Plane, workdir: Path, metrics_port: int, pr
         f"build plane:    {bp.server}   kubeconfig {bp.kubeconfig}",
         f"kubectl:        {bin_dir() / 'kubectl'} --kubeconfig=...",
         f"metrics:        http://127.0.0.1:{metrics_port}/metrics",
+        f"workspace:      PVC {build_ns}/{RUN}-workspace (the run's volumeClaimTemplates), provisioned",
+        "                by rancher.io/local-path (default StorageClass), deleted by Argo when the run ended",
+        f"git secret:     SecretReference {NAMESPACE}/demo-git -> ExternalSecret {build_ns}/{RUN}-git",
+        f"                -> Secret {build_ns}/{RUN}-git, synced by External Secrets from the",
+        f"                ClusterSecretStore default (build plane namespace secret-store); {git_secret}",
         f"logs:           {workdir / 'logs'} ({ours}); {cp.logdir}; {bp.logdir}",
         "try:",
         f"  {cli} runs list -n {NAMESPACE} {kube}",
@@ -178,6 +194,35 @@ def banner(mode: str, cp: Plane, bp: Plane, workdir: Path, metrics_port: int, pr
         f"  {cli} runs rerun {RUN} -n {NAMESPACE} --set stepSeconds=5 --set publish=false --watch {kube}",
         f"  {cli} runs cancel RUN -n {NAMESPACE} {kube}",
     ])  # fmt: skip
+
+
+def _git_secret(bp: Plane, build_ns: str) -> str:
+    """What became of the run's Git Secret: its type, and whether the checkout pod mounted it."""
+    found = bp.kubectl("get", "secret", f"{RUN}-git", "-n", build_ns, "-o", "jsonpath={.type}", check=False)
+    if found.returncode != 0:
+        return "the Secret was NOT found"
+    pods = bp.kubectl(
+        "get",
+        "pods",
+        "-n",
+        build_ns,
+        "-l",
+        f"workflows.argoproj.io/workflow={RUN}",
+        "-o",
+        "json",
+        check=False,
+    )
+    mounted = [
+        json.loads(pod["metadata"]["annotations"].get(RESOLVED, "[]"))
+        for pod in (json.loads(pods.stdout).get("items", []) if pods.returncode == 0 else [])
+        if pod["metadata"]["annotations"].get("workflows.argoproj.io/node-name", "").endswith(".checkout")
+    ]
+    used = (
+        "mounted by the checkout step"
+        if [f"secret/{RUN}-git" in m for m in mounted] == [True]
+        else "NOT mounted"
+    )
+    return f"{found.stdout.strip()}, {used}"
 
 
 def _port(preferred: int) -> int:

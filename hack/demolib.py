@@ -3,9 +3,9 @@
 ``Stage`` prints a numbered heading, a heartbeat while the step runs (``... 12s``, every ``HEARTBEAT``
 seconds, or an in-place counter on a terminal) and the step's duration. ``start_processes`` starts, in
 relay mode, ``choreo-controller gateway`` (its internal API on) and ``choreo-controller agent`` against the
-build plane, then the controller - reaching the build plane through the gateway, or directly with a
-kubeconfig in direct mode - as ``localcluster.Proc`` children (logs under ``<workdir>/logs``), each started
-once the previous one answers ``/readyz``. ``mint_certificates`` makes what relay mode needs.
+build plane, and the controller - reaching the build plane through the gateway, or directly with a
+kubeconfig in direct mode - as ``localcluster.Proc`` children (logs under ``<workdir>/logs``), all at once,
+and returns when each answers ``/readyz``. ``mint_certificates`` makes what relay mode needs.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def mint_certificates(pki: Path, plane_id: str) -> str:
 def start_processes(
     mode: Mode, cli: Path, cp: Plane, bp: Plane, workdir: Path, metrics_port: int, plane_id: str
 ) -> list[Proc]:
-    """Start the gateway and the agent (relay mode), then the controller; return once all are ready."""
+    """Start the gateway and the agent (relay mode) and the controller together; return once all are ready."""
     logs, pki = workdir / "logs", workdir / "pki"
     env = {"PYTHONUNBUFFERED": "1"}
     probes = {name: free_port() for name in ("controller", "gateway", "agent")}
@@ -128,21 +128,18 @@ def start_processes(
     procs: list[Proc] = []
     if mode.relay:
         agents, internal = free_port(), free_port()
-        gateway = Proc("choreo-gateway", [
+        procs.append(Proc("choreo-gateway", [
             str(cli), "gateway", f"--tls-cert={pki / 'gateway.crt'}", f"--tls-key={pki / 'gateway.key'}",
             f"--listen=127.0.0.1:{agents}", f"--kubeconfig={cp.kubeconfig}",
             f"--internal-client-ca={pki / 'controllers-ca.crt'}", f"--internal-listen=127.0.0.1:{internal}",
             f"--probe-listen=127.0.0.1:{probes['gateway']}", "--log-level=info",
-        ], logs, env=env)  # fmt: skip
-        agent = Proc("choreo-agent", [
+        ], logs, env=env))  # fmt: skip
+        procs.append(Proc("choreo-agent", [
             str(cli), "agent", f"--gateway-url=wss://localhost:{agents}/v1/agent",
             f"--gateway-ca={pki / 'gateway-ca.crt'}", f"--tls-cert={pki / f'agent-{plane_id}.crt'}",
             f"--tls-key={pki / f'agent-{plane_id}.key'}", f"--kubeconfig={bp.kubeconfig}",
             f"--probe-listen=127.0.0.1:{probes['agent']}", "--name=demo-agent", "--log-level=info",
-        ], logs, env=env)  # fmt: skip
-        for proc, name in ((gateway, "gateway"), (agent, "agent")):
-            procs.append(proc.start())
-            _wait_ready(proc.name, probes[name], procs)
+        ], logs, env=env))  # fmt: skip
         argv += [
             f"--gateway-url=https://localhost:{internal}", f"--gateway-ca={pki / 'gateway-ca.crt'}",
             f"--gateway-client-cert={pki / 'controller.crt'}",
@@ -150,9 +147,13 @@ def start_processes(
         ]  # fmt: skip
     else:
         argv.append(f"--build-plane-kubeconfig={bp.kubeconfig}")
-    controller = Proc("choreo-controller", argv, logs, env=env)
-    procs.append(controller.start())
-    _wait_ready(controller.name, probes["controller"], procs)
+    procs.append(Proc("choreo-controller", argv, logs, env=env))
+    # All at once: the agent and the controller retry until the gateway answers, so the three Python
+    # start-ups overlap instead of adding up.
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        _wait_ready(proc.name, probes[proc.name.removeprefix("choreo-")], procs)
     return procs
 
 

@@ -2,8 +2,10 @@
 
 A *control plane* is etcd + kube-apiserver + kube-controller-manager (garbage collection and namespace
 lifecycle are real) with our CRDs installed. A *build plane* adds kube-scheduler, kwok (fake node, simulated
-pods) and Argo's workflow-controller, with Argo's and External Secrets' CRDs. Binaries come from
-``hack/build-binaries.sh``; nothing here downloads anything. Everything listens on 127.0.0.1 with free ports.
+pods, a stand-in for the kubelet's volume mounts), Argo's workflow-controller, a dynamic volume provisioner
+with a default StorageClass, and the External Secrets Operator with the ClusterSecretStore ``default``
+(``localcluster.buildplane``). Binaries come from ``hack/build-binaries.sh``; nothing here downloads
+anything. Everything listens on 127.0.0.1 with free ports.
 
 Usage::
 
@@ -12,6 +14,7 @@ Usage::
 """
 
 from localcluster.binaries import BinariesMissing, assets_dir, bin_dir
-from localcluster.plane import Plane, start_build_plane, start_control_plane
+from localcluster.buildplane import start_build_plane
+from localcluster.plane import Plane, start_control_plane
 
 __all__ = ["BinariesMissing", "Plane", "assets_dir", "bin_dir", "start_build_plane", "start_control_plane"]

@@ -9,12 +9,10 @@ HACK = Path(__file__).resolve().parent.parent
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
 BUILD_PLANE = (
     *CONTROL_PLANE,
-    "kube-scheduler",
-    "kwok",
-    "workflow-controller",
-    "tekton-controller",
-    "tekton-resolvers",
+    *("kube-scheduler", "kwok", "workflow-controller", "tekton-controller", "tekton-resolvers"),
+    *("local-path-provisioner", "external-secrets"),
 )
+ASSETS = ("kwok-stages.yaml", "argo-crds", "external-secrets", "tekton", "tekton-resolvers")
 
 
 class BinariesMissing(RuntimeError):
@@ -55,6 +53,7 @@ def bin_dir(required: tuple[str, ...] = CONTROL_PLANE) -> Path:
 
 def assets_dir() -> Path:
     path = _root() / "assets"
-    if not (path / "kwok-stages.yaml").exists():
-        raise BinariesMissing(f"assets missing in {path}: run hack/build-binaries.sh first")
+    missing = [name for name in ASSETS if not (path / name).exists()]
+    if missing:
+        raise BinariesMissing(f"missing {', '.join(missing)} in {path}: run hack/build-binaries.sh first")
     return path

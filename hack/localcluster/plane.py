@@ -1,10 +1,7 @@
 """One plane = one real cluster made of local processes.
 
 ``start_control_plane``: etcd, kube-apiserver, kube-controller-manager; our CRDs applied and Established.
-``start_build_plane``: the same plus kube-scheduler, kwok (node ``kwok-node-0``, pods simulated by stages:
-Argo and Tekton pods complete ~1 s after starting, or fail when annotated ``kwok.choreo.dev/fail: "true"``),
-Argo's workflow-controller and Tekton Pipelines (``localcluster.tekton``), with Argo's, External Secrets'
-and Tekton's CRDs.
+The build plane (``localcluster.buildplane``) starts from the same core.
 
 Authentication is by client certificate (admin = ``system:masters``); ``user_kubeconfig`` mints more users
 for RBAC tests. The apiserver can be stopped and started again on the same port (the etcd data survives),
@@ -13,8 +10,6 @@ and etcd can be compacted, so informer tests can force watch errors.
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
 import json
 import shutil
 import ssl
@@ -23,40 +18,18 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from localcluster import tekton
-from localcluster.binaries import BUILD_PLANE, HACK, assets_dir, bin_dir
+from localcluster.binaries import HACK, bin_dir
 from localcluster.pki import CA, write_pair
 from localcluster.process import Proc, free_port, http_ok, wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 REPO = HACK.parent
 START_TIMEOUT = 120.0  # seconds; a cold apiserver on a busy 2-core machine takes 10-30 s
-ARGO_CONFIG = """\
-metricsConfig: |
-  enabled: false
-telemetryConfig: |
-  enabled: false
-"""
-KWOK_NODE = """\
-apiVersion: v1
-kind: Node
-metadata:
-  name: kwok-node-0
-  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
-  labels:
-    {kubernetes.io/hostname: kwok-node-0, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
-spec: {}
-status:
-  allocatable: {cpu: "64", memory: 256Gi, pods: "1000"}
-  capacity: {cpu: "64", memory: 256Gi, pods: "1000"}
-"""
 
 
 @dataclass
@@ -109,13 +82,15 @@ class Plane:
             files = [f"--filename={path}" for path in paths]
             self.kubectl("apply", "--server-side", "--force-conflicts", *files, timeout=120)
 
-    def wait_crds(self, *names: str, timeout: float = 60.0) -> None:
-        if names:
+    def wait_crds(self, *paths: Path, timeout: float = 60.0) -> None:
+        """Wait until the CustomResourceDefinitions in ``paths`` are Established."""
+        if paths:
+            files = [arg for path in paths for arg in ("-f", str(path))]
             self.kubectl(
                 "wait",
                 "--for=condition=Established",
                 f"--timeout={int(timeout)}s",
-                *[f"crd/{n}" for n in names],
+                *files,
                 timeout=timeout + 10,
             )
 
@@ -220,7 +195,7 @@ def _write_kubeconfig(path: Path, server: str, ca: Path, crt: Path, key: Path) -
     path.chmod(0o600)
 
 
-def _prepare(name: str, workdir: Path, build: bool) -> Plane:
+def prepare(name: str, workdir: Path, build: bool) -> Plane:
     if workdir.exists():
         shutil.rmtree(workdir)
     (workdir / "logs").mkdir(parents=True)
@@ -241,7 +216,7 @@ def _prepare(name: str, workdir: Path, build: bool) -> Plane:
     return plane
 
 
-def _define_core(plane: Plane, bins: Path) -> None:
+def define_core(plane: Plane, bins: Path) -> None:
     p, pki, logs = plane.ports, plane.pki, plane.logdir
     peer = f"http://127.0.0.1:{p['etcd-peer']}"
     plane.procs["etcd"] = Proc("etcd", [
@@ -274,7 +249,7 @@ def _define_core(plane: Plane, bins: Path) -> None:
     ], logs)  # fmt: skip
 
 
-def _boot_core(plane: Plane) -> None:
+def boot_core(plane: Plane) -> None:
     plane.procs["etcd"].start()
     wait_until(
         f"{plane.name} etcd",
@@ -292,11 +267,6 @@ def _boot_core(plane: Plane) -> None:
                procs=(plane.procs["kube-controller-manager"],), interval=0.5)  # fmt: skip
 
 
-def _crd_names(paths: list[Path]) -> list[str]:
-    docs = [doc for path in paths for doc in yaml.safe_load_all(path.read_text()) if doc]
-    return [doc["metadata"]["name"] for doc in docs if doc.get("kind") == "CustomResourceDefinition"]
-
-
 def our_crd_files() -> list[Path]:
     return sorted(p for p in (REPO / "manifests" / "crds").glob("*.yaml") if p.name != "kustomization.yaml")
 
@@ -304,92 +274,14 @@ def our_crd_files() -> list[Path]:
 def start_control_plane(workdir: Path, name: str = "control-plane") -> Plane:
     """Start a control plane with our CRDs; returns when everything is ready."""
     bins = bin_dir()
-    plane = _prepare(name, workdir, build=False)
-    _define_core(plane, bins)
+    plane = prepare(name, workdir, build=False)
+    define_core(plane, bins)
     try:
-        _boot_core(plane)
+        boot_core(plane)
         files = our_crd_files()
         plane.apply(*files)
-        plane.wait_crds(*_crd_names(files))
+        plane.wait_crds(*files)
     except BaseException:
         plane.stop()
         raise
     return plane
-
-
-def start_build_plane(workdir: Path, name: str = "build-plane") -> Plane:
-    """Start a build plane: scheduler, kwok node, Argo controller, Tekton, Argo + ESO + Tekton CRDs."""
-    bins, assets = bin_dir(BUILD_PLANE), assets_dir()
-    plane = _prepare(name, workdir, build=True)
-    _define_core(plane, bins)
-    plane.ports["kwok"] = free_port()
-    plane.procs["kube-scheduler"] = Proc("kube-scheduler", [
-        str(bins / "kube-scheduler"), f"--kubeconfig={plane.kubeconfig}",
-        f"--authentication-kubeconfig={plane.kubeconfig}", f"--authorization-kubeconfig={plane.kubeconfig}",
-        "--leader-elect=false", "--secure-port=0", "--v=1",
-    ], plane.logdir)  # fmt: skip
-    plane.procs["kwok"] = Proc("kwok", [
-        str(bins / "kwok"), f"--kubeconfig={plane.kubeconfig}",
-        f"--config={assets / 'kwok-stages.yaml'}",
-        f"--config={HACK / 'localcluster' / 'kwok-argo-stages.yaml'}",
-        f"--config={HACK / 'localcluster' / 'kwok-tekton-stages.yaml'}",
-        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-        "--node-lease-duration-seconds=40", "--cidr=10.244.0.0/16", "--node-ip=10.0.0.1",
-        f"--server-address=127.0.0.1:{plane.ports['kwok']}",
-    ], plane.logdir)  # fmt: skip
-    plane.procs["workflow-controller"] = Proc("workflow-controller", [
-        str(bins / "workflow-controller"), f"--kubeconfig={plane.kubeconfig}", "--namespace=argo",
-        "--executor-image=quay.io/argoproj/argoexec:kwok", "--loglevel=info", "--qps=100", "--burst=200",
-    ], plane.logdir, env={"LEADER_ELECTION_DISABLE": "true", "DEFAULT_REQUEUE_TIME": "1s"})  # fmt: skip
-    tekton.define(plane, bins)
-    try:
-        _boot_core(plane)
-        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tekton-install") as pool:
-            tekton_installed = pool.submit(tekton.install, plane, assets)  # in parallel with Argo's part
-            plane.procs["kube-scheduler"].start()
-            plane.procs["kwok"].start()
-            crds = sorted((assets / "argo-crds").glob("*.yaml")) + sorted(
-                (assets / "eso-crds").glob("*.yaml")
-            )
-            plane.apply(*crds)
-            plane.wait_crds(*_crd_names(crds))
-            plane.kubectl("create", "namespace", "argo")
-            plane.kubectl("create", "configmap", "workflow-controller-configmap", "-n", "argo",
-                          *[f"--from-literal={k}={v}" for k, v in _argo_config().items()])  # fmt: skip
-            plane.apply(stdin=KWOK_NODE)
-            plane.procs["workflow-controller"].start()
-            _wait_node_ready(plane)
-            tekton_installed.result()
-    except BaseException:
-        plane.stop()
-        raise
-    return plane
-
-
-def _argo_config() -> dict[str, str]:
-    return {k: str(v) for k, v in yaml.safe_load(ARGO_CONFIG).items()}
-
-
-def _wait_node_ready(plane: Plane) -> None:
-    def ready() -> bool:
-        out = plane.kubectl(
-            "get",
-            "node",
-            "kwok-node-0",
-            "-o",
-            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
-            check=False,
-        )
-        return out.stdout.strip() == "True"
-
-    wait_until(
-        f"{plane.name} kwok node", ready, timeout=START_TIMEOUT, procs=(plane.procs["kwok"],), interval=0.5
-    )
-
-
-@contextlib.contextmanager
-def running(plane: Plane) -> Iterator[Plane]:
-    try:
-        yield plane
-    finally:
-        plane.stop()

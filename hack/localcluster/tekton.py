@@ -87,8 +87,7 @@ def install(plane: Plane, assets: Path) -> None:
     """Apply the release's namespaces, RBAC, ConfigMaps and CRDs, then start the processes (probes answer)."""
     release = [path for d in ("tekton", "tekton-resolvers") for path in sorted((assets / d).iterdir())]
     plane.apply(*release)
-    crds = [json.loads(path.read_text()) for path in release if path.suffix == ".json"]
-    plane.wait_crds(*(crd["metadata"]["name"] for crd in crds))
+    plane.wait_crds(*(path for path in release if path.suffix == ".json"))  # the CRDs
     for account in (CONTROLLER, RESOLVERS):
         _write_token_kubeconfig(plane, account)
     for name in BINARIES:

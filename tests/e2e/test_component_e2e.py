@@ -4,8 +4,8 @@ Argo on kwok (the sample component workflow: checkout, build, publish, generate-
 
 The receiver runs in the test process (``AutoBuildServer`` on 127.0.0.1, real HTTP); the controller is the
 session's ``choreo-controller controller`` process. Steps with declared outputs get them from
-``argo_outputs.StepOutputs`` (kwok runs no Argo executor); the workspace PVC binds to a PersistentVolume
-created here (no provisioner in the build plane).
+``argo_outputs.StepOutputs`` (kwok runs no Argo executor); the workspace PVC is provisioned by the build
+plane's default StorageClass.
 """
 
 from __future__ import annotations
@@ -26,11 +26,10 @@ from waiting import async_wait_for
 from choreo_controller.api import conditions as c
 from choreo_controller.api import resources as r
 from choreo_controller.app_autobuild import PATH, AutoBuildServer
-from choreo_controller.contracts import ApiResource, NotFound
+from choreo_controller.contracts import NotFound
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 SAMPLES = pathlib.Path(__file__).resolve().parents[2] / "manifests" / "samples"
-PV = ApiResource("", "v1", "persistentvolumes", "PersistentVolume", namespaced=False)
 SECRET = "e2e-github-secret"
 CWTS = [
     SAMPLES / "cluster-workflow-templates" / "checkout-source.yaml",
@@ -73,14 +72,7 @@ async def component_world(world, component_templates):
     await world.cp.create(
         r.SECRET, {**secret, "data": {"github-secret": base64.b64encode(SECRET.encode()).decode()}}
     )
-    pv_name = f"e2e-workspace-{uuid.uuid4().hex[:8]}"
-    await world.bp.create(PV, {
-        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv_name},
-        "spec": {"capacity": {"storage": "2Gi"}, "accessModes": ["ReadWriteOnce"],
-                 "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/var/lib/{pv_name}"}},  # kwok: never mounted
-    })  # fmt: skip
-    yield world, owner
-    await world.bp.delete(PV, pv_name)
+    return world, owner
 
 
 async def push(server, owner, *, modified=("service-go-greeter/main.go",)):
