@@ -15,6 +15,7 @@ import secrets
 import pytest
 from e2e_relay import RelayController, StandaloneRelayController
 from e2e_support import CWT, STEP_INPUTS, TEMPLATES, Controller, World
+from localcluster.buildplane import seed_secret_store
 
 from choreo_controller.kube import connect
 
@@ -61,6 +62,13 @@ def e2e_templates(build_plane):
         docs.append(CWT.format(name=name, template=template, image=image, inputs=inputs))
     build_plane.apply(stdin="---".join(docs))
     return sorted(f"e2e-{n}" for n in TEMPLATES)
+
+
+@pytest.fixture(scope="session")
+def registry_push_secret(build_plane):
+    """What OpenChoreo's CI samples' ``registry-push-secret`` ExternalSecrets read from the secret store: key
+    ``registry-push-secret`` (1.x: property ``value``; 0.17: no property, the JSON of the whole entry)."""
+    seed_secret_store(build_plane, "registry-push-secret", {"value": '{"auths": {}}'})
 
 
 @pytest.fixture(scope="session")

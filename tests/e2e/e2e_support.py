@@ -268,12 +268,14 @@ class World:
         self.build_namespace = f"openchoreo-ci-{namespace}"
         self.client_ca = client_ca  # the agents' CA in relay mode
 
-    async def setup(self, *, build_plane: bool = True, secret_reference: bool = True) -> None:
+    async def setup(
+        self, *, build_plane: bool = True, secret_reference: bool = True, store: str = "openbao"
+    ) -> None:
         await self.cp.create(
             r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
         )
         if build_plane:
-            await self.create_build_plane()
+            await self.create_build_plane(store)
         if secret_reference:
             await self.cp.create(r.SECRET_REFERENCE, {
                 "apiVersion": r.API_VERSION, "kind": "SecretReference",
@@ -283,11 +285,11 @@ class World:
                     {"secretKey": "password", "remoteRef": {"key": "git/acme", "property": "token"}}]},
             })  # fmt: skip
 
-    async def create_build_plane(self) -> None:
+    async def create_build_plane(self, store: str = "openbao") -> None:
         await self.cp.create(r.BUILD_PLANE, {
             "apiVersion": r.API_VERSION, "kind": "BuildPlane", "metadata": {"name": "default", "namespace": self.namespace},
             "spec": {"planeID": "default", "clusterAgent": {"clientCA": {"value": self.client_ca}},
-                     "secretStoreRef": {"name": "openbao"}},
+                     "secretStoreRef": {"name": store}},
         })  # fmt: skip
 
     async def workflow(self, **kw) -> dict:
