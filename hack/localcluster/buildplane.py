@@ -129,9 +129,8 @@ def _define_build(plane: Plane, bins: Path, assets: Path) -> None:
         sys.executable, str(HERE / "mountgate.py"), kubeconfig, f"--node={NODE}",
     ], logs)  # fmt: skip
     plane.procs["local-path-provisioner"] = Proc("local-path-provisioner", [
-        str(bins / "local-path-provisioner"), "--debug", "start", kubeconfig,
+        str(bins / "local-path-provisioner"), "--debug", "start", kubeconfig, "--worker-threads=4",
         "--namespace=local-path-storage", "--service-account-name=local-path-provisioner",
-        "--helper-image=busybox:1.36", "--worker-threads=4",
     ], logs)  # fmt: skip
     plane.procs["workflow-controller"] = Proc("workflow-controller", [
         str(bins / "workflow-controller"), kubeconfig, "--namespace=argo",
