@@ -18,13 +18,17 @@ Uses:
 * ``PREREQUISITE`` - the shared objects of a build namespace (SPEC 5.6): created once, never deleted by a run;
 * ``EXTRA`` - what a Workflow's ``spec.resources`` may render for one run: the kinds a CI pipeline needs
   (configuration, credentials, a workspace volume, a service account, an ExternalSecret);
-* ``RUN`` - an engine's run object (Argo's ``Workflow``): created, watched, patched (cancel), deleted;
+* ``RUN`` - an engine's run object (Argo's ``Workflow``, Tekton's ``PipelineRun``): created, watched,
+  patched (cancel), deleted; the engine itself is ``engines.engine_for`` of it;
+* ``CHILD`` - what an engine's controller makes of a run object and tracking reads (Tekton's ``TaskRun``:
+  one per task, carrying the task's state): listed and watched only, never written - they go with their
+  run object (owner references), so cleanup and the sweep never list them;
 * ``GRANT`` - never touched by the engine: the workflow Role it creates grants these verbs to the run's
   ServiceAccount (Argo's executor writes task results), so the agent must hold them too (RBAC's
   escalation check lets a subject grant only what it holds).
 
-An engine's rows come as one tuple (``ARGO``); a second engine adds its own tuple and appends it to
-``KINDS``. Nothing else lists kinds.
+An engine's rows come as one tuple (``ARGO``, ``TEKTON``), appended to ``KINDS``. Nothing else lists
+kinds.
 """
 
 from __future__ import annotations
@@ -35,15 +39,17 @@ from typing import Final, Literal
 from choreo_controller.api import resources as r
 from choreo_controller.contracts import ApiResource
 
-Use = Literal["prerequisite", "extra", "run", "grant"]
+Use = Literal["prerequisite", "extra", "run", "child", "grant"]
 PREREQUISITE: Final = "prerequisite"
 EXTRA: Final = "extra"
 RUN: Final = "run"
+CHILD: Final = "child"
 GRANT: Final = "grant"
 
 PREREQUISITE_VERBS: Final = frozenset({"get", "create"})  # created once if missing; never patched
 EXTRA_VERBS: Final = frozenset({"get", "list", "create", "delete"})  # create, adopt, find again, delete
 RUN_VERBS: Final = frozenset({"get", "list", "watch", "create", "patch", "delete"})  # patch: cancel
+CHILD_VERBS: Final = frozenset({"list", "watch"})  # tracking's informer, nothing else
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +59,7 @@ class BuildKind:
     resource: ApiResource
     verbs: frozenset[str]
     use: Use
-    engine: str = ""  # the engine a RUN or GRANT row belongs to
+    engine: str = ""  # the engine a RUN, CHILD or GRANT row belongs to
     other_versions: frozenset[str] = frozenset()  # served versions accepted besides ``resource.version``
 
     @property
@@ -65,6 +71,10 @@ class BuildKind:
 ARGO: Final[tuple[BuildKind, ...]] = (
     BuildKind(r.ARGO_WORKFLOW, RUN_VERBS, RUN, engine="argo"),
     BuildKind(r.ARGO_WORKFLOW_TASK_RESULT, frozenset({"create", "patch"}), GRANT, engine="argo"),
+)
+TEKTON: Final[tuple[BuildKind, ...]] = (  # its pods need no API access: no GRANT rows
+    BuildKind(r.TEKTON_PIPELINE_RUN, RUN_VERBS, RUN, engine="tekton"),
+    BuildKind(r.TEKTON_TASK_RUN, CHILD_VERBS, CHILD, engine="tekton"),
 )
 
 KINDS: Final[tuple[BuildKind, ...]] = (
@@ -78,6 +88,7 @@ KINDS: Final[tuple[BuildKind, ...]] = (
     BuildKind(r.PERSISTENT_VOLUME_CLAIM, EXTRA_VERBS, EXTRA),
     BuildKind(r.EXTERNAL_SECRET, EXTRA_VERBS, EXTRA, other_versions=frozenset({"v1"})),
     *ARGO,
+    *TEKTON,
 )
 
 

@@ -1,4 +1,4 @@
-"""Every resource the engine reads or writes, in one place (SPEC section 2 plus Argo, ESO and core kinds)."""
+"""Every resource the controller reads or writes, in one place (SPEC section 2; engine, ESO, core kinds)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ ARGO_WORKFLOW_TASK_RESULT = ApiResource(
 ARGO_CLUSTER_WORKFLOW_TEMPLATE = ApiResource(
     "argoproj.io", "v1alpha1", "clusterworkflowtemplates", "ClusterWorkflowTemplate", namespaced=False
 )
+TEKTON_PIPELINE_RUN = ApiResource("tekton.dev", "v1", "pipelineruns", "PipelineRun")
+TEKTON_TASK_RUN = ApiResource("tekton.dev", "v1", "taskruns", "TaskRun")
 EXTERNAL_SECRET = ApiResource("external-secrets.io", "v1beta1", "externalsecrets", "ExternalSecret")
 
 NAMESPACE = ApiResource("", "v1", "namespaces", "Namespace", namespaced=False)
@@ -63,6 +65,8 @@ _BY_API_VERSION_KIND: dict[tuple[str, str], ApiResource] = {
         ARGO_WORKFLOW,
         ARGO_WORKFLOW_TASK_RESULT,
         ARGO_CLUSTER_WORKFLOW_TEMPLATE,
+        TEKTON_PIPELINE_RUN,
+        TEKTON_TASK_RUN,
         EXTERNAL_SECRET,
         NAMESPACE,
         SERVICE_ACCOUNT,

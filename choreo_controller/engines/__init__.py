@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Final, NamedTuple
 from choreo_controller.api import buildkinds
 from choreo_controller.engines.argo import ARGO
 from choreo_controller.engines.port import Engine, Fixes, Observation, Phase, StepOutputs, StepPod, clip
+from choreo_controller.engines.tekton import TEKTON
 
 if TYPE_CHECKING:
     from typing import Any
 
     from choreo_controller.contracts import ApiResource
 
-ENGINES: Final[tuple[Engine, ...]] = (ARGO,)
+ENGINES: Final[tuple[Engine, ...]] = (ARGO, TEKTON)
 
 
 class RunKind(NamedTuple):

@@ -36,7 +36,10 @@ FOREIGN_RESOURCES = [("", "v1", "pods"), ("", "v1", "services"), ("", "v1", "lim
                      ("argoproj.io", "v1alpha1", "cronworkflows"), ("argoproj.io", "v1alpha1", "workflowtemplates"),
                      ("argoproj.io", "v1alpha1", "workfloweventbindings"),
                      ("external-secrets.io", "v1beta1", "secretstores"),
-                     ("coordination.k8s.io", "v1", "leases"), ("argoproj.io", "v1alpha1", "workflowtaskresults")]  # fmt: skip
+                     ("coordination.k8s.io", "v1", "leases"), ("argoproj.io", "v1alpha1", "workflowtaskresults"),
+                     ("tekton.dev", "v1", "tasks"), ("tekton.dev", "v1", "pipelines"),
+                     ("tekton.dev", "v1beta1", "customruns"), ("tekton.dev", "v1beta1", "pipelineruns"),
+                     ("resolution.tekton.dev", "v1beta1", "resolutionrequests")]  # fmt: skip
 CLUSTER_RESOURCES = [("", "v1", "nodes"), ("", "v1", "persistentvolumes"),
                      ("rbac.authorization.k8s.io", "v1", "clusterroles"),
                      ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),

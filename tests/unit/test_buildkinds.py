@@ -57,8 +57,8 @@ def test_the_workflow_role_grants_the_engine_grant_rows(engine):
 
 
 def test_cleanup_and_sweep_find_every_run_and_extra_kind():
-    assert {r.ARGO_WORKFLOW, r.CONFIG_MAP, r.SECRET, r.SERVICE_ACCOUNT, r.PERSISTENT_VOLUME_CLAIM,
-            r.EXTERNAL_SECRET} == set(buildkinds.labelled())  # fmt: skip
+    assert {r.ARGO_WORKFLOW, r.TEKTON_PIPELINE_RUN, r.CONFIG_MAP, r.SECRET, r.SERVICE_ACCOUNT,
+            r.PERSISTENT_VOLUME_CLAIM, r.EXTERNAL_SECRET} == set(buildkinds.labelled())  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def workflow(resource_kind: str, run_kind: str = "Workflow") -> dict:
         pytest.param(
             workflow("ConfigMap", run_kind="CronWorkflow"),
             [("runTemplate.kind: runTemplate must be a workflow engine's run object (argoproj.io/v1alpha1 "
-              "Workflow), not argoproj.io/v1alpha1 CronWorkflow")],
+              "Workflow, tekton.dev/v1 PipelineRun), not argoproj.io/v1alpha1 CronWorkflow")],
             id="run-kind-refused",
         ),
         pytest.param(workflow("${parameters.kind}"), [], id="dynamic-kind-checked-per-run"),

@@ -15,6 +15,8 @@ NS = "openchoreo-ci-acme"
 WF = f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/workflows"
 TR = f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/workflowtaskresults"
 ES = f"/apis/external-secrets.io/v1beta1/namespaces/{NS}/externalsecrets"
+PR = f"/apis/tekton.dev/v1/namespaces/{NS}/pipelineruns"
+TKR = f"/apis/tekton.dev/v1/namespaces/{NS}/taskruns"
 SA = f"/api/v1/namespaces/{NS}/serviceaccounts"
 CM = f"/api/v1/namespaces/{NS}/configmaps"
 ROLE = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/roles"
@@ -45,6 +47,13 @@ ALLOWED = [
     pytest.param("patch", "PATCH", f"{WF}/w", (("fieldManager", "c"), ("force", "true")), APPLY, b"{}",
                  id="workflow-apply"),
     pytest.param("delete", "DELETE", f"{WF}/w", (), JSON, b"{}", id="workflow-delete"),
+    # Tekton: PipelineRuns as Argo Workflows; TaskRuns are only watched (tracking's informer)
+    pytest.param("create", "POST", PR, (), JSON, b"{}", id="pipelinerun-create"),
+    pytest.param("get", "GET", f"{PR}/p", (), None, None, id="pipelinerun-get"),
+    pytest.param("patch", "PATCH", f"{PR}/p", (), MERGE, b"{}", id="pipelinerun-cancel"),
+    pytest.param("delete", "DELETE", f"{PR}/p", (), JSON, b"{}", id="pipelinerun-delete"),
+    pytest.param("list", "GET", TKR, (("labelSelector", "a=b"),), None, None, id="taskrun-list"),
+    pytest.param("watch", "GET", TKR, WATCH, None, None, id="taskrun-watch"),
     pytest.param("create", "POST", ES, (), JSON, b"{}", id="externalsecret-create"),
     pytest.param("delete", "DELETE", f"{ES}/e", (), None, None, id="externalsecret-delete"),
     pytest.param("create", "POST", ES.replace("v1beta1", "v1"), (), JSON, b"{}", id="externalsecret-v1"),
@@ -85,6 +94,8 @@ ACROSS = [
     pytest.param("list", "/apis/external-secrets.io/v1beta1/externalsecrets", (), id="externalsecrets-list"),
     pytest.param("list", "/api/v1/secrets", (("labelSelector", "a=b"),), id="secrets-list"),
     pytest.param("list", "/api/v1/serviceaccounts", (), id="serviceaccounts-list"),
+    pytest.param("watch", "/apis/tekton.dev/v1/pipelineruns", (("watch", "1"),), id="pipelineruns-watch"),
+    pytest.param("watch", "/apis/tekton.dev/v1/taskruns", (("watch", "1"),), id="taskruns-watch"),
 ]
 
 
@@ -149,6 +160,14 @@ DENIED = [
                  "not in the allowlist", id="cronworkflow"),
     pytest.param("get", "GET", f"/apis/argoproj.io/v1beta1/namespaces/{NS}/workflows/w", (),
                  "not in the allowlist", id="other-version"),
+    pytest.param("create", "POST", f"/apis/tekton.dev/v1/namespaces/{NS}/tasks", (), "not in the allowlist",
+                 id="tekton-task"),
+    pytest.param("create", "POST", f"/apis/tekton.dev/v1/namespaces/{NS}/pipelines", (), "not in the allowlist",
+                 id="tekton-pipeline"),
+    pytest.param("create", "POST", f"/apis/tekton.dev/v1beta1/namespaces/{NS}/customruns", (),
+                 "not in the allowlist", id="tekton-customrun"),
+    pytest.param("list", "GET", f"/apis/tekton.dev/v1beta1/namespaces/{NS}/pipelineruns", (),
+                 "not in the allowlist", id="tekton-older-version"),
     # subresources
     pytest.param("create", "POST", f"/api/v1/namespaces/{NS}/serviceaccounts/workflow-sa/token", (),
                  "not canonical", id="token-post"),
@@ -162,6 +181,10 @@ DENIED = [
     # verbs
     pytest.param("update", "PUT", f"{WF}/w", (), "verb update", id="workflow-put"),
     pytest.param("create", "POST", TR, (), "not in the allowlist", id="taskresult-create"),
+    pytest.param("get", "GET", f"{TKR}/t", (), "verb get", id="taskrun-get"),
+    pytest.param("create", "POST", TKR, (), "verb create", id="taskrun-create"),
+    pytest.param("patch", "PATCH", f"{TKR}/t", (), "verb patch", id="taskrun-patch"),
+    pytest.param("delete", "DELETE", f"{TKR}/t", (), "verb delete", id="taskrun-delete"),
     pytest.param("patch", "PATCH", f"{CM}/c", (), "verb patch", id="configmap-patch"),
     pytest.param("watch", "GET", CM, WATCH, "verb watch", id="configmap-watch"),
     pytest.param("delete", "DELETE", f"/api/v1/namespaces/{NS}", (), "verb delete", id="namespace-delete"),
@@ -213,6 +236,11 @@ BODIES = [
                                                 "verbs": ["*"]}]}), id="role-wildcard-verb"),
     pytest.param("POST", ROLE, body({"rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
                  id="role-star"),
+    pytest.param("POST", ROLE, body({"rules": [{"apiGroups": ["tekton.dev"], "resources": ["taskruns"],
+                                                "verbs": ["list"]}]}), id="role-tekton-taskruns"),
+    pytest.param("POST", ROLE, body({"rules": [{"apiGroups": ["argoproj.io", "tekton.dev"],
+                                                "resources": ["workflowtaskresults"], "verbs": ["create"]}]}),
+                 id="role-two-groups"),
     pytest.param("POST", ROLE, body({"rules": [{"apiGroups": [{"x": 1}], "resources": [["y"]], "verbs": ["get"]}]}),
                  id="role-unhashable-json"),
     pytest.param("POST", ROLE, body({"rules": [{"nonResourceURLs": ["/"], "verbs": ["get"]}]}), id="role-nonresource"),

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from choreo_controller.engines.argo import ARGO
+from choreo_controller.engines.tekton import TEKTON
 from choreo_controller.reconcilers.component.workload import (
     Outcome,
     WorkloadRejected,
@@ -94,6 +95,21 @@ def test_workload_cr_text(workflow, expected):
 def test_succeeded_step_without_output_is_rejected():
     with pytest.raises(WorkloadRejected, match="succeeded but has no output 'workload-cr'"):
         workload_cr_text(ARGO.observe(argo(node("generate-workload-cr")), {}))
+
+
+def test_a_tekton_task_result_is_the_workload_too():
+    succeeded = [{"type": "Succeeded", "status": "True", "reason": "Succeeded"}]
+    pipeline_run = {
+        "status": {
+            "conditions": succeeded,
+            "childReferences": [
+                {"kind": "TaskRun", "name": "pr-gen", "pipelineTaskName": "generate-workload-cr"}
+            ],
+        }
+    }
+    task_run = {"metadata": {"name": "pr-gen"}, "status": {"conditions": succeeded, "completionTime": "t",
+                "results": [{"name": "workload-cr", "type": "string", "value": "D"}]}}  # fmt: skip
+    assert "D" == workload_cr_text(TEKTON.observe(pipeline_run, {"pr-gen": task_run}))
 
 
 def test_prepare_forces_namespace_owner_labels_and_drops_server_fields():
