@@ -1,7 +1,8 @@
 """Relay-review finding 2: every shell step of the shipped sample templates treats parameters as data.
 
-Each script is rendered the way Argo renders it - every ``{{workflow.parameters.X}}`` and
-``{{inputs.parameters.X}}`` replaced by text, in ``env`` values and in the script alike - with a hostile
+Each script is rendered the way Argo (or Tekton) renders it - every ``{{workflow.parameters.X}}`` and
+``{{inputs.parameters.X}}`` (Tekton: ``$(params.X)``) replaced by text, in ``env`` values and in the script
+alike - with a hostile
 value carrying every way text can turn into code in ``sh`` (command substitution, backticks, quote
 breaking, newlines, ``;``, ``&&``, ``|``, option injection), and then run under ``sh``. The container is
 imitated: the tools (git, buildah, skopeo, npm, sleep) are stubs that record their arguments, and the
@@ -22,7 +23,11 @@ TEMPLATE_FILES = [
     SAMPLES / "component" / "cluster-workflow-template-generate-workload.yaml",
     SAMPLES / "demo" / "cluster-workflow-templates.yaml",
 ]
-PARAMETER = re.compile(r"\{\{(?:workflow|inputs)\.parameters\.([A-Za-z0-9_-]+)\}\}")
+TEKTON_TASKS = SAMPLES / "tekton" / "tasks.yaml"
+PARAMETER = re.compile(
+    r"\{\{(?:workflow|inputs)\.parameters\.([A-Za-z0-9_-]+)\}\}|\$\(params\.([A-Za-z0-9_-]+)\)"
+)
+TEKTON_PATHS = re.compile(r"\$\((?:workspaces\.[a-z0-9-]+\.path|results\.([a-z0-9-]+)\.path)\)")
 STUBS = ("git", "buildah", "skopeo", "npm", "sleep")
 CONTAINER_TMP = "/tmp/"  # noqa: S108 - the path inside the step's container, relocated below
 
@@ -47,13 +52,25 @@ def hostile(marks: pathlib.Path, vector: str) -> str:
 
 
 def shell_steps():
-    """(id, template) for every template that runs a shell."""
+    """(id, template) for every template that runs a shell; a Tekton step as the Argo script it amounts to."""
     for path in TEMPLATE_FILES:
         for doc in yaml.safe_load_all(path.read_text()):
             for template in doc["spec"]["templates"]:
                 body = template.get("script") or template.get("container") or {}
                 if body.get("command", [None])[0] == "sh":
                     yield pytest.param(template, id=f"{path.stem}-{template['name']}")
+    for task in (d for d in yaml.safe_load_all(TEKTON_TASKS.read_text()) if d["kind"] == "Task"):
+        for step in task["spec"]["steps"]:
+            env = [e | {"value": _container_path(e["value"])} if "value" in e else e for e in step["env"]]
+            script = {"command": ["sh"], "source": step["script"], "env": env}
+            yield pytest.param(
+                {"name": step["name"], "script": script}, id=f"tekton-{task['metadata']['name']}"
+            )
+
+
+def _container_path(text: str) -> str:
+    """Tekton's workspace and result paths, as the paths the harness relocates into its scratch directory."""
+    return TEKTON_PATHS.sub(lambda m: f"/tmp/{m.group(1)}" if m.group(1) else "/mnt/vol", text)  # noqa: S108
 
 
 def render(text: str, value: str) -> str:
@@ -71,14 +88,16 @@ def run_step(template, value: str, tmp: pathlib.Path):
         stub.write_text(f'#!/bin/sh\nprintf "%s\\0" "{tool}" "$@" > "$(mktemp "{calls}/call.XXXXXX")"\n'
                         'if [ "$1" = rev-parse ]; then echo 0123456789abcdef0123456789abcdef01234567; fi\n')  # fmt: skip
         stub.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(scratch)}
-    env |= {e["name"]: render(str(e.get("value", "")), value) for e in body.get("env", []) if "value" in e}
+
     # The container's paths are relocated in the template itself, before any parameter is rendered into it.
-    script = body["source"] if "source" in body else body["args"][0]
-    script = script.replace("/mnt/vol", str(scratch / "vol")).replace(
-        CONTAINER_TMP, str(scratch / "tmp") + "/"
-    )
-    script = render(script, value)
+    def relocate(text: str) -> str:
+        return text.replace("/mnt/vol", str(scratch / "vol")).replace(
+            CONTAINER_TMP, str(scratch / "tmp") + "/"
+        )
+
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(scratch)}
+    env |= {e["name"]: render(relocate(str(e["value"])), value) for e in body.get("env", []) if "value" in e}
+    script = render(relocate(body["source"] if "source" in body else body["args"][0]), value)
     prelude = 'cd() { command cd "$@" 2>/dev/null || true; }\n'  # the container's directories, imitated
     done = subprocess.run(  # noqa: S603 - running the rendered script is the point of the test
         ["sh", "-c", prelude + script],  # noqa: S607 - the shell the images run, from PATH
@@ -105,8 +124,9 @@ def test_hostile_parameters_never_execute(template, vector, tmp_path):
     assert done.returncode == 0 or "refusing" in done.stderr, done.stderr
 
 
-def test_the_checkout_step_clones_the_hostile_branch_as_a_branch(tmp_path):
-    checkout = next(p.values[0] for p in shell_steps() if p.id == "checkout-source-checkout")
+@pytest.mark.parametrize("step", ["checkout-source-checkout", "tekton-checkout-source"])
+def test_the_checkout_step_clones_the_hostile_branch_as_a_branch(step, tmp_path):
+    checkout = next(p.values[0] for p in shell_steps() if p.id == step)
     marks = tmp_path / "marks"
     marks.mkdir()
     value = hostile(marks, "relay-review-branch")
