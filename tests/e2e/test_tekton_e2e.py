@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 from e2e_support import MODES, completed, watch_reasons
+from localcluster.inventory import objects_in
 from waiting import async_wait_for
 
 from choreo_controller.api import conditions as c
@@ -30,6 +32,12 @@ SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples"
 CATALOG = "openchoreo-tekton-tasks"
 PV = ApiResource("", "v1", "persistentvolumes", "PersistentVolume", namespaced=False)
 IMAGE = "registry.openchoreo-data-plane:5000"
+# A build namespace's own objects, which outlive its runs: Kubernetes' and SPEC 5.6's (Tekton adds no Role).
+PREREQUISITES = {
+    ("ServiceAccount", "default"),
+    ("ServiceAccount", "workflow-sa"),
+    ("ConfigMap", "kube-root-ca.crt"),
+}
 E2E_TASKS = {  # name: (image, params, result, the result's value - Tekton substitutes the params in it)
     "checkout-source": ("alpine/git:2.45.2", ["git-repo", "branch", "commit", "git-secret"], "git-revision",
                         "0123456789abcdef0123456789abcdef01234567"),
@@ -202,31 +210,35 @@ async def test_cancel_stops_the_pipeline_run_and_ends_cancelled(tekton_world):
 
 
 @RELAY
-async def test_deleting_the_run_leaves_nothing_in_the_build_plane(tekton_world):
+async def test_deleting_the_run_leaves_nothing_in_the_build_plane(tekton_world, build_plane):
     world = tekton_world
     await ready_workflow(world)
     await submit(world, "gone-1")
     await world.wait_completed("gone-1", within=120)
-    before = await build_objects(world)
+    before = Counter(kind for kind, _ in await build_objects(build_plane, world))
     assert {
         "PipelineRun": 1,
         "TaskRun": 3,
         "Pod": 3,
         "PersistentVolumeClaim": 1,
         "ExternalSecret": 1,
-    } == before
+    }.items() <= (before.items()), before
 
     await world.cp.delete(r.WORKFLOW_RUN, "gone-1", namespace=world.namespace)
     await world.wait_gone("gone-1")
 
     async def nothing_left():
-        left = await build_objects(world)
-        return not any(left.values()) or None
+        return await build_objects(build_plane, world) == [] or None
 
     await async_wait_for("the run's build-plane objects to be gone", nothing_left, within=60)
 
 
-async def build_objects(world) -> dict[str, int]:
-    """How many objects of each kind the test's build namespace holds (its prerequisites aside)."""
-    kinds = (r.TEKTON_PIPELINE_RUN, r.TEKTON_TASK_RUN, r.POD, r.PERSISTENT_VOLUME_CLAIM, r.EXTERNAL_SECRET)
-    return {res.kind: len((await world.bp.list(res, world.build_namespace)).items) for res in kinds}
+async def build_objects(build_plane, world) -> list[tuple[str, str]]:
+    """``(kind, name)`` of every object of any kind the plane serves in the test's build namespace (discovery,
+    not the engine's table: a kind the engine forgot shows too), the namespace's prerequisites aside."""
+    found = await asyncio.to_thread(objects_in, build_plane, (world.build_namespace,))
+    return sorted(
+        (o["kind"], o["metadata"]["name"])
+        for o in found
+        if (o["kind"], o["metadata"]["name"]) not in PREREQUISITES
+    )
