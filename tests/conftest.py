@@ -3,6 +3,8 @@
 * A test that leaves asyncio tasks running fails: leaked tasks are how controllers leak watches.
 * A callback that blocks the event loop for longer than ``BLOCKING_LIMIT`` fails the test (asyncio debug
   mode reports slow callbacks; we turn the report into a failure).
+* Unconfigured structlog prints plain tracebacks: its default (rich, when installed) can take seconds to
+  render one on a loaded machine, which the blocking check above would report.
 * Warnings are errors (``filterwarnings = error`` in pyproject.toml); every test has a timeout
   (``timeout`` in pyproject.toml, pytest-timeout).
 """
@@ -14,6 +16,14 @@ import logging
 import re
 
 import pytest
+import structlog
+
+structlog.configure(
+    processors=[
+        *structlog.get_config()["processors"][:-1],
+        structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback),
+    ]
+)
 
 BLOCKING_LIMIT = 2.0  # seconds; generous for a loaded 2-core CI machine, still catches a sync HTTP call
 _SLOW = re.compile(r"took (\d+\.\d+) seconds")
