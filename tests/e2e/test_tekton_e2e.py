@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -227,10 +228,28 @@ async def test_deleting_the_run_leaves_nothing_in_the_build_plane(tekton_world, 
     await world.cp.delete(r.WORKFLOW_RUN, "gone-1", namespace=world.namespace)
     await world.wait_gone("gone-1")
 
-    async def nothing_left():
+    await nothing_left(build_plane, world)
+
+
+@RELAY
+async def test_the_ttl_deletes_the_finished_run_and_its_build_plane_objects(tekton_world, build_plane):
+    world = tekton_world
+    await ready_workflow(world, ttl="5s")
+    await submit(world, "ttl-1")
+    run = await world.wait_completed("ttl-1", within=120)
+    assert (("True", c.R_SUCCEEDED), "5s") == (completed(run), run["spec"]["ttlAfterCompletion"])
+
+    await world.wait_gone("ttl-1", within=60)
+    waited = (datetime.now(UTC) - datetime.fromisoformat(run["status"]["completedAt"])).total_seconds()
+    assert waited >= 4.0, f"deleted {waited:.1f}s after completion, TTL 5s"
+    await nothing_left(build_plane, world)
+
+
+async def nothing_left(build_plane, world) -> None:
+    async def empty():
         return await build_objects(build_plane, world) == [] or None
 
-    await async_wait_for("the run's build-plane objects to be gone", nothing_left, within=60)
+    await async_wait_for("the run's build-plane objects to be gone", empty, within=60)
 
 
 async def build_objects(build_plane, world) -> list[tuple[str, str]]:
