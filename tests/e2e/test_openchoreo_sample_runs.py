@@ -27,6 +27,7 @@ place for its tests and restores what was there afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -162,7 +163,8 @@ async def test_private_repository_credentials_go_through_external_secrets_and_le
     SecretReference as OpenChoreo's docs write it, its remote key naming a Secret of the local store."""
     world = samples_world
     store_key = f"github-token-{uuid.uuid4().hex[:6]}"
-    seed_secret_store(build_plane, store_key, {"username": "x-access-token", "token": "ghp_not_a_real_token"})
+    credentials = {"username": "x-access-token", "token": "ghp_not_a_real_token"}
+    await asyncio.to_thread(seed_secret_store, build_plane, store_key, credentials)
     await world.cp.create(r.SECRET_REFERENCE, {
         "apiVersion": "openchoreo.dev/v1alpha1", "kind": "SecretReference",
         "metadata": {"name": "github-token", "namespace": world.namespace},
