@@ -5,7 +5,8 @@ cluster resolver) to kwok-friendly Tasks of the same interface (``e2e-`` prefix)
 and reports its declared results through the kwok stage (env ``KWOK_RESULT_<name>``), so the values that
 reach the PipelineRun went through Tekton's own parameter and result substitution. The real Tekton
 controller runs the PipelineRun; the controller tracks it through the agent's least-privilege ClusterRole
-(``manifests/build-plane``: PipelineRuns, and TaskRuns list/watch only).
+(``manifests/build-plane``: PipelineRuns, and TaskRuns list/watch only). A component build adds a fourth task
+whose ``workload-cr`` result becomes the component's Workload, after the ComponentType's governance.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from e2e_support import MODES, completed, watch_reasons
+from e2e_support import MODES, completed, run_object, watch_reasons
 from localcluster.inventory import objects_in
 from waiting import async_wait_for
 
@@ -243,6 +244,64 @@ async def test_the_ttl_deletes_the_finished_run_and_its_build_plane_objects(tekt
     waited = (datetime.now(UTC) - datetime.fromisoformat(run["status"]["completedAt"])).total_seconds()
     assert waited >= 4.0, f"deleted {waited:.1f}s after completion, TTL 5s"
     await nothing_left(build_plane, world)
+
+
+#: A fourth task, as a component build ends: a Workload document as its ``workload-cr`` result (JSON is YAML).
+WORKLOAD = ('{"apiVersion": "openchoreo.dev/v1alpha1", "kind": "Workload", "metadata": {"name": "greeter-workload"}, '
+            '"spec": {"owner": {"projectName": "shop", "componentName": "greeter"}, '
+            '"containers": {"main": {"image": "$(params.image)"}}}}')  # fmt: skip
+GENERATE = {
+    "name": "generate-workload-cr", "runAfter": ["publish-image"],
+    "params": [{"name": "image", "value": "$(tasks.publish-image.results.image)"}],
+    "taskSpec": {"params": [{"name": "image", "type": "string"}], "results": [{"name": "workload-cr", "type": "string"}],
+                 "steps": [{"name": "main", "image": "cgr.dev/chainguard/busybox:latest", "command": ["sh", "-c", "true"],
+                            "env": [{"name": "KWOK_RESULT_workload-cr", "value": WORKLOAD}]}]},
+}  # fmt: skip
+
+
+@RELAY
+async def test_a_component_run_is_governed_and_its_workload_generated_from_a_task_result(tekton_world):
+    world = tekton_world
+    component = yaml.safe_load((SAMPLES / "component" / "component-greeter.yaml").read_text())
+    component["metadata"]["namespace"] = world.namespace
+    component["spec"]["workflow"]["name"] = "docker-tekton"
+    allowed = yaml.safe_load((SAMPLES / "component" / "componenttype-service.yaml").read_text())
+    allowed["metadata"]["namespace"] = world.namespace
+    allowed["spec"]["allowedWorkflows"] = [{"kind": "Workflow", "name": "docker-tekton"}]
+    await world.cp.create(r.COMPONENT_TYPE, allowed)
+    await world.cp.create(r.COMPONENT, component)
+    wf = tekton_workflow(world.namespace)
+    wf["spec"]["runTemplate"]["spec"]["pipelineSpec"]["tasks"].append(GENERATE)
+    await world.cp.create(r.WORKFLOW, wf)
+    await async_wait_for("the Workflow's Ready condition", lambda: _ready(world, "docker-tekton"), within=30)
+    await component_run(world, "greeter-1", "docker-tekton")
+
+    run = await world.wait_completed("greeter-1", within=120)
+
+    conditions = run["status"]["conditions"]
+    assert ("True", c.R_SUCCEEDED) == completed(run)
+    assert ["checkout-source", "build-image", "publish-image", "generate-workload-cr"] == [
+        t["name"] for t in run["status"]["tasks"]
+    ]
+    assert ("True", c.R_WORKLOAD_UPDATED) == (
+        c.find(conditions, c.WORKLOAD_UPDATED)["status"],
+        c.find(conditions, c.WORKLOAD_UPDATED)["reason"],
+    )
+    workload = await world.cp.get(r.WORKLOAD, "greeter-workload", world.namespace)
+    assert f"{IMAGE}/{world.namespace}-greeter-1:greeter-1" == workload["spec"]["containers"]["main"]["image"]
+
+    await world.cp.create(r.WORKFLOW, tekton_workflow(world.namespace) | {"metadata": {
+        "name": "other-tekton", "namespace": world.namespace}})  # fmt: skip
+    await component_run(world, "greeter-2", "other-tekton")
+    refused = await world.wait_completed("greeter-2", within=60)
+    assert ("True", c.R_COMPONENT_VALIDATION_FAILED) == completed(refused)
+
+
+async def component_run(world, name, workflow):
+    """A build of Component ``greeter`` (its labels make it one: governance checks it first)."""
+    run = run_object(world.namespace, name, workflow=workflow)
+    run["metadata"]["labels"] = {"openchoreo.dev/project": "shop", "openchoreo.dev/component": "greeter"}
+    await world.cp.create(r.WORKFLOW_RUN, run)
 
 
 async def nothing_left(build_plane, world) -> None:
