@@ -39,6 +39,7 @@ from choreo_controller.kube import KubeClient, connect
 from choreo_controller.kube.transport import ApiClientTransport, TokenBucket
 from choreo_controller.metrics import Metrics
 from choreo_controller.reconcilers import component as comp
+from choreo_controller.reconcilers import concurrency
 from choreo_controller.reconcilers.autobuild import SECRET_NAME, CachedSource
 from choreo_controller.reconcilers.ports import Caches, PlaneTarget
 from choreo_controller.reconcilers.workflow import WorkflowReconciler
@@ -169,6 +170,11 @@ def _wire_run_handlers(
     others: dict[str, Informer],
 ) -> None:
     runs_informer.add_handler(enqueue(runs_ctrl.queue))
+    runs = runs_informer.store
+    # A run's arrival, completion or deletion wakes the other members of its concurrency group.
+    runs_informer.add_handler(
+        enqueue(runs_ctrl.queue, concurrency.group_members(runs), update_if=concurrency.membership_changed)
+    )
     to_run = labelled(labels.LABEL_WORKFLOWRUN, labels.LABEL_WORKFLOWRUN_NAMESPACE)
 
     def plane_event(*objs: JsonObj) -> None:
@@ -177,7 +183,6 @@ def _wire_run_handlers(
             runs_ctrl.queue.add(key)
 
     plane_events.add_handler(EventHandler(plane_event, plane_event, plane_event))
-    runs = runs_informer.store
     for kind, name in (("Workflow", "workflows"), ("ClusterWorkflow", "clusterworkflows")):
         others[name].add_handler(enqueue(runs_ctrl.queue, ix.runs_of_workflow(runs, kind)))
     others["buildplanes"].add_handler(
@@ -251,7 +256,7 @@ async def run_controller(opts: ControllerOptions) -> None:
             lease_api=KubeClient(cp.transport.unthrottled()),
         )
         runs_informer = mgr.add_informer(r.WORKFLOW_RUN)
-        for name, func in INDEXERS.items():
+        for name, func in {**INDEXERS, concurrency.INDEX: concurrency.by_group}.items():
             runs_informer.store.add_indexer(name, func)
         kinds = (
             r.WORKFLOW,
@@ -273,6 +278,7 @@ async def run_controller(opts: ControllerOptions) -> None:
             build_planes=others["buildplanes"].store,
             cluster_build_planes=others["clusterbuildplanes"].store,
             secret_references=others["secretreferences"].store,
+            components=others["components"].store,
         )
         components = others["components"]
         for name, func in comp.INDEXERS.items():

@@ -16,13 +16,17 @@ COMMIT = "9f3c2b1a7e6d5c4b3a291807f6e5d4c3b2a19081"
 BEFORE = "1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c"
 
 
-def _commit(sha, added=(), modified=(), removed=()):
-    return {"id": sha, "added": list(added), "modified": list(modified), "removed": list(removed)}
+def _commit(sha, added=(), modified=(), removed=(), timestamp=None):
+    found = {"id": sha, "added": list(added), "modified": list(modified), "removed": list(removed)}
+    return found if timestamp is None else {**found, "timestamp": timestamp}
 
 
-def github_push(owner, repo, *, branch="main", after=COMMIT, modified=("svc/main.go",), commits=None):
+def github_push(
+    owner, repo, *, branch="main", after=COMMIT, modified=("svc/main.go",), commits=None, committed_at=None
+):
+    """``committed_at``: the head commit's ``timestamp`` (ISO 8601, as GitHub writes it)."""
     full = f"{owner}/{repo}"
-    commits = commits if commits is not None else [_commit(after, modified=modified)]
+    commits = commits if commits is not None else [_commit(after, modified=modified, timestamp=committed_at)]
     return {
         "ref": f"refs/heads/{branch}",
         "before": BEFORE,
@@ -55,7 +59,14 @@ def github_push(owner, repo, *, branch="main", after=COMMIT, modified=("svc/main
 
 
 def gitlab_push(
-    namespace, project, *, branch="main", after=COMMIT, modified=("svc/main.go",), host="gitlab.com"
+    namespace,
+    project,
+    *,
+    branch="main",
+    after=COMMIT,
+    modified=("svc/main.go",),
+    host="gitlab.com",
+    committed_at=None,
 ):
     path = f"{namespace}/{project}"
     return {
@@ -78,7 +89,7 @@ def gitlab_push(
             "path_with_namespace": path,
             "default_branch": "main",
         },
-        "commits": [_commit(after, modified=modified)],
+        "commits": [_commit(after, modified=modified, timestamp=committed_at)],
         "total_commits_count": 1,
         "repository": {
             "name": project,
@@ -90,8 +101,11 @@ def gitlab_push(
     }
 
 
-def bitbucket_push(workspace, repo, *, branch="main", after=COMMIT):
+def bitbucket_push(workspace, repo, *, branch="main", after=COMMIT, committed_at=None):
     full = f"{workspace}/{repo}"
+    target = {"type": "commit", "hash": after}
+    if committed_at is not None:
+        target["date"] = committed_at
     return {
         "actor": {"display_name": "Dev", "type": "user"},
         "repository": {
@@ -107,7 +121,7 @@ def bitbucket_push(workspace, repo, *, branch="main", after=COMMIT):
         "push": {
             "changes": [
                 {
-                    "new": {"type": "branch", "name": branch, "target": {"type": "commit", "hash": after}},
+                    "new": {"type": "branch", "name": branch, "target": target},
                     "old": {"type": "branch", "name": branch, "target": {"type": "commit", "hash": BEFORE}},
                     "created": False,
                     "closed": False,

@@ -39,6 +39,8 @@ R_BUILD_PLANE_FORBIDDEN = "BuildPlaneForbidden"  # the build plane refused a wri
 R_BUILD_PLANE_KIND_MISSING = "BuildPlaneKindMissing"  # the build plane does not serve a kind (404): a CRD
 R_NAME_CONFLICT = "NameConflict"
 R_CANCELLED = "Cancelled"
+R_QUEUED = "Queued"  # waiting for its turn in a concurrency group (not terminal, no timer)
+R_SUPERSEDED = "Superseded"  # WorkloadUpdated=False: a newer run already wrote the Workload
 R_UNKNOWN_PARAMETERS = "UnknownParameters"  # a warning (Event, CLI): rendered as given, never a failure
 # Workflow Ready reasons.
 R_VALID = "Valid"

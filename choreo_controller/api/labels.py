@@ -11,10 +11,14 @@ LABEL_MANAGED_BY = f"{PREFIX}/managed-by"
 MANAGED_BY = "workflowrun-controller"  # OpenChoreo's value: its tooling selects on it
 LABEL_PROJECT = f"{PREFIX}/project"
 LABEL_COMPONENT = f"{PREFIX}/component"
+LABEL_CONCURRENCY_GROUP = f"{PREFIX}/concurrency-group"  # hash of a generic run's rendered group
 
 ANNOTATION_WORKFLOW_SCOPE = f"{PREFIX}/workflow-scope"
 ANNOTATION_COMPONENT_WORKFLOW_PARAMETERS = f"{PREFIX}/component-workflow-parameters"
 ANNOTATION_CANCEL = f"{PREFIX}/cancel"
+ANNOTATION_SUPERSEDED_BY = f"{PREFIX}/superseded-by"  # the run whose arrival cancelled this one
+ANNOTATION_COMMIT = f"{PREFIX}/autobuild-commit"  # the pushed commit an auto-build builds
+ANNOTATION_COMMIT_TIME = f"{PREFIX}/autobuild-commit-time"  # its commit time (RFC 3339, UTC), if known
 
 FINALIZER = f"{PREFIX}/workflowrun-cleanup"
 FIELD_MANAGER = "choreo-controller"

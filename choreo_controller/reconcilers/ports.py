@@ -107,3 +107,4 @@ class Caches:
     build_planes: Reader
     cluster_build_planes: Reader
     secret_references: Reader
+    components: Reader | None = None  # concurrency policies of component runs (default policy without)

@@ -11,6 +11,8 @@ Public API (pure functions of their inputs; no IO, no clock except the render bu
   order.
 * ``external_ref_requests(workflow, run, parameters) -> list[ExternalRefRequest]``: the refs to fetch
   before rendering, names rendered; ``name is None`` means the ref is skipped.
+* ``render_value(template, run, parameters, *, path)``: one value rendered with the run's ``metadata`` and
+  ``parameters`` (a Workflow's ``spec.concurrency.group``).
 * ``check_workflow(workflow) -> list[InvalidTemplate]``: static problems (syntax, limits, form), for the
   Workflow's ``Ready`` condition; also warms the compile cache.
 * Errors: ``RenderError`` (a ``TerminalError``) with ``reason`` (``RenderFailed`` or ``InvalidTemplate``),
@@ -40,6 +42,7 @@ from choreo_controller.render.run import (
     build_context,
     external_ref_requests,
     render_run,
+    render_value,
 )
 
 __all__ = [
@@ -54,4 +57,5 @@ __all__ = [
     "check_workflow",
     "external_ref_requests",
     "render_run",
+    "render_value",
 ]

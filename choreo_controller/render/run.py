@@ -202,6 +202,13 @@ def render_run(
     return RenderedRun(tuple(rendered), _finalize(obj, ident, "runTemplate"))
 
 
+def render_value(
+    template: Any, run: dict[str, Any], parameters: dict[str, Any], *, path: str, budget: Budget | None = None
+) -> Any:
+    """``template`` rendered with a run's ``metadata`` and ``parameters`` only (no refs, no plane)."""
+    return walk.render(template, Scope(build_context(run, parameters, {}, None), budget or Budget()), path)
+
+
 def external_ref_requests(
     workflow: dict[str, Any], run: dict[str, Any], parameters: dict[str, Any], budget: Budget | None = None
 ) -> list[ExternalRefRequest]:

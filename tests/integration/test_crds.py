@@ -72,6 +72,7 @@ WORKFLOW_SPEC = {
     ],
     "ttlAfterCompletion": "1d12h30m15s",
     "buildPlaneRef": {"name": "default"},
+    "concurrency": {"group": "${parameters.repository.url}", "policy": "CancelInProgress"},
 }
 CLIENT_CA = {
     "clusterAgent": {"clientCA": {"value": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}}
@@ -142,6 +143,7 @@ VALID = {
             "workflow": {
                 "name": "docker",
                 "parameters": {"repository": {"url": "https://github.com/acme/app"}},
+                "concurrency": {"policy": "Allow"},
             },
             "autoBuild": True,
             "endpoints": {"http": {"port": 8080}},
@@ -167,7 +169,11 @@ VALID = {
 
 # (kind, path in spec -> expected value after the apiserver applied defaults)
 DEFAULTS = {
-    "Workflow": {("buildPlaneRef", "kind"): "BuildPlane", ("ttlAfterCompletion",): "1d12h30m15s"},
+    "Workflow": {
+        ("buildPlaneRef", "kind"): "BuildPlane",
+        ("ttlAfterCompletion",): "1d12h30m15s",
+        ("concurrency",): WORKFLOW_SPEC["concurrency"],
+    },
     "ClusterWorkflow": {("buildPlaneRef", "kind"): "ClusterBuildPlane"},
     # No default kind: a run without one resolves a Workflow, else a ClusterWorkflow, at run time.
     "WorkflowRun": {("workflow",): VALID["WorkflowRun"][1]["workflow"]},
@@ -287,6 +293,24 @@ INVALID = [
         {"externalRefs": [{"id": "x", "apiVersion": "v1", "kind": "Secret", "name": "s"}]},
         ['spec.externalRefs[0].kind: Unsupported value: "Secret"'],
         id="workflow-externalref-kind",
+    ),
+    pytest.param(
+        "Workflow",
+        {"concurrency": {"group": DELETE}},
+        ["spec.concurrency.group: Required value"],
+        id="workflow-concurrency-no-group",
+    ),
+    pytest.param(
+        "ClusterWorkflow",
+        {"concurrency": {"policy": "Mutex"}},
+        ['spec.concurrency.policy: Unsupported value: "Mutex"'],
+        id="clusterworkflow-concurrency-policy",
+    ),
+    pytest.param(
+        "Component",
+        {"workflow": {"concurrency": {"policy": "queue"}}},
+        ['spec.workflow.concurrency.policy: Unsupported value: "queue"'],
+        id="component-concurrency-policy",
     ),
     pytest.param(
         "ClusterWorkflow",
@@ -522,6 +546,12 @@ RUN_UPDATES = [
         "status",
         'status.conditions[0].status: Unsupported value: "Maybe"',
         id="condition-status",
+    ),
+    pytest.param(
+        {"status": {"concurrency": {"group": "greeter", "policy": "Serial"}}},
+        "status",
+        'status.concurrency.policy: Unsupported value: "Serial"',
+        id="concurrency-policy",
     ),
 ]
 

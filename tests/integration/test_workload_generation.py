@@ -1,6 +1,8 @@
 """Workload generation against real planes: Argo runs a ``generate-workload-cr`` step on kwok (its output
-reported by the harness, as Argo's executor would), and ``generate_workload`` applies the Workload it
-describes into the control plane; refusals become ``WorkloadUpdateFailed`` and nothing is written."""
+reported by the harness, as Argo's executor would), and ``WorkloadWriter`` applies the Workload it
+describes into the control plane; refusals become ``WorkloadUpdateFailed`` and nothing is written; a run
+older than the one that last wrote the Workload leaves it alone (``Superseded``), and a Workload changed
+between the comparison and the apply is not overwritten (the apply's resourceVersion precondition)."""
 
 import pathlib
 import uuid
@@ -12,10 +14,11 @@ from argo_outputs import StepOutputs, generated_workload
 from waiting import async_wait_for
 
 from choreo_controller.api import resources as r
-from choreo_controller.contracts import NotFound
+from choreo_controller.contracts import Conflict, NotFound
 from choreo_controller.engines.argo import ARGO
 from choreo_controller.kube.config import connect  # imports kubernetes_asyncio at collection, not on the loop
-from choreo_controller.reconcilers.component.workload import Outcome, generate_workload, workload_status
+from choreo_controller.reconcilers.component.generation import WorkloadWriter
+from choreo_controller.reconcilers.component.workload import Outcome
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 SAMPLES = pathlib.Path(__file__).resolve().parents[2] / "manifests" / "samples" / "component"
@@ -69,12 +72,12 @@ async def team(cp):
     await cp.delete(r.NAMESPACE, name)
 
 
-async def component_run(cp, namespace):
+async def component_run(cp, namespace, name="shop-run-0a1b2c3d"):
     run = {
         "apiVersion": "openchoreo.dev/v1alpha1",
         "kind": "WorkflowRun",
         "metadata": {
-            "name": "shop-run-0a1b2c3d",
+            "name": name,
             "namespace": namespace,
             "labels": {"openchoreo.dev/project": "web", "openchoreo.dev/component": "shop"},
         },
@@ -108,7 +111,8 @@ async def test_the_generated_workload_is_applied_in_the_runs_namespace(cp, team,
     assert "Succeeded" == succeeded_argo["status"]["phase"]
     run = await component_run(cp, team)
 
-    outcome = await generate_workload(cp, run, seen(succeeded_argo))
+    writer = WorkloadWriter(cp)
+    outcome = await writer.generate(run, seen(succeeded_argo))
 
     assert (
         Outcome(
@@ -130,7 +134,7 @@ async def test_the_generated_workload_is_applied_in_the_runs_namespace(cp, team,
         workload["metadata"]["labels"],
         workload["metadata"]["annotations"]["openchoreo.dev/workflowrun"],
     )
-    again = await generate_workload(cp, run, seen(succeeded_argo))
+    again = await writer.generate(run, seen(succeeded_argo))
     assert outcome == again
     rv = (await cp.get(r.WORKLOAD, "shop-workload", team))["metadata"]["resourceVersion"]
     assert workload["metadata"]["resourceVersion"] == rv  # applying the same Workload changes nothing
@@ -138,10 +142,11 @@ async def test_the_generated_workload_is_applied_in_the_runs_namespace(cp, team,
 
 async def test_workload_status_sets_the_condition_once(cp, team, succeeded_argo):
     run = await component_run(cp, team)
-    first = await workload_status(cp, run, seen(succeeded_argo), {}, gen=1, now=_now())
+    writer = WorkloadWriter(cp)
+    first = await writer.status(run, seen(succeeded_argo), {}, gen=1, now=_now())
     await cp.delete(r.WORKLOAD, "shop-workload", namespace=team)
 
-    second = await workload_status(cp, run, seen(succeeded_argo), first, gen=1, now=_now())
+    second = await writer.status(run, seen(succeeded_argo), first, gen=1, now=_now())
 
     assert [("WorkloadUpdated", "True", "WorkloadUpdated")] == [
         (c["type"], c["status"], c["reason"]) for c in first["conditions"]
@@ -181,7 +186,7 @@ def _argo_with(document, phase="Succeeded"):
 )
 async def test_refusals_write_nothing(cp, team, document, expected_message):
     run = await component_run(cp, team)
-    outcome = await generate_workload(cp, run, seen(_argo_with(document)))
+    outcome = await WorkloadWriter(cp).generate(run, seen(_argo_with(document)))
     if expected_message is None:
         assert "True" == outcome.status
         return
@@ -196,7 +201,7 @@ async def test_the_apiserver_refusing_the_workload_is_a_failed_condition(cp, tea
     }
     document = generated_workload({"component-name": "shop", "project-name": "p" * 64, "image": IMAGE})
 
-    outcome = await generate_workload(cp, run, seen(_argo_with(document)))
+    outcome = await WorkloadWriter(cp).generate(run, seen(_argo_with(document)))
 
     assert ("False", "WorkloadUpdateFailed") == (outcome.status, outcome.reason)
     assert outcome.message.startswith(f"Workload {team}/shop-workload was refused: ")
@@ -211,8 +216,8 @@ async def test_a_build_without_the_step_has_no_workload_outcome(cp, team):
             "nodes": {"n": {"displayName": "build", "type": "Pod", "phase": "Succeeded"}},
         }
     }
-    assert await generate_workload(cp, run, seen(argo)) is None
-    assert {} == await workload_status(cp, run, seen(argo), {}, gen=1, now=_now())
+    assert await WorkloadWriter(cp).generate(run, seen(argo)) is None
+    assert {} == await WorkloadWriter(cp).status(run, seen(argo), {}, gen=1, now=_now())
 
 
 def _now():
@@ -222,3 +227,65 @@ def _now():
 def seen(argo):
     """What the tracker hands Workload generation: the engine's observation of the run object."""
     return ARGO.observe(argo, {})
+
+
+def _document(image):
+    return generated_workload({"component-name": "shop", "project-name": "web", "image": image})
+
+
+async def test_an_older_run_never_overwrites_the_workload_of_a_newer_one(cp, team):
+    older = await component_run(cp, team, "shop-run-00000001")
+    newer = await component_run(cp, team, "shop-run-00000002")  # same second, or later: newer either way
+    writer = WorkloadWriter(cp)
+    assert "True" == (await writer.generate(newer, seen(_argo_with(_document("shop:new"))))).status
+
+    outcome = await writer.generate(older, seen(_argo_with(_document("shop:old"))))
+
+    assert (
+        Outcome(
+            "False",
+            "Superseded",
+            f"Workload {team}/shop-workload was written by run 'shop-run-00000002', newer than this one; "
+            "not overwritten",
+        )
+        == outcome
+    )
+    workload = await cp.get(r.WORKLOAD, "shop-workload", team)
+    assert ("shop:new", "shop-run-00000002") == (
+        workload["spec"]["containers"]["main"]["image"],
+        workload["metadata"]["annotations"]["openchoreo.dev/workflowrun"],
+    )
+
+
+class _ChangedBeforeApply:
+    """The real API, except that someone changes the Workload between the writer's read and its apply."""
+
+    def __init__(self, api, namespace):
+        self._api, self._namespace = api, namespace
+
+    def __getattr__(self, name):
+        return getattr(self._api, name)
+
+    async def apply(self, res, obj, **kw):
+        patch = {"metadata": {"labels": {"edited": "by-hand"}}}
+        await self._api.merge_patch(r.WORKLOAD, "shop-workload", patch, namespace=self._namespace)
+        return await self._api.apply(res, obj, **kw)
+
+
+async def test_a_workload_changed_after_the_comparison_is_not_overwritten(cp, team):
+    first, second = (
+        await component_run(cp, team, "shop-run-00000001"),
+        await component_run(cp, team, "shop-run-00000002"),
+    )
+    await WorkloadWriter(cp).generate(first, seen(_argo_with(_document("shop:1"))))
+
+    with pytest.raises(Conflict):  # transient: the engine retries, reads again and compares again
+        await WorkloadWriter(_ChangedBeforeApply(cp, team)).generate(
+            second, seen(_argo_with(_document("shop:2")))
+        )
+
+    workload = await cp.get(r.WORKLOAD, "shop-workload", team)
+    assert ("shop:1", "by-hand") == (
+        workload["spec"]["containers"]["main"]["image"],
+        workload["metadata"]["labels"]["edited"],
+    )

@@ -19,12 +19,15 @@ from fakeapi import FakeApi
 from choreo_controller.api import labels
 from choreo_controller.api import resources as r
 from choreo_controller.contracts import ObjectKey, Unavailable
+from choreo_controller.reconcilers import concurrency
 from choreo_controller.reconcilers.ports import Caches, PlaneTarget
 from choreo_controller.reconcilers.workflowrun import INDEXERS, OrphanSweep, RunDeps, WorkflowRunReconciler
 from choreo_controller.reconcilers.workflowrun.resolve import plane_object_gone
 from choreo_controller.runtime.clock import FakeClock
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples"
+#: The runs informer's indexes, as ``app`` registers them.
+RUN_INDEXERS = {**INDEXERS, concurrency.INDEX: concurrency.by_group}
 NS = "team"
 BUILD_NS = labels.build_namespace(NS)
 
@@ -57,7 +60,7 @@ class Cache:
         return copy.deepcopy(obj) if obj is not None else None
 
     def index_keys(self, name: str, value: str) -> list[ObjectKey]:
-        return [ObjectKey.of(o) for o in self._objects().values() if value in INDEXERS[name](o)]
+        return [ObjectKey.of(o) for o in self._objects().values() if value in RUN_INDEXERS[name](o)]
 
     def list(self, namespace=None):
         return [
@@ -145,6 +148,7 @@ class RunWorld:
             build_planes=Cache(self.cp, r.BUILD_PLANE),
             cluster_build_planes=Cache(self.cp, r.CLUSTER_BUILD_PLANE),
             secret_references=Cache(self.cp, r.SECRET_REFERENCE),
+            components=Cache(self.cp, r.COMPONENT),
         )
         self.planes = Planes(self.caches, View(self.bp))
         self.events = Events()

@@ -2,7 +2,12 @@
 
 import pytest
 
-from choreo_controller.reconcilers.autobuild.gitrefs import commit_problem, path_problem, ref_problem
+from choreo_controller.reconcilers.autobuild.gitrefs import (
+    commit_problem,
+    commit_time,
+    path_problem,
+    ref_problem,
+)
 
 GOOD_REFS = ["main", "feature/x-1", "release/1.2.3", "user_name/fix.2", "v1.0.0", "a" * 255]
 BAD_REFS = [
@@ -61,3 +66,20 @@ def test_commits(sha, ok):
 )  # fmt: skip
 def test_paths(path, ok):
     assert ok == (path_problem(path) is None)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("2026-05-01T12:00:05+02:00", "2026-05-01T10:00:05Z", id="offset"),
+        pytest.param("2026-05-01T10:00:05Z", "2026-05-01T10:00:05Z", id="utc"),
+        pytest.param("2026-05-01T10:00:05.123456+00:00", "2026-05-01T10:00:05Z", id="fraction-dropped"),
+        pytest.param("2026-05-01T10:00:05", "", id="no-offset"),
+        pytest.param("yesterday", "", id="not-a-time"),
+        pytest.param("2026-05-01T10:00:05Z" + " " * 60, "", id="too-long"),
+        pytest.param(1714557605, "", id="a-number"),
+        pytest.param(None, "", id="missing"),
+    ],
+)
+def test_commit_times_are_utc_or_nothing(value, expected):
+    assert expected == commit_time(value)

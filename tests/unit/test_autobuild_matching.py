@@ -260,6 +260,13 @@ def test_build_run_writes_commit_and_keeps_parameters():
     } == run
 
 
+def test_build_run_records_the_commit_time_that_orders_builds_of_one_second():
+    source = component_source(component(), workflow())
+    pushed = PushedBranch("main", COMMIT, "2026-05-01T10:00:05Z")
+    annotations = build_run(source, push(), pushed, "")["metadata"]["annotations"]
+    assert "2026-05-01T10:00:05Z" == annotations["openchoreo.dev/autobuild-commit-time"]
+
+
 def test_build_run_any_branch_component_gets_the_pushed_branch():
     source = component_source(
         component(), workflow(mapping="repoUrl: parameters.repository.url\nbranch: parameters.b")

@@ -79,6 +79,43 @@ def _two_branch_bitbucket():
         ),
         pytest.param(
             "github",
+            github_push("acme", "shop", committed_at="2026-05-01T12:00:05+02:00"),
+            PushEvent(
+                "github", GH_REPO, (PushedBranch("main", COMMIT, "2026-05-01T10:00:05Z"),), ("svc/main.go",)
+            ),
+            id="github-commit-time-in-utc",
+        ),
+        pytest.param(
+            "github",
+            {
+                **github_push("acme", "shop", commits=[_commit(COMMIT, timestamp="2026-05-01T10:00:05Z")]),
+                "head_commit": None,
+            },
+            PushEvent("github", GH_REPO, (PushedBranch("main", COMMIT, "2026-05-01T10:00:05Z"),), ()),
+            id="github-commit-time-from-the-listed-commit",
+        ),
+        pytest.param(
+            "github",
+            github_push("acme", "shop", committed_at="yesterday"),
+            PushEvent("github", GH_REPO, MAIN, ("svc/main.go",)),
+            id="github-commit-time-not-a-time-is-ignored",
+        ),
+        pytest.param(
+            "gitlab",
+            gitlab_push("acme", "shop", committed_at="2026-05-01T10:00:05-01:00"),
+            PushEvent(
+                "gitlab", GL_REPO, (PushedBranch("main", COMMIT, "2026-05-01T11:00:05Z"),), ("svc/main.go",)
+            ),
+            id="gitlab-commit-time",
+        ),
+        pytest.param(
+            "bitbucket",
+            bitbucket_push("acme", "shop", committed_at="2026-05-01T10:00:05+00:00"),
+            PushEvent("bitbucket", BB_REPO, (PushedBranch("main", COMMIT, "2026-05-01T10:00:05Z"),), None),
+            id="bitbucket-commit-time",
+        ),
+        pytest.param(
+            "github",
             github_push("acme", "shop", commits=[_commit(COMMIT, modified=["x"])] * 20),
             PushEvent("github", GH_REPO, MAIN, None),
             id="github-20-commits-paths-unknown",

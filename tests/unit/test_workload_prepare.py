@@ -9,12 +9,14 @@ from choreo_controller.engines.tekton import TEKTON
 from choreo_controller.reconcilers.component.workload import (
     Outcome,
     WorkloadRejected,
+    newer_writer,
     prepare_workload,
     with_outcome,
     workload_cr_text,
 )
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+T0, T1 = "2026-11-27T10:00:00Z", "2026-11-27T10:00:01Z"
 WORKLOAD = """\
 apiVersion: openchoreo.dev/v1alpha1
 kind: Workload
@@ -32,8 +34,8 @@ status: {ready: true}
 """
 
 
-def run(labels=None):
-    meta = {"name": "shop-run-1a2b3c4d", "namespace": "team"}
+def run(labels=None, **meta_fields):
+    meta = {"name": "shop-run-1a2b3c4d", "namespace": "team", "creationTimestamp": T0, **meta_fields}
     if labels is not None:
         meta["labels"] = labels
     return {"metadata": meta}
@@ -120,7 +122,10 @@ def test_prepare_forces_namespace_owner_labels_and_drops_server_fields():
             "name": "shop-workload",
             "namespace": "team",
             "labels": {"team": "web", "openchoreo.dev/project": "web", "openchoreo.dev/component": "shop"},
-            "annotations": {"openchoreo.dev/workflowrun": "shop-run-1a2b3c4d"},
+            "annotations": {
+                "openchoreo.dev/workflowrun": "shop-run-1a2b3c4d",
+                "openchoreo.dev/workflowrun-created": T0,
+            },
         },
         "spec": {
             "owner": {"projectName": "web", "componentName": "shop"},
@@ -206,3 +211,56 @@ def test_with_outcome_sets_the_condition_and_keeps_the_rest():
     ] == new["conditions"]
     assert [] == new["tasks"]
     assert 1 == len(status["conditions"])
+
+
+# ---- the writer stamp and the order guard ----------------------------------------------------------------
+AUTO_BUILD = {
+    "openchoreo.dev/autobuild-commit": "9f3c",
+    "openchoreo.dev/autobuild-commit-time": "2026-11-27T09:59:00Z",
+}
+
+
+def test_the_stamp_comes_from_the_run_never_from_the_document():
+    forged = WORKLOAD.replace(
+        "  labels: {team: web}",
+        "  labels: {team: web}\n  annotations: {openchoreo.dev/workflowrun: x, openchoreo.dev/autobuild-commit: y}",
+    )
+    annotations = prepare_workload(forged, run(annotations=AUTO_BUILD))["metadata"]["annotations"]
+    assert {
+        "openchoreo.dev/workflowrun": "shop-run-1a2b3c4d",
+        "openchoreo.dev/workflowrun-created": T0,
+        **AUTO_BUILD,
+    } == annotations
+
+
+def stamped(name, created, commit_time=None):
+    notes = {"openchoreo.dev/workflowrun": name, "openchoreo.dev/workflowrun-created": created}
+    if commit_time:
+        notes["openchoreo.dev/autobuild-commit-time"] = commit_time
+    return {"metadata": {"annotations": notes}}
+
+
+@pytest.mark.parametrize(
+    ("existing", "me", "expected"),
+    [
+        pytest.param(None, run(), None, id="no-workload"),
+        pytest.param({"metadata": {"annotations": {}}}, run(), None, id="written-by-hand"),
+        pytest.param(stamped("shop-run-1a2b3c4d", T0), run(), None, id="itself"),
+        pytest.param(stamped("shop-run-old", "2026-11-27T09:00:00Z"), run(), None, id="older-writer"),
+        pytest.param(stamped("shop-run-new", T1), run(), "shop-run-new", id="newer-writer"),
+        pytest.param(
+            stamped("shop-run-0", T0, "2026-11-27T09:59:30Z"),
+            run(annotations=AUTO_BUILD),
+            "shop-run-0",
+            id="same-second-newer-commit",
+        ),
+        pytest.param(
+            stamped("shop-run-z", T0, "2026-11-27T09:58:00Z"),
+            run(annotations=AUTO_BUILD),
+            None,
+            id="same-second-older-commit",
+        ),
+    ],
+)
+def test_a_run_never_overwrites_a_newer_runs_workload(existing, me, expected):
+    assert expected == newer_writer(existing, me)

@@ -5,16 +5,20 @@ A pushed branch or tag name reaches the build as a workflow parameter, so a name
 ``check-ref-format`` rules *and* a conservative character set (letters, digits, ``.``, ``_``, ``-``,
 ``/``), and refuses a leading ``-`` in any component (option injection); ``commit_problem`` accepts only
 a full SHA-1 or SHA-256 in hex; ``path_problem`` accepts relative paths of the same characters without
-``.``/``..`` components. Each returns ``None`` or why not - a sentence for the HTTP answer. Pure.
+``.``/``..`` components. Each returns ``None`` or why not - a sentence for the HTTP answer.
+``commit_time`` reads a commit's timestamp (ISO 8601 with an offset) as UTC ``YYYY-MM-DDTHH:MM:SSZ``, or
+``""`` when it is missing or not a timestamp: it only orders builds, so a bad one never refuses a push. Pure.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final
+from datetime import UTC, datetime
+from typing import Any, Final
 
 MAX_REF: Final = 255
 MAX_PATH: Final = 1024
+MAX_TIME: Final = 64
 _SAFE: Final = re.compile(r"[A-Za-z0-9._/-]+")
 _COMMIT: Final = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
@@ -39,6 +43,19 @@ def ref_problem(name: str) -> str | None:
 def commit_problem(sha: str) -> str | None:
     """Why ``sha`` is not a full lower-case hex commit id (SHA-1 or SHA-256), or ``None``."""
     return None if _COMMIT.fullmatch(sha) else "is not a full hexadecimal commit id"
+
+
+def commit_time(value: Any) -> str:
+    """``value`` (``2026-05-01T12:00:05+02:00``) as ``2026-05-01T10:00:05Z``; ``""`` if it is not one."""
+    if not isinstance(value, str) or not value or len(value) > MAX_TIME:
+        return ""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return ""
+    if parsed.tzinfo is None:
+        return ""
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def path_problem(path: str) -> str | None:

@@ -58,7 +58,6 @@ MAX_NAME: Final = 63  # the run name becomes the run object's name and a label v
 RUN_INFIX: Final = "-run-"
 ANNOTATION_PROVIDER: Final = f"{labels.PREFIX}/autobuild-provider"
 ANNOTATION_DELIVERY: Final = f"{labels.PREFIX}/autobuild-delivery"
-ANNOTATION_COMMIT: Final = f"{labels.PREFIX}/autobuild-commit"
 _PATH: Final = re.compile(r"parameters(\.[A-Za-z0-9_-]+)+")
 
 
@@ -218,7 +217,9 @@ def build_run(source: ComponentSource, event: PushEvent, pushed: PushedBranch, d
     if "branch" in source.mapping and not source.branch:
         set_path(parameters, source.mapping["branch"], pushed.branch)
     seed = f"{event.provider}\n{source.repository}\n{source.key}\n{pushed.branch}\n{pushed.commit}"
-    annotations = {ANNOTATION_PROVIDER: event.provider, ANNOTATION_COMMIT: pushed.commit}
+    annotations = {ANNOTATION_PROVIDER: event.provider, labels.ANNOTATION_COMMIT: pushed.commit}
+    if pushed.committed_at:  # orders builds of one Component created in the same second (``concurrency``)
+        annotations[labels.ANNOTATION_COMMIT_TIME] = pushed.committed_at
     if delivery:
         annotations[ANNOTATION_DELIVERY] = delivery
     return {

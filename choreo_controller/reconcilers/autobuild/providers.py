@@ -34,7 +34,7 @@ import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from choreo_controller.reconcilers.autobuild.gitrefs import commit_problem, ref_problem
+from choreo_controller.reconcilers.autobuild.gitrefs import commit_problem, commit_time, ref_problem
 from choreo_controller.reconcilers.autobuild.repourl import Provider, normalize
 from choreo_controller.reconcilers.autobuild.secrets import provider_key
 
@@ -81,6 +81,9 @@ class PushedBranch:
 
     branch: str
     commit: str
+    committed_at: str = (
+        ""  # the head commit's time, UTC (``gitrefs.commit_time``); "" if the payload omits it
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +178,7 @@ def _repository_key(url: str) -> str:
     return f"{host}/{path.removeprefix('scm/')}"
 
 
-def _branch(ref: Any, commit: Any) -> tuple[PushedBranch, ...]:
+def _branch(ref: Any, commit: Any, when: Any = None) -> tuple[PushedBranch, ...]:
     """A pushed branch, or nothing for a tag push or a branch deletion; ``MalformedPayload`` if unsafe."""
     if not isinstance(ref, str) or not ref.startswith((_BRANCH_PREFIX, _TAG_PREFIX)):
         return ()
@@ -188,7 +191,17 @@ def _branch(ref: Any, commit: Any) -> tuple[PushedBranch, ...]:
     problem = commit_problem(commit)
     if problem is not None:
         raise MalformedPayload(f"pushed commit {commit[:80]!r} refused: it {problem}")
-    return (PushedBranch(name, commit),)
+    return (PushedBranch(name, commit, commit_time(when)),)
+
+
+def _timestamp(commits: Any, sha: Any) -> Any:
+    """The ``timestamp`` of the listed commit ``sha`` (GitHub and GitLab list the pushed commits)."""
+    found = (
+        (c for c in commits if isinstance(c, dict) and c.get("id") == sha)
+        if isinstance(commits, list)
+        else ()
+    )
+    return next((c.get("timestamp") for c in found), None)
 
 
 def _paths(commits: Any, total: Any = None) -> tuple[str, ...] | None:
@@ -209,7 +222,9 @@ def _github(payload: dict[str, Any]) -> PushEvent:
     if not isinstance(repo, dict):
         raise MalformedPayload("the payload has no repository object")
     urls = (repo.get(k) for k in ("clone_url", "html_url", "ssh_url", "git_url", "svn_url"))
-    branches = () if payload.get("deleted") is True else _branch(payload.get("ref"), payload.get("after"))
+    after, head = payload.get("after"), _map(payload.get("head_commit"))
+    when = head.get("timestamp") if head.get("id") == after else _timestamp(payload.get("commits"), after)
+    branches = () if payload.get("deleted") is True else _branch(payload.get("ref"), after, when)
     return PushEvent("github", _repositories(urls), branches, _paths(payload.get("commits")))
 
 
@@ -219,7 +234,8 @@ def _gitlab(payload: dict[str, Any]) -> PushEvent:
     project, repo = _map(payload.get("project")), _map(payload.get("repository"))
     urls = [project.get(k) for k in ("git_http_url", "git_ssh_url", "web_url", "http_url", "ssh_url")]
     urls += [repo.get(k) for k in ("git_http_url", "git_ssh_url", "url", "homepage")]
-    branches = _branch(payload.get("ref"), payload.get("checkout_sha") or payload.get("after"))
+    sha = payload.get("checkout_sha") or payload.get("after")
+    branches = _branch(payload.get("ref"), sha, _timestamp(payload.get("commits"), sha))
     paths = _paths(payload.get("commits"), payload.get("total_commits_count"))
     return PushEvent("gitlab", _repositories(urls), branches, paths)
 
@@ -241,7 +257,8 @@ def _bitbucket(payload: dict[str, Any]) -> PushEvent:
         new = _map(change.get("new"))
         if new.get("type") == "branch":  # Bitbucket Cloud
             target = _map(new.get("target"))
-            branches.extend(_branch(f"{_BRANCH_PREFIX}{new.get('name')}", target.get("hash")))
+            ref = f"{_BRANCH_PREFIX}{new.get('name')}"
+            branches.extend(_branch(ref, target.get("hash"), target.get("date")))
         elif change.get("ref") and change.get("type") != "DELETE":  # Bitbucket Server
             branches.extend(_branch(_map(change.get("ref")).get("id"), change.get("toHash")))
     return PushEvent("bitbucket", _repositories(urls), tuple(branches), None)

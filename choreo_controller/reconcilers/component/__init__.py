@@ -4,10 +4,13 @@
   is the WorkflowRun engine's ``ports.Governance`` hook (terminal ``ComponentValidationFailed``);
 * ``reconciler`` - ``ComponentReconciler``: ``Ready`` (``WorkflowNotAllowed``, ``WorkflowNotFound``, ...)
   on Components, plus the cache indexes and mappers that re-enqueue Components on related events;
-* ``workload``   - a succeeded build's ``workload-cr`` output applied as a ``Workload`` and the
-  ``WorkloadUpdated`` condition (``workload_status``, called by the WorkflowRun tracker).
+* ``workload``   - a succeeded build's ``workload-cr`` output as the ``Workload`` to apply, stamped with the
+  run that wrote it, and the order guard (pure);
+* ``generation`` - ``WorkloadWriter``: applies it, never over a newer build's, and sets the run's
+  ``WorkloadUpdated`` condition (called by the WorkflowRun tracker).
 """
 
+from choreo_controller.reconcilers.component.generation import WorkloadWriter
 from choreo_controller.reconcilers.component.governance import (
     ApiLookup,
     CachedLookup,
@@ -22,7 +25,6 @@ from choreo_controller.reconcilers.component.reconciler import (
     components_of_type,
     components_of_workflow,
 )
-from choreo_controller.reconcilers.component.workload import generate_workload, workload_status
 
 __all__ = [
     "INDEXERS",
@@ -32,9 +34,8 @@ __all__ = [
     "ComponentGovernance",
     "ComponentLookup",
     "ComponentReconciler",
+    "WorkloadWriter",
     "check_run_governance",
     "components_of_type",
     "components_of_workflow",
-    "generate_workload",
-    "workload_status",
 ]

@@ -1,16 +1,10 @@
-"""Workload generation (SPEC section 6, *(OC 0.17)*): a succeeded build's ``workload-cr`` becomes a Workload.
+"""Workload generation (SPEC section 6, *(OC 0.17)*), the pure core: a succeeded build's Workload document.
 
 When a run has succeeded and has a step ``generate-workload-cr`` (any of the names its engine's
 ``Observation`` gives the step: a display, template or task name), that step's output ``workload-cr`` (an
-output parameter, a task result) holds a Workload as YAML.
-``generate_workload`` parses and checks it (``prepare_workload``, pure), server-side applies it in the
-*run's* namespace and says which ``WorkloadUpdated`` condition the run gets:
-
-* ``True/WorkloadUpdated`` - applied; the message names the Workload;
-* ``False/WorkloadUpdateFailed`` - the step ran but produced no output, the YAML is not a Workload, or
-  the apiserver refused it (4xx): permanent, the message says why;
-* transient API errors (unreachable, 5xx, throttled) raise: the engine retries with backoff and writes
-  nothing meanwhile, so the run's completion and its ``WorkloadUpdated`` land in one status write.
+output parameter, a task result) holds a Workload as YAML. ``prepare_workload`` parses and checks it;
+``generation.WorkloadWriter`` applies it and says which ``WorkloadUpdated`` condition the run gets
+(``Outcome``).
 
 What is forced, and why:
 
@@ -18,12 +12,16 @@ What is forced, and why:
 * for component runs, ``spec.owner`` = the run's project/component labels (filled in when missing; a
   different owner is refused): a build of component A must not overwrite component B's Workload;
 * server-set metadata (uid, resourceVersion, managedFields, ownerReferences, ...) and ``status`` are
-  dropped; labels ``openchoreo.dev/project``/``component`` and the annotation ``openchoreo.dev/workflowrun``
-  (the run that wrote it last) are added. No ownerReference to the run: runs are deleted by their TTL and
-  the Workload must outlive them.
+  dropped; labels ``openchoreo.dev/project``/``component`` are added, and the *writer stamp*
+  (``writer_stamp``): the run that wrote it (``openchoreo.dev/workflowrun``), that run's creation time and,
+  for an auto-build, its commit and commit time - whatever the document says about them. No ownerReference
+  to the run: runs are deleted by their TTL and the Workload must outlive them.
 
-Idempotent: ``workload_status`` does nothing when the run's status already carries ``WorkloadUpdated``
-(True or False) - a generation that failed permanently is not retried; the next build writes again.
+The order guard (``newer_writer``): a run never overwrites a Workload whose stamp names a newer run, in
+``concurrency.order_key``'s order (creation time, then commit time, then name). Whatever the concurrency
+policy - ``Allow`` included - builds finishing out of order leave the newest build's Workload. A Workload
+without a stamp (written by hand, or before the stamp existed) is overwritten as before.
+
 Messages never contain the YAML (it may hold environment values); YAML errors give line and column only.
 """
 
@@ -37,14 +35,14 @@ import yaml
 
 from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
-from choreo_controller.api.resources import API_VERSION, WORKLOAD
-from choreo_controller.contracts import BadRequest, Forbidden, Invalid, NotFound
+from choreo_controller.api.resources import API_VERSION
+from choreo_controller.reconcilers.concurrency import order_key
 from choreo_controller.render.names import is_dns_subdomain
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from choreo_controller.contracts import JsonObj, KubeApi
+    from choreo_controller.contracts import JsonObj
     from choreo_controller.engines import Observation
 
 STEP: Final = "generate-workload-cr"
@@ -52,8 +50,14 @@ OUTPUT: Final = "workload-cr"
 MAX_WORKLOAD_BYTES: Final = 1024 * 1024
 MAX_API_MESSAGE: Final = 300
 ANNOTATION_WORKFLOWRUN: Final = f"{labels.PREFIX}/workflowrun"
-#: Permanent refusals by the apiserver: retrying the same object cannot help.
-_PERMANENT: Final = (Invalid, BadRequest, Forbidden, NotFound)
+ANNOTATION_WORKFLOWRUN_CREATED: Final = f"{labels.PREFIX}/workflowrun-created"
+#: The writer stamp: which run (and commit) wrote a Workload; never taken from the build's document.
+STAMP: Final = (
+    ANNOTATION_WORKFLOWRUN,
+    ANNOTATION_WORKFLOWRUN_CREATED,
+    labels.ANNOTATION_COMMIT,
+    labels.ANNOTATION_COMMIT_TIME,
+)
 _DROPPED_META: Final = (
     "uid",
     "resourceVersion",
@@ -134,8 +138,8 @@ def prepare_workload(text: str, run: JsonObj) -> JsonObj:
     if project and component:
         spec["owner"] = _owner(spec.get("owner"), str(project), str(component))
         new_labels.update({labels.LABEL_PROJECT: str(project), labels.LABEL_COMPONENT: str(component)})
-    annotations = {k: str(v) for k, v in (meta.get("annotations") or {}).items()}
-    annotations[ANNOTATION_WORKFLOWRUN] = str(run_meta.get("name") or "")
+    annotations = {k: str(v) for k, v in (meta.get("annotations") or {}).items() if k not in STAMP}
+    annotations.update(writer_stamp(run))
     clean_meta = {k: copy.deepcopy(v) for k, v in meta.items() if k not in _DROPPED_META}
     clean_meta.update(
         {
@@ -160,6 +164,30 @@ def _owner(given: Any, project: str, component: str) -> dict[str, Any]:
     return owner
 
 
+def writer_stamp(run: JsonObj) -> dict[str, str]:
+    """The annotations that record on a Workload which run, and which commit, wrote it."""
+    meta = run.get("metadata") or {}
+    given = meta.get("annotations") or {}
+    stamp = {
+        ANNOTATION_WORKFLOWRUN: str(meta.get("name") or ""),
+        ANNOTATION_WORKFLOWRUN_CREATED: str(meta.get("creationTimestamp") or ""),
+    }
+    stamp.update(
+        {k: str(given[k]) for k in (labels.ANNOTATION_COMMIT, labels.ANNOTATION_COMMIT_TIME) if given.get(k)}
+    )
+    return stamp
+
+
+def newer_writer(existing: JsonObj | None, run: JsonObj) -> str | None:
+    """The name of the run that wrote ``existing`` if that run is newer than ``run``; else ``None``."""
+    stamp = ((existing or {}).get("metadata") or {}).get("annotations") or {}
+    name, created = stamp.get(ANNOTATION_WORKFLOWRUN), stamp.get(ANNOTATION_WORKFLOWRUN_CREATED)
+    if not name or not created:
+        return None  # written by hand, or before stamps existed: overwritten as it always was
+    theirs = (str(created), str(stamp.get(labels.ANNOTATION_COMMIT_TIME) or ""), str(name))
+    return str(name) if theirs > order_key(run) else None
+
+
 def with_outcome(
     status: dict[str, Any], outcome: Outcome, *, gen: int | None, now: datetime
 ) -> dict[str, Any]:
@@ -175,39 +203,3 @@ def with_outcome(
         now=now,
     )
     return new
-
-
-# ---- IO: the engine's entry points --------------------------------------------------------------------
-async def generate_workload(api: KubeApi, run: JsonObj, seen: Observation) -> Outcome | None:
-    """Apply the Workload a succeeded build produced; ``None`` when the build has no workload step.
-
-    Transient API errors propagate (the caller retries); permanent ones are a ``False`` outcome.
-    """
-    try:
-        text = workload_cr_text(seen)
-        if text is None:
-            return None
-        workload = prepare_workload(text, run)
-    except WorkloadRejected as rejected:
-        return Outcome("False", c.R_WORKLOAD_UPDATE_FAILED, rejected.message)
-    where = f"{workload['metadata']['namespace']}/{workload['metadata']['name']}"
-    try:
-        await api.apply(WORKLOAD, workload, field_manager=labels.FIELD_MANAGER, force=True)
-    except _PERMANENT as exc:
-        detail = exc.message[:MAX_API_MESSAGE]
-        return Outcome("False", c.R_WORKLOAD_UPDATE_FAILED, f"Workload {where} was refused: {detail}")
-    return Outcome("True", c.R_WORKLOAD_UPDATED, f"Workload {where} applied from step {STEP!r}")
-
-
-async def workload_status(
-    api: KubeApi, run: JsonObj, seen: Observation, desired: dict[str, Any], *, gen: int | None, now: datetime
-) -> dict[str, Any]:
-    """``desired`` (the run's next status) with ``WorkloadUpdated`` once its run object succeeded.
-
-    Unchanged when the engine does not report success, the build has no workload step, or
-    ``WorkloadUpdated`` is already present. This is the one call the WorkflowRun tracker makes.
-    """
-    if seen.phase != "Succeeded" or c.find(desired.get("conditions"), c.WORKLOAD_UPDATED) is not None:
-        return desired
-    outcome = await generate_workload(api, run, seen)
-    return desired if outcome is None else with_outcome(desired, outcome, gen=gen, now=now)

@@ -10,13 +10,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from choreo_controller.api import labels
 from choreo_controller.contracts import NotFound
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import ApiResource, JsonObj, KubeApi
     from choreo_controller.engines import Engine
 
-CANCELLED_BEFORE_SUBMISSION: Final = "Cancelled on request before it was submitted; nothing ran"
+CANCELLED: Final = "Cancelled on request"
+
+
+def cancelled_as(run: JsonObj) -> str:
+    """How a cancelled run's messages begin: ``Cancelled on request``, or who superseded it.
+
+    A newer run of a ``CancelInProgress`` concurrency group names itself in ``openchoreo.dev/superseded-by``.
+    """
+    by = ((run.get("metadata") or {}).get("annotations") or {}).get(labels.ANNOTATION_SUPERSEDED_BY)
+    return f"Cancelled: superseded by run {by!r} (concurrency policy CancelInProgress)" if by else CANCELLED
+
+
+def cancelled_before_submission(run: JsonObj) -> str:
+    """The message of a run cancelled before it was submitted."""
+    return f"{cancelled_as(run)} before it was submitted; nothing ran"
 
 
 async def stop(api: KubeApi, engine: Engine, resource: ApiResource, obj: JsonObj) -> bool:

@@ -18,9 +18,10 @@ Outcomes: a ``TerminalError`` becomes ``WorkflowFailed``/``WorkflowCompleted`` w
 ``completedAt`` (so TTL applies), then the TTL result; ``Wait`` (no build plane yet, or it cannot be
 reached, refuses, lacks a kind; a render out of wall-clock time) writes the waiting condition and comes
 back with its own backoff, 1 s doubling to 5 min, as a ``requeue_after`` - an expected state, not an error
-- while BuildPlane events re-enqueue runs waiting for a plane at once; ``PlaneNotSynced`` takes the same
-backoff without a write; ``RequeueSoon`` is a short ``requeue_after``; any other exception propagates to
-the controller's rate-limited retry.
+- while BuildPlane events re-enqueue runs waiting for a plane at once; a ``WaitForEvent`` (queued in a
+concurrency group) is written the same way but sets no timer: its group's next change enqueues it;
+``PlaneNotSynced`` takes the same backoff without a write; ``RequeueSoon`` is a short ``requeue_after``;
+any other exception propagates to the controller's rate-limited retry.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from choreo_controller.reconcilers.ports import AllowAll
 from choreo_controller.reconcilers.workflowrun import finalize, state
 from choreo_controller.reconcilers.workflowrun.resolve import (
     Wait,
+    WaitForEvent,
     identity,
     plane_object_gone,
     recorded_target,
@@ -129,6 +131,9 @@ class WorkflowRunReconciler:
         except Wait as wait:
             waiting = state.waiting(attempt.status(), wait.reason, wait.message, **self._kw(attempt.run))
             await self._writer.write(attempt.run, waiting)
+            if isinstance(wait, WaitForEvent):
+                self._waits.pop(key, None)
+                return Result()
             return Result(requeue_after=self._wait_backoff(key))
         except PlaneNotSynced as unsynced:
             log.info("build plane's run objects not listed yet; backing off", plane=str(unsynced))

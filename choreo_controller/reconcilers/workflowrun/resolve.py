@@ -46,6 +46,10 @@ class WaitForPlane(Wait):
     """The build plane cannot be used yet (missing, unreachable, refusing); BuildPlane events wake the run."""
 
 
+class WaitForEvent(Wait):
+    """The run waits for another object to change (its concurrency group's holder): no backoff timer."""
+
+
 @dataclass(frozen=True, slots=True)
 class PlaneRef:
     """The build plane a run goes to, as recorded in ``status.buildPlane``."""

@@ -31,8 +31,12 @@ def desired(
     cancelled: bool,
     gen: int | None,
     now: datetime,
+    cancelled_as: str = "Cancelled on request",
 ) -> dict[str, Any]:
-    """The run's status given what its engine reports of its run object."""
+    """The run's status given what its engine reports of its run object.
+
+    ``cancelled_as`` begins a cancelled run's message (``cancel.cancelled_as``: on request, or superseded).
+    """
     new = dict(st)
     if seen.tasks or "tasks" in st:
         new["tasks"] = seen.tasks
@@ -42,7 +46,7 @@ def desired(
     if seen.phase == "Failed":
         detail = f": {seen.message}" if seen.message else ""
         if cancelled:
-            return state.failed(new, c.R_CANCELLED, f"Cancelled on request; {title} stopped{detail}", **kw)
+            return state.failed(new, c.R_CANCELLED, f"{cancelled_as}; {title} stopped{detail}", **kw)
         return state.failed(new, c.R_FAILED, f"{title} {where} failed{detail}", **kw)
     if seen.phase == "Running":
         return state.running(new, f"{title} {where} is running", **kw)
@@ -52,11 +56,18 @@ def desired(
 
 
 def vanished(
-    st: dict[str, Any], *, title: str, where: str, cancelled: bool, gen: int | None, now: datetime
+    st: dict[str, Any],
+    *,
+    title: str,
+    where: str,
+    cancelled: bool,
+    gen: int | None,
+    now: datetime,
+    cancelled_as: str = "Cancelled on request",
 ) -> dict[str, Any]:
     """The run object is gone while the run was in flight: a failure (``Cancelled`` if one was asked)."""
     what = f"{title} {where}"
     if cancelled:
-        return state.failed(st, c.R_CANCELLED, f"Cancelled on request; {what} is gone", gen=gen, now=now)
+        return state.failed(st, c.R_CANCELLED, f"{cancelled_as}; {what} is gone", gen=gen, now=now)
     message = f"{what} disappeared before it finished (deleted in the build plane?)"
     return state.failed(st, c.R_FAILED, message, gen=gen, now=now)

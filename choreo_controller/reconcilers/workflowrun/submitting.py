@@ -9,6 +9,8 @@ In order, each step either passes or raises with the reason the run will show:
 4. component runs: governance (the hook for SPEC section 6);
 5. build plane resolved (``WaitForPlane``: not terminal);
 6. parameters, external refs, render (``plan_run``: terminal reasons);
+   then the concurrency gate (``gate``): queued (``WaitForEvent``), superseded (terminal ``Cancelled``),
+   or admitted - a run that would fail never waits in a queue;
 7. status: ``startedAt``, ``WorkflowPending``, ``buildPlane`` and ``resolvedWorkflow`` - recorded *before*
    anything exists in the build plane, so cleanup always knows where to look (a retry of a run already
    waiting for that plane keeps its ``BuildPlaneUnavailable`` condition instead);
@@ -44,7 +46,8 @@ from choreo_controller.contracts import (
     Unavailable,
 )
 from choreo_controller.reconcilers.workflowrun import state
-from choreo_controller.reconcilers.workflowrun.cancel import CANCELLED_BEFORE_SUBMISSION
+from choreo_controller.reconcilers.workflowrun.cancel import cancelled_before_submission
+from choreo_controller.reconcilers.workflowrun.gate import ConcurrencyGate
 from choreo_controller.reconcilers.workflowrun.plan import plan_run
 from choreo_controller.reconcilers.workflowrun.resolve import (
     WaitForPlane,
@@ -85,12 +88,13 @@ class Submission:
         self._d = deps
         self._writer = writer
         self._submitter = Submitter(deps.api)
+        self._gate = ConcurrencyGate(deps.api, deps.caches.runs, deps.caches.components, writer, deps.clock)
 
     async def submit(self, attempt: Attempt) -> JsonObj:
         """Run steps 1-9 for ``attempt.run``; returns the run as last written."""
         d, run = self._d, attempt.run
         if state.cancel_requested(run):
-            raise TerminalError(c.R_CANCELLED, CANCELLED_BEFORE_SUBMISSION)
+            raise TerminalError(c.R_CANCELLED, cancelled_before_submission(run))
         workflow = resolve_workflow(d.caches, run)
         attempt.found["resolvedWorkflow"] = identity(workflow, workflow_ref(run)[0])
         attempt.run = run = await self._copy_ttl(run, workflow)
@@ -102,6 +106,8 @@ class Submission:
         plane = resolve_plane(d.caches, run, workflow)
         attempt.found["buildPlane"] = plane.record()
         plan = plan_run(d.caches, run, workflow, plane, clock=d.clock, metrics=d.metrics)
+        await self._gate.admit(attempt, workflow)
+        run = attempt.run
         kw: dict[str, Any] = {"gen": state.generation(run), "now": d.clock.now()}
         submitting = f"Submitting to build plane {plane.plane_id!r}"
         if plan.warning:

@@ -32,7 +32,7 @@ from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
 from choreo_controller.contracts import NotFound, Result, TerminalError, Unavailable
 from choreo_controller.engines import engine_for
-from choreo_controller.reconcilers.component.workload import workload_status
+from choreo_controller.reconcilers.component.generation import WorkloadWriter
 from choreo_controller.reconcilers.ports import PlaneTarget
 from choreo_controller.reconcilers.workflowrun import cancel, state, status, steppods
 from choreo_controller.reconcilers.workflowrun.resolve import (
@@ -68,6 +68,7 @@ class Tracker:
         self._d = deps
         self._writer = writer
         self._noted: dict[ObjectKey, float] = {}
+        self._workloads = WorkloadWriter(deps.api)
 
     def note(self, key: ObjectKey) -> None:
         """A build-plane event for ``key`` arrived now (kept until the next write)."""
@@ -114,19 +115,21 @@ class Tracker:
         named: dict[str, Any] = {
             "title": engine.title,
             "where": f"{namespace}/{name} in build plane {plane_id!r}",
+            "cancelled": cancelled,
+            "cancelled_as": cancel.cancelled_as(run),
         }
         if obj is None:
-            new = status.vanished(st, cancelled=cancelled, **named, **kw)
+            new = status.vanished(st, **named, **kw)
         else:
             if cancelled:
                 await cancel.stop(view.api, engine, resource, obj)
             children = _children(view, engine, obj)
             seen = engine.observe(obj, children)
-            new = status.desired(st, seen, cancelled=cancelled, **named, **kw)
+            new = status.desired(st, seen, **named, **kw)
             if steppods.newly_failed(st, new):  # read once, when the failure is first seen
                 tail = await steppods.failure_tail(view.api, engine, obj, children, self._d.failure_log_lines)
                 new = steppods.with_tail(new, tail)
-            new = await workload_status(self._d.api, run, seen, new, **kw)  # SPEC 6: WorkloadUpdated
+            new = await self._workloads.status(run, seen, new, **kw)  # SPEC 6: WorkloadUpdated
         return await self._apply(key, run, st, new, expire)
 
     async def _apply(

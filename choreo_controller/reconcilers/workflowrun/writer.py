@@ -8,7 +8,8 @@
   ``Conflict`` (and is retried on fresh data) instead of overwriting newer status - e.g. a second
   ``startedAt``;
 * it returns the updated object, so a reconcile can continue on the version it just wrote;
-* each transition is announced once: a Kubernetes Event (Normal: Pending, Submitted, Running, Succeeded;
+* each transition is announced once: a Kubernetes Event (Normal: Pending, Queued, Submitted, Running,
+  Succeeded;
   Warning: every failure and wait, with the condition's reason and message) and, on completion, the
   ``choreo_workflowruns_total{result}`` counter and ``choreo_workflowrun_duration_seconds`` (creation to
   completion).
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from choreo_controller.metrics import Metrics
 
 READ_YOUR_WRITES: Final = 10.0  # seconds after a write during which a differing cache is re-read
-_NORMAL = {c.R_PENDING: "Pending", c.R_RUNNING: "Running", c.R_SUCCEEDED: "Succeeded"}
+_NORMAL = {c.R_PENDING: "Pending", c.R_QUEUED: "Queued", c.R_RUNNING: "Running", c.R_SUCCEEDED: "Succeeded"}
 
 
 class StatusWriter:
