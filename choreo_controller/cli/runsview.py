@@ -186,7 +186,17 @@ def detail(run: JsonObj, now: datetime) -> str:
     tasks = task_rows(run, now)
     out += "\nTasks:\n"
     out += table(["NAME", "PHASE", "STARTED", "DURATION", "MESSAGE"], tasks) if tasks else "  none yet\n"
+    results = [_result_row(entry) for entry in st.get("results") or [] if isinstance(entry, dict)]
+    if results:  # the Workflow's declared results, recorded when the run succeeded
+        out += "\nResults:\n" + table(["NAME", "VALUE"], results)
     return out
+
+
+def _result_row(entry: dict[str, Any]) -> list[str]:
+    if "value" not in entry:
+        return [str(entry.get("name")), f"{NONE} ({entry.get('message') or 'no value'})"]
+    cut = " (truncated)" if entry.get("truncated") else ""
+    return [str(entry.get("name")), f"{entry['value']}{cut}"]
 
 
 def progress(run: JsonObj, now: datetime) -> str:

@@ -73,6 +73,14 @@ WORKFLOW_SPEC = {
     "ttlAfterCompletion": "1d12h30m15s",
     "buildPlaneRef": {"name": "default"},
     "concurrency": {"group": "${parameters.repository.url}", "policy": "CancelInProgress"},
+    "results": [
+        {
+            "name": "image",
+            "description": "pushed",
+            "valueFrom": {"taskResult": {"task": "publish", "result": "image"}},
+        },
+        {"name": "commit", "valueFrom": {"taskResult": {"task": "checkout", "result": "git-revision"}}},
+    ],
 }
 CLIENT_CA = {
     "clusterAgent": {"clientCA": {"value": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}}
@@ -173,6 +181,7 @@ DEFAULTS = {
         ("buildPlaneRef", "kind"): "BuildPlane",
         ("ttlAfterCompletion",): "1d12h30m15s",
         ("concurrency",): WORKFLOW_SPEC["concurrency"],
+        ("results",): WORKFLOW_SPEC["results"],
     },
     "ClusterWorkflow": {("buildPlaneRef", "kind"): "ClusterBuildPlane"},
     # No default kind: a run without one resolves a Workflow, else a ClusterWorkflow, at run time.
@@ -299,6 +308,24 @@ INVALID = [
         {"concurrency": {"group": DELETE}},
         ["spec.concurrency.group: Required value"],
         id="workflow-concurrency-no-group",
+    ),
+    pytest.param(
+        "Workflow",
+        {"results": [{"name": "image", "valueFrom": {"taskResult": {"task": "a", "result": "b"}}}] * 2},
+        ['spec.results[1]: Duplicate value: {"name":"image"}'],
+        id="workflow-results-duplicate",
+    ),
+    pytest.param(
+        "ClusterWorkflow",
+        {"results": [{"name": "image", "valueFrom": {"taskResult": {"task": "a"}}}]},
+        ["spec.results[0].valueFrom.taskResult.result: Required value"],
+        id="clusterworkflow-result-no-result",
+    ),
+    pytest.param(
+        "Workflow",
+        {"results": [{"name": "an image", "valueFrom": {"taskResult": {"task": "a", "result": "b"}}}]},
+        ["spec.results[0].name: Invalid value"],
+        id="workflow-result-name",
     ),
     pytest.param(
         "ClusterWorkflow",
@@ -594,6 +621,13 @@ async def test_workflowrun_allowed_updates_and_status_subresource(api, namespace
                 "conditions": [condition],
                 "argoPhase": "Succeeded",
                 "resolvedWorkflow": {"kind": "Workflow", "name": "docker", "uid": "u", "generation": 1},
+                "startedAt": "2026-01-01T00:00:00Z",
+                "results": [
+                    {"name": "image", "value": "registry.local/shop:9f3c2b1a"},
+                    {"name": "commit", "value": "9f3c2b1a", "truncated": True},
+                    {"name": "coverage", "message": "step 'test' produced no output 'coverage'"},
+                ],
+                "resultSummary": "image=registry.local/shop:9f3c2b1a commit=9f3c2b1a",
             }
         },
         namespace=namespace,
@@ -609,6 +643,7 @@ async def test_workflowrun_allowed_updates_and_status_subresource(api, namespace
         control_plane.kubectl, "get", "wfr", "run", "-n", namespace, "--no-headers", "-o", "wide"
     )
     assert ["run", "docker", "Workflow", "WorkflowSucceeded"] == table.stdout.split()[:4]
+    assert ["image=registry.local/shop:9f3c2b1a", "commit=9f3c2b1a"] == table.stdout.split()[5:7]  # Results
 
 
 BP_REF = {"buildPlaneRef": {"kind": "BuildPlane", "name": "default"}}

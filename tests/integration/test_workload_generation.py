@@ -220,6 +220,31 @@ async def test_a_build_without_the_step_has_no_workload_outcome(cp, team):
     assert {} == await WorkloadWriter(cp).status(run, seen(argo), {}, gen=1, now=_now())
 
 
+async def test_the_workload_can_come_from_a_declared_result_of_any_step(cp, team):
+    run = await component_run(cp, team)
+    node = {
+        "displayName": "describe",
+        "type": "Pod",
+        "phase": "Succeeded",
+        "outputs": {"parameters": [{"name": "doc", "value": _document("shop:from-result")}]},
+    }
+    argo = {"status": {"phase": "Succeeded", "nodes": {"n": node}}}
+
+    outcome = await WorkloadWriter(cp).generate(run, seen(argo), ("describe", "doc"))
+
+    assert (
+        Outcome(
+            "True",
+            "WorkloadUpdated",
+            f"Workload {team}/shop-workload applied from output 'doc' of step 'describe'",
+        )
+        == outcome
+    )
+    workload = await cp.get(r.WORKLOAD, "shop-workload", team)
+    assert "shop:from-result" == workload["spec"]["containers"]["main"]["image"]
+    assert await WorkloadWriter(cp).generate(run, seen(argo)) is None  # no generate-workload-cr step
+
+
 def _now():
     return datetime.now(UTC)
 

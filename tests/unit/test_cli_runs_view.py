@@ -176,6 +176,22 @@ def test_detail_shows_the_failed_steps_log_lines_in_full():
     assert expected == text.splitlines()[-8:-1]
 
 
+def test_detail_shows_the_declared_results():
+    the_run = run(conditions=[cond("WorkflowCompleted", "True", "WorkflowSucceeded")])
+    the_run["status"]["results"] = [
+        {"name": "image", "value": "registry.local/shop:9f3c2b1a"},
+        {"name": "log", "value": "abc", "truncated": True},
+        {"name": "coverage", "message": "step 'test' produced no output 'coverage'"},
+    ]
+    assert [
+        "Results:",
+        "NAME       VALUE",
+        "image      registry.local/shop:9f3c2b1a",
+        "log        abc (truncated)",
+        "coverage   - (step 'test' produced no output 'coverage')",
+    ] == runsview.detail(the_run, NOW).splitlines()[-5:]
+
+
 def test_detail_of_a_run_not_reconciled_yet():
     text = runsview.detail(FRESH, NOW)
     assert ["Conditions:", "  none yet", "", "Tasks:", "  none yet"] == text.splitlines()[-5:]

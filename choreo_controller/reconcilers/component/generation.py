@@ -29,6 +29,7 @@ from choreo_controller.api.resources import WORKLOAD
 from choreo_controller.contracts import BadRequest, Forbidden, Invalid, NotFound
 from choreo_controller.reconcilers.component.workload import (
     MAX_API_MESSAGE,
+    OUTPUT,
     STEP,
     Outcome,
     WorkloadRejected,
@@ -57,24 +58,41 @@ class WorkloadWriter:
         self._locks = KeyedLocks()
 
     async def status(
-        self, run: JsonObj, seen: Observation, desired: dict[str, Any], *, gen: int | None, now: datetime
+        self,
+        run: JsonObj,
+        seen: Observation,
+        desired: dict[str, Any],
+        *,
+        source: tuple[str, str] = (STEP, OUTPUT),
+        gen: int | None,
+        now: datetime,
     ) -> dict[str, Any]:
         """``desired`` (the run's next status) with ``WorkloadUpdated`` once its run object succeeded."""
         if seen.phase != "Succeeded" or c.find(desired.get("conditions"), c.WORKLOAD_UPDATED) is not None:
             return desired
-        outcome = await self.generate(run, seen)
+        outcome = await self.generate(run, seen, source)
         return desired if outcome is None else with_outcome(desired, outcome, gen=gen, now=now)
 
-    async def generate(self, run: JsonObj, seen: Observation) -> Outcome | None:
-        """Apply the Workload a succeeded build produced; ``None`` when the build has no workload step."""
+    async def generate(
+        self, run: JsonObj, seen: Observation, source: tuple[str, str] = (STEP, OUTPUT)
+    ) -> Outcome | None:
+        """Apply the Workload a succeeded build produced; ``None`` when the build has no workload step.
+
+        ``source``: the step and output holding the document (a declared result's, or the default step's).
+        """
         try:
-            text = workload_cr_text(seen)
+            text = workload_cr_text(seen, source)
             if text is None:
                 return None
             workload = prepare_workload(text, run)
         except WorkloadRejected as rejected:
             return Outcome("False", c.R_WORKLOAD_UPDATE_FAILED, rejected.message)
-        return await self.write(run, workload, source=f"step {STEP!r}")
+        named = (
+            f"step {source[0]!r}"
+            if source == (STEP, OUTPUT)
+            else f"output {source[1]!r} of step {source[0]!r}"
+        )
+        return await self.write(run, workload, source=named)
 
     async def write(self, run: JsonObj, workload: JsonObj, *, source: str) -> Outcome:
         """Apply ``workload`` for ``run`` unless a newer run wrote it; ``source`` ends the message."""

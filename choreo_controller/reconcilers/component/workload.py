@@ -91,16 +91,19 @@ class Outcome:
 
 
 # ---- pure core ----------------------------------------------------------------------------------------
-def workload_cr_text(seen: Observation) -> str | None:
-    """The ``workload-cr`` output of the ``generate-workload-cr`` step; ``None`` if that step did not run.
+def workload_cr_text(seen: Observation, source: tuple[str, str] = (STEP, OUTPUT)) -> str | None:
+    """The Workload document: output ``source[1]`` of step ``source[0]``; ``None`` if that step did not run.
 
-    Raises ``WorkloadRejected`` when the step succeeded without the output.
+    ``source`` is the ``generate-workload-cr`` step's ``workload-cr`` unless the Workflow declares a result
+    named ``workload-cr`` (``results.workload_source``). Raises ``WorkloadRejected`` when the step
+    succeeded without the output.
     """
-    text = seen.output(STEP, OUTPUT)
+    step, output = source
+    text = seen.output(step, output)
     if isinstance(text, str):
         return text
-    if any(STEP in step.names and step.phase == "Succeeded" for step in seen.outputs):
-        raise WorkloadRejected(f"step {STEP!r} succeeded but has no output {OUTPUT!r}")
+    if any(step in found.names and found.phase == "Succeeded" for found in seen.outputs):
+        raise WorkloadRejected(f"step {step!r} succeeded but has no output {output!r}")
     return None
 
 

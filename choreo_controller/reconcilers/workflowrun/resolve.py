@@ -106,16 +106,23 @@ def workflow_index_value(kind: str, namespace: str, name: str) -> str:
     return f"{kind}/{name}" if kind == "ClusterWorkflow" else f"{kind}/{namespace}/{name}"
 
 
-def resolve_workflow(caches: Caches, run: JsonObj) -> JsonObj:
-    """The run's Workflow or ClusterWorkflow (cached); terminal ``WorkflowResolutionFailed`` if missing."""
+def cached_workflow(caches: Caches, run: JsonObj) -> JsonObj | None:
+    """The run's Workflow or ClusterWorkflow as the cache holds it; ``None`` if missing."""
     kind, name = workflow_ref(run)
     namespace = str((run.get("metadata") or {}).get("namespace") or "")
-    found = (
+    return (
         caches.cluster_workflows.get(ObjectKey("", name))
         if kind == "ClusterWorkflow"
         else caches.workflows.get(ObjectKey(namespace, name))
     )
+
+
+def resolve_workflow(caches: Caches, run: JsonObj) -> JsonObj:
+    """The run's Workflow or ClusterWorkflow (cached); terminal ``WorkflowResolutionFailed`` if missing."""
+    found = cached_workflow(caches, run)
     if found is None:
+        kind, name = workflow_ref(run)
+        namespace = str((run.get("metadata") or {}).get("namespace") or "")
         where = "" if kind == "ClusterWorkflow" else f" in namespace {namespace!r}"
         raise TerminalError(
             c.R_WORKFLOW_RESOLUTION_FAILED,

@@ -45,6 +45,8 @@ MANAGED: Final = (
     "resolvedWorkflow",
     "tasks",
     "concurrency",
+    "results",
+    "resultSummary",
 )
 #: Reasons of a failure *before submission* caused only by the Workflow being missing or invalid: such a
 #: run is revived when its Workflow appears or changes (it never triggered, so it still triggers once).

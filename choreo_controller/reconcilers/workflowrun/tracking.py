@@ -18,7 +18,9 @@ progress only (tasks) at most once per ``coalesce_seconds`` per run - the rest w
 unprocessed build-plane event (``note``) to the write.
 
 Cancel: while the annotation is set and the run object has not finished, ``cancel.stop`` asks its engine to
-stop it. Workload generation reads the engine's ``Observation`` (its steps' outputs).
+stop it. Workload generation reads the engine's ``Observation`` (its steps' outputs), from the step a
+declared result ``workload-cr`` names if there is one; the write that completes a succeeded run records its
+declared results (``results``).
 
 Failure: the reconcile that first sees the run object fail reads the last log lines of the failed steps once
 (``steppods.failure_tail``) into the ``WorkflowFailed`` message, so the reason outlives the pods.
@@ -33,10 +35,12 @@ from choreo_controller.api import labels
 from choreo_controller.contracts import NotFound, Result, TerminalError, Unavailable
 from choreo_controller.engines import engine_for
 from choreo_controller.reconcilers.component.generation import WorkloadWriter
+from choreo_controller.reconcilers.component.workload import OUTPUT, STEP
 from choreo_controller.reconcilers.ports import PlaneTarget
-from choreo_controller.reconcilers.workflowrun import cancel, state, status, steppods
+from choreo_controller.reconcilers.workflowrun import cancel, results, state, status, steppods
 from choreo_controller.reconcilers.workflowrun.resolve import (
     WaitForPlane,
+    cached_workflow,
     plane_object_gone,
     recorded_target,
 )
@@ -129,7 +133,11 @@ class Tracker:
             if steppods.newly_failed(st, new):  # read once, when the failure is first seen
                 tail = await steppods.failure_tail(view.api, engine, obj, children, self._d.failure_log_lines)
                 new = steppods.with_tail(new, tail)
-            new = await self._workloads.status(run, seen, new, **kw)  # SPEC 6: WorkloadUpdated
+            declared = results.declared(cached_workflow(self._d.caches, run)) if seen.finished else ()
+            if results.newly_succeeded(st, new):  # recorded once, by the write that completes the run
+                new = results.with_results(new, results.collect(declared, seen))
+            source = results.workload_source(declared, OUTPUT) or (STEP, OUTPUT)
+            new = await self._workloads.status(run, seen, new, source=source, **kw)  # SPEC 6: WorkloadUpdated
         return await self._apply(key, run, st, new, expire)
 
     async def _apply(
