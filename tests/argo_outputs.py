@@ -44,9 +44,13 @@ def step_of(pod):
 
 def inputs_of(argo, node_id):
     """The step's resolved input parameters, from the Workflow's node status (Argo strips them from the
-    template it hands the pod)."""
+    template it hands the pod), and the Workflow's arguments as ``workflow.parameters.<name>`` (what a
+    step's script reads through its environment)."""
     node = ((argo.get("status") or {}).get("nodes") or {}).get(node_id) or {}
-    return {p["name"]: p.get("value", "") for p in (node.get("inputs") or {}).get("parameters") or []}
+    arguments = ((argo.get("spec") or {}).get("arguments") or {}).get("parameters") or []
+    found = {f"workflow.parameters.{p['name']}": p.get("value", "") for p in arguments}
+    found.update({p["name"]: p.get("value", "") for p in (node.get("inputs") or {}).get("parameters") or []})
+    return found
 
 
 def task_result(pod, parameters):

@@ -12,21 +12,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import pathlib
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 import yaml
 from argo_outputs import StepOutputs, generated_workload
+from e2e_support import completed
 from gitpayloads import COMMIT, body_of, github_push, signed_github
 from waiting import async_wait_for
 
 from choreo_controller.api import conditions as c
+from choreo_controller.api import labels
 from choreo_controller.api import resources as r
 from choreo_controller.app_autobuild import PATH, AutoBuildServer
 from choreo_controller.contracts import NotFound
+from choreo_controller.runtime.clock import RealClock
+from choreo_controller.runtime.handlers import EventHandler
+from choreo_controller.runtime.informer import Informer
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 SAMPLES = pathlib.Path(__file__).resolve().parents[2] / "manifests" / "samples"
@@ -52,8 +60,11 @@ def component_templates(build_plane):
 
 
 @pytest.fixture
-async def component_world(world, component_templates):
-    """The sample ComponentType, Workflow, Component (its repository unique to this test) and webhook Secret."""
+async def component_world(request, world, component_templates):
+    """The sample ComponentType, Workflow, Component (its repository unique to this test) and webhook Secret.
+
+    ``request.param`` (indirect parametrization), when given, is the Component's concurrency policy.
+    """
     await world.setup(secret_reference=False)
     owner = f"acme-{uuid.uuid4().hex[:6]}"
     ns = world.namespace
@@ -63,6 +74,9 @@ async def component_world(world, component_templates):
     component["spec"]["workflow"]["parameters"]["repository"]["url"] = (
         f"https://github.com/{owner}/sample-workloads"
     )
+    policy = getattr(request, "param", None)
+    if policy is not None:
+        component["spec"]["workflow"]["concurrency"] = {"policy": policy}
     await world.cp.create(r.COMPONENT, component)
     secret = {
         "apiVersion": "v1",
@@ -75,8 +89,9 @@ async def component_world(world, component_templates):
     return world, owner
 
 
-async def push(server, owner, *, modified=("service-go-greeter/main.go",)):
-    body = body_of(github_push(owner, "sample-workloads", modified=modified))
+async def push(server, owner, *, modified=("service-go-greeter/main.go",), **commit):
+    """``commit``: ``after`` (the pushed SHA) and ``committed_at``, as ``github_push`` takes them."""
+    body = body_of(github_push(owner, "sample-workloads", modified=modified, **commit))
     url = f"http://127.0.0.1:{server.port}{PATH}"
     async with (
         aiohttp.ClientSession() as session,
@@ -92,18 +107,30 @@ async def serve(world):
     return server, task
 
 
+def _image(world, commit):
+    return f"registry.openchoreo-data-plane:5000/{world.namespace}-greeter:{commit[:8]}"
+
+
+def _published(inputs):
+    """What the sample publish step reports: the image and tag the Workflow's arguments name."""
+    return {"image": f"{inputs['workflow.parameters.image']}:{inputs['workflow.parameters.image-tag']}"}
+
+
+#: The steps' outputs, each derived from the run's own commit: a build's Workload names its commit's image.
+OUTPUTS = {
+    "checkout-source": lambda inputs: {"git-revision": inputs["workflow.parameters.commit"]},
+    "build-image": {"image-digest": "4f1c0e2d9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d"},
+    "publish-image": _published,
+    "generate-workload-cr": lambda inputs: {"workload-cr": generated_workload(inputs)},
+}
+
+
 async def test_a_push_builds_the_component_and_applies_its_workload(component_world):
     world, owner = component_world
-    image = f"registry.openchoreo-data-plane:5000/{world.namespace}-greeter:{COMMIT[:8]}"
-    outputs = {
-        "checkout-source": {"git-revision": COMMIT},
-        "build-image": {"image-digest": "4f1c0e2d9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d"},
-        "publish-image": {"image": image},
-        "generate-workload-cr": lambda inputs: {"workload-cr": generated_workload(inputs)},
-    }
+    image = _image(world, COMMIT)
     server, task = await serve(world)
     try:
-        async with StepOutputs(world.bp, world.build_namespace, outputs) as harness:
+        async with StepOutputs(world.bp, world.build_namespace, OUTPUTS) as harness:
             status, answer = await push(server, owner)
             assert (200, 1) == (status, answer["triggeredBuilds"])
             run_name = answer["workflowRuns"][0].split("/")[1]
@@ -123,12 +150,57 @@ async def test_a_push_builds_the_component_and_applies_its_workload(component_wo
     ]
     updated = c.find(conditions, c.WORKLOAD_UPDATED)
     assert ("True", c.R_WORKLOAD_UPDATED) == (updated["status"], updated["reason"])
+    assert [{"name": "image", "value": image}, {"name": "commit", "value": COMMIT}] == run["status"][
+        "results"
+    ]
     workload = await world.cp.get(r.WORKLOAD, "greeter-workload", world.namespace)
     assert (image, {"projectName": "shop", "componentName": "greeter"}, run_name) == (
         workload["spec"]["containers"]["main"]["image"],
         workload["spec"]["owner"],
         workload["metadata"]["annotations"]["openchoreo.dev/workflowrun"],
     )
+
+
+def _published_with_workload(inputs):
+    """The publish step reporting the Workload as well (a declared result's source, not the magic step)."""
+    found = _published(inputs)
+    names = {k: inputs[f"workflow.parameters.{k}"] for k in ("component-name", "project-name")}
+    return {**found, "workload": generated_workload({**names, "image": found["image"]})}
+
+
+async def test_the_workload_is_taken_from_a_declared_result(component_world):
+    world, owner = component_world
+    declared = {
+        "name": "workload-cr",
+        "valueFrom": {"taskResult": {"task": "publish-image", "result": "workload"}},
+    }
+    await world.cp.merge_patch(
+        r.WORKFLOW, "component-docker", {"spec": {"results": [declared]}}, namespace=world.namespace
+    )
+    outputs = {
+        **OUTPUTS,
+        "publish-image": _published_with_workload,
+        "generate-workload-cr": lambda inputs: {
+            "workload-cr": generated_workload({**inputs, "image": "not:used"})
+        },
+    }
+    server, task = await serve(world)
+    try:
+        async with StepOutputs(world.bp, world.build_namespace, outputs) as harness:
+            _, answer = await push(server, owner)
+            run = await world.wait_completed(answer["workflowRuns"][0].split("/")[1], within=90)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    updated = c.find(run["status"]["conditions"], c.WORKLOAD_UPDATED)
+    assert [] == harness.errors
+    assert (
+        "True",
+        f"Workload {world.namespace}/greeter-workload applied from output 'workload' of step 'publish-image'",
+    ) == (updated["status"], updated["message"])
+    assert ["workload-cr"] == [entry["name"] for entry in run["status"]["results"]]
+    assert (_image(world, COMMIT), run["metadata"]["name"]) == await _workload(world)
 
 
 async def test_a_push_for_a_component_whose_workflow_is_not_allowed_fails_governance(component_world):
@@ -175,3 +247,143 @@ def _ready(world, *, want):
         return (cond["status"], cond["reason"]) if cond is not None and cond["status"] == want else None
 
     return probe
+
+
+# ---- concurrency (Component.spec.workflow.concurrency) ------------------------------------------------
+def _commits(count):
+    """``count`` distinct commits, one second apart in commit time, oldest first."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    return [
+        {
+            "after": hashlib.sha1(f"{i}".encode(), usedforsecurity=False).hexdigest(),
+            "committed_at": (base + timedelta(seconds=i)).isoformat(),
+        }
+        for i in range(count)
+    ]
+
+
+class Holders:
+    """Watches the namespace's runs: the order in which runs first held the group, and the most at once.
+
+    A run holds its group from its admission (``status.concurrency.admittedAt``) or submission
+    (``status.runReference``) until it completes; every watch event is looked at, none missed.
+    """
+
+    def __init__(self, world):
+        self.order, self.most = [], 0
+        self._now = {}
+        self._informer = Informer(world.cp, r.WORKFLOW_RUN, clock=RealClock(), namespace=world.namespace)
+        self._informer.add_handler(EventHandler(self._see, lambda _old, new: self._see(new)))
+
+    def _see(self, run):
+        name, st = run["metadata"]["name"], run.get("status") or {}
+        holding = bool((st.get("concurrency") or {}).get("admittedAt") or st.get("runReference"))
+        if holding and name not in self.order:
+            self.order.append(name)
+        self._now[name] = holding and (completed(run) or ("", ""))[0] != "True"
+        self.most = max(self.most, sum(self._now.values()))
+
+    async def __aenter__(self):
+        self._task = asyncio.create_task(self._informer.run(), name="holders-informer")
+        await asyncio.wait_for(self._informer.wait_synced(), 30)
+        return self
+
+    async def __aexit__(self, *exc):
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def _burst(world, owner, commits, within):
+    """Push ``commits`` one after another, then wait for every run; ``(runs by push, holders, errors)``."""
+    server, task = await serve(world)
+    try:
+        async with (
+            StepOutputs(world.bp, world.build_namespace, OUTPUTS) as harness,
+            Holders(world) as holders,
+        ):
+            names = []
+            for commit in commits:
+                status, answer = await push(server, owner, **commit)
+                assert (200, 1) == (status, answer["triggeredBuilds"]), answer
+                names.append(answer["workflowRuns"][0].split("/")[1])
+            started = time.monotonic()
+            runs = [await world.wait_completed(name, within=within) for name in names]
+            took = time.monotonic() - started
+            print(f"\n{len(names)} pushes: every run completed {took:.1f}s after the last")  # noqa: T201 - the figure
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return runs, holders, harness.errors
+
+
+def _outcome(run):
+    cond = c.find(run["status"]["conditions"], c.COMPLETED)
+    return cond["reason"], cond["message"]
+
+
+async def _workload(world):
+    workload = await world.cp.get(r.WORKLOAD, "greeter-workload", world.namespace)
+    return (
+        workload["spec"]["containers"]["main"]["image"],
+        workload["metadata"]["annotations"]["openchoreo.dev/workflowrun"],
+    )
+
+
+def _wrote(run):
+    """``(commit, WorkloadUpdated status, reason)`` of a finished build."""
+    updated = c.find(run["status"]["conditions"], c.WORKLOAD_UPDATED) or {}
+    commit = run["metadata"]["annotations"][labels.ANNOTATION_COMMIT]
+    return commit, updated.get("status"), updated.get("reason")
+
+
+@pytest.mark.timeout(900)
+async def test_ten_pushes_under_queue_run_one_at_a_time_in_commit_order(component_world):
+    world, owner = component_world  # no policy set: Queue, the default
+    commits = _commits(10)
+
+    runs, holders, errors = await _burst(world, owner, commits, within=600)
+
+    names = [run["metadata"]["name"] for run in runs]
+    assert [] == errors
+    assert [c.R_SUCCEEDED] * 10 == [_outcome(run)[0] for run in runs]
+    assert (names, 1) == (holders.order, holders.most)  # commit order, never two at once
+    assert [(commit["after"], "True", c.R_WORKLOAD_UPDATED) for commit in commits] == [
+        _wrote(r) for r in runs
+    ]
+    assert (_image(world, commits[-1]["after"]), names[-1]) == await _workload(world)
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.parametrize("component_world", ["CancelInProgress"], indirect=True)
+async def test_five_pushes_under_cancel_in_progress_leave_only_the_newest_running(component_world):
+    world, owner = component_world
+    commits = _commits(5)
+
+    runs, holders, errors = await _burst(world, owner, commits, within=300)
+
+    names = [run["metadata"]["name"] for run in runs]
+    assert [] == errors
+    assert (c.R_SUCCEEDED, "True") == (_outcome(runs[-1])[0], _wrote(runs[-1])[1])
+    for older, run in enumerate(runs[:-1]):
+        reason, message = _outcome(run)
+        by = message.removeprefix("Cancelled: superseded by run '").split("'", 1)[0]
+        assert (c.R_CANCELLED, True) == (reason, by in names[older + 1 :]), message
+    assert 1 == holders.most
+    assert (_image(world, commits[-1]["after"]), names[-1]) == await _workload(world)
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.parametrize("component_world", ["Allow"], indirect=True)
+async def test_five_pushes_under_allow_run_together_and_the_newest_workload_stays(component_world):
+    world, owner = component_world
+    commits = _commits(5)
+
+    runs, holders, errors = await _burst(world, owner, commits, within=300)
+
+    names = [run["metadata"]["name"] for run in runs]
+    assert [] == errors
+    assert [c.R_SUCCEEDED] * 5 == [_outcome(run)[0] for run in runs]
+    assert holders.most > 1  # no gate: the builds overlap
+    assert ("True", c.R_WORKLOAD_UPDATED) == _wrote(runs[-1])[1:]
+    assert all(_wrote(run)[1:] in {("True", c.R_WORKLOAD_UPDATED), ("False", c.R_SUPERSEDED)} for run in runs)
+    assert (_image(world, commits[-1]["after"]), names[-1]) == await _workload(world)
