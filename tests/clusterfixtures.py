@@ -37,6 +37,16 @@ def _get(name: str) -> Plane:
     return _future(name).result(timeout=600)
 
 
+@pytest.hookimpl(tryfirst=True, wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # type: ignore[no-untyped-def]
+    """Wait for the planes a test uses before its timer (pytest-timeout, setup included) starts: the boot is
+    shared by the session and bounded on its own, and under load it would eat the first test's budget."""
+    for name in getattr(item, "fixturenames", ()):
+        if name in _STARTERS:
+            concurrent.futures.wait([_future(name)], timeout=600)  # a failed boot errors in the fixture
+    return (yield)
+
+
 @pytest.fixture(scope="session")
 def control_plane() -> Plane:
     """A real control plane (etcd, kube-apiserver, kube-controller-manager) with our CRDs."""
