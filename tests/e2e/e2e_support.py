@@ -32,6 +32,9 @@ from localcluster.process import Proc, free_port, wait_until
 from choreo_controller.api import conditions as c
 from choreo_controller.api import resources as r
 from choreo_controller.contracts import NotFound
+from choreo_controller.runtime.clock import RealClock
+from choreo_controller.runtime.handlers import EventHandler
+from choreo_controller.runtime.informer import Informer
 
 REPO = Path(__file__).resolve().parents[2]
 MODES = ("direct", "relay")
@@ -165,17 +168,24 @@ def http_ok(url: str) -> bool:
 
 
 def docker_workflow(
-    namespace: str, *, steps: dict[str, dict[str, str]] | None = None, ttl: str | None = None
+    namespace: str,
+    *,
+    steps: dict[str, dict[str, str]] | None = None,
+    ttl: str | None = None,
+    concurrency: dict[str, str] | None = None,
 ):
     """The sample Docker Workflow, unchanged except that its three steps run the kwok-friendly templates.
 
     ``steps`` sets step inputs by step name, e.g. ``{"build-image": {"fail": "true"}}``. Step arguments that
-    read the previous step's outputs get a fixed value (kwok produces no outputs).
+    read the previous step's outputs get a fixed value (kwok produces no outputs). ``concurrency``: its
+    ``spec.concurrency``.
     """
     wf = yaml.safe_load(SAMPLE_WORKFLOW.read_text())
     wf["metadata"]["namespace"] = namespace
     if ttl is not None:
         wf["spec"]["ttlAfterCompletion"] = ttl
+    if concurrency is not None:
+        wf["spec"]["concurrency"] = concurrency
     for group in wf["spec"]["runTemplate"]["spec"]["templates"][0]["steps"]:
         for step in group:
             step["templateRef"]["name"] = "e2e-" + step["templateRef"]["name"]
@@ -384,3 +394,46 @@ _PLANE_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name
 async def in_plane_thread(func) -> None:
     """Run a blocking plane operation (``stop``/``start``) without blocking the event loop."""
     await asyncio.get_running_loop().run_in_executor(_PLANE_THREAD, func)
+
+
+class Holders:
+    """Watches the namespace's runs: the order in which runs first held their concurrency group, the most
+    holding at once (``most``, or per group text: ``most_in``), and the ``WorkflowCompleted`` reasons each run
+    went through.
+
+    A run holds its group from its admission (``status.concurrency.admittedAt``) or submission
+    (``status.runReference``) until it completes; every watch event is looked at, none missed.
+    """
+
+    def __init__(self, world) -> None:
+        self.order: list[str] = []
+        self.most = 0
+        self.most_in: dict[str, int] = {}
+        self.reasons: dict[str, list[str]] = {}
+        self._now: dict[str, tuple[str, bool]] = {}
+        self._informer = Informer(world.cp, r.WORKFLOW_RUN, clock=RealClock(), namespace=world.namespace)
+        self._informer.add_handler(EventHandler(self._see, lambda _old, new: self._see(new)))
+
+    def _see(self, run: dict) -> None:
+        name, st = run["metadata"]["name"], run.get("status") or {}
+        group = str((st.get("concurrency") or {}).get("group") or "")
+        holding = bool((st.get("concurrency") or {}).get("admittedAt") or st.get("runReference"))
+        if holding and name not in self.order:
+            self.order.append(name)
+        state = completed(run) or ("", "")
+        seen = self.reasons.setdefault(name, [])
+        if state[1] and (not seen or seen[-1] != state[1]):
+            seen.append(state[1])
+        self._now[name] = (group, holding and state[0] != "True")
+        self.most = max(self.most, sum(held for _, held in self._now.values()))
+        held_in = sum(held for g, held in self._now.values() if g == group)
+        self.most_in[group] = max(self.most_in.get(group, 0), held_in)
+
+    async def __aenter__(self):
+        self._task = asyncio.create_task(self._informer.run(), name="holders-informer")
+        await asyncio.wait_for(self._informer.wait_synced(), 30)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)

@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 import yaml
 from argo_outputs import StepOutputs, generated_workload
-from e2e_support import completed
+from e2e_support import Holders
 from gitpayloads import COMMIT, body_of, github_push, signed_github
 from waiting import async_wait_for
 
@@ -32,9 +32,6 @@ from choreo_controller.api import labels
 from choreo_controller.api import resources as r
 from choreo_controller.app_autobuild import PATH, AutoBuildServer
 from choreo_controller.contracts import NotFound
-from choreo_controller.runtime.clock import RealClock
-from choreo_controller.runtime.handlers import EventHandler
-from choreo_controller.runtime.informer import Informer
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 SAMPLES = pathlib.Path(__file__).resolve().parents[2] / "manifests" / "samples"
@@ -260,37 +257,6 @@ def _commits(count):
         }
         for i in range(count)
     ]
-
-
-class Holders:
-    """Watches the namespace's runs: the order in which runs first held the group, and the most at once.
-
-    A run holds its group from its admission (``status.concurrency.admittedAt``) or submission
-    (``status.runReference``) until it completes; every watch event is looked at, none missed.
-    """
-
-    def __init__(self, world):
-        self.order, self.most = [], 0
-        self._now = {}
-        self._informer = Informer(world.cp, r.WORKFLOW_RUN, clock=RealClock(), namespace=world.namespace)
-        self._informer.add_handler(EventHandler(self._see, lambda _old, new: self._see(new)))
-
-    def _see(self, run):
-        name, st = run["metadata"]["name"], run.get("status") or {}
-        holding = bool((st.get("concurrency") or {}).get("admittedAt") or st.get("runReference"))
-        if holding and name not in self.order:
-            self.order.append(name)
-        self._now[name] = holding and (completed(run) or ("", ""))[0] != "True"
-        self.most = max(self.most, sum(self._now.values()))
-
-    async def __aenter__(self):
-        self._task = asyncio.create_task(self._informer.run(), name="holders-informer")
-        await asyncio.wait_for(self._informer.wait_synced(), 30)
-        return self
-
-    async def __aexit__(self, *exc):
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
 
 
 async def _burst(world, owner, commits, within):
