@@ -83,6 +83,9 @@ async def component_world(request, world, component_templates):
     await world.cp.create(
         r.SECRET, {**secret, "data": {"github-secret": base64.b64encode(SECRET.encode()).decode()}}
     )
+    # The controller's Component cache holds it once it reports Ready: governance and the concurrency gate
+    # read that cache, so a push right after creation would otherwise race it.
+    await async_wait_for("the Component's Ready condition", _ready(world, want="True"), within=30)
     return world, owner
 
 
