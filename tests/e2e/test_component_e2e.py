@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 import yaml
 from argo_outputs import StepOutputs, generated_workload
-from e2e_support import Holders
+from e2e_support import BOTH_MODES, Holders
 from gitpayloads import COMMIT, body_of, github_push, signed_github
 from waiting import async_wait_for
 
@@ -323,6 +323,7 @@ async def test_ten_pushes_under_queue_run_one_at_a_time_in_commit_order(componen
 
 
 @pytest.mark.timeout(420)
+@BOTH_MODES  # relay: the cancels and the run objects go through the gateway and agent over mTLS
 @pytest.mark.parametrize("component_world", ["CancelInProgress"], indirect=True)
 async def test_five_pushes_under_cancel_in_progress_leave_only_the_newest_running(component_world):
     world, owner = component_world
