@@ -6,7 +6,9 @@
   websockets) and ``Agent`` and stop them, leaving no task behind.
 * ``FakeApiserver`` - the agent's ``contracts.Transport`` seam when no cluster is needed: records every
   call, answers from a handler, and serves watches from an event log it can append to (``emit``), resuming
-  from a resourceVersion like the apiserver does.
+  from a resourceVersion like the apiserver does; pods (``pods[(ns, name)] = labels``) are listed by
+  ``metadata.name`` and their logs (``logs[(ns, name)]``: lines, or a function returning an async iterator
+  of lines) are streamed, counting what was read (``log_lines_read``).
 * ``Recording`` - wraps a real transport and records what reached it ("was this served?").
 * ``key_identified_ca`` / ``lookalike`` - a plane CA with a subject key identifier, and a CA with another
   key that copies its subject (and, by default, its key identifier): the CA-collision attack.
@@ -165,10 +167,19 @@ class FakeApiserver:
     log: list = field(default_factory=list)  # (rv, line)
     compacted: int = 0
     open_streams: int = 0
+    pods: dict = field(default_factory=dict)  # (namespace, name) -> labels
+    logs: dict = field(default_factory=dict)  # (namespace, name) -> [lines] | () -> async iterator of lines
+    log_lines_read: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def request(self, req):
         self.calls.append(req)
+        selected = dict(req.query).get("fieldSelector", "")
+        if req.path.endswith("/pods") and selected.startswith("metadata.name="):
+            namespace, name = req.path.split("/")[4], selected.partition("=")[2]
+            items = [{"metadata": {"name": name, "namespace": namespace, "labels": labels}}
+                     for (ns, pod), labels in self.pods.items() if (ns, pod) == (namespace, name)]  # fmt: skip
+            return ApiResponse(200, json.dumps({"kind": "PodList", "items": items}).encode())
         if self.handler is not None:
             return await self.handler(req)
         body = {"kind": "Echo", "served_by": self.name, "method": req.method, "path": req.path}
@@ -189,6 +200,17 @@ class FakeApiserver:
 
     async def stream(self, req):
         self.calls.append(req)
+        if req.path.endswith("/log"):
+            parts = req.path.split("/")
+            source = self.logs.get((parts[4], parts[6]), [])
+            self.open_streams += 1
+            try:
+                async for line in source() if callable(source) else _aiter(source):
+                    self.log_lines_read += 1
+                    yield line
+            finally:
+                self.open_streams -= 1
+            return
         start = int(dict(req.query).get("resourceVersion") or 0)
         if start < self.compacted:
             raise Gone("too old resource version", status=410, reason="Expired")
@@ -206,6 +228,11 @@ class FakeApiserver:
 
     async def close(self):
         pass
+
+
+async def _aiter(items):
+    for item in items:
+        yield item
 
 
 class Blackhole:
@@ -315,7 +342,12 @@ def allowed_requests(ns):
         ("patch", "PATCH", f"{wf}/w", (), MERGE, b({"metadata": {"annotations": {"a": "b"}}}), 200),
         ("delete", "DELETE", f"{wf}/w", (), JSON, b({"propagationPolicy": "Background"}), 200),
         *_extra_requests(ns),
-    ]
+        # what people read of a run (runs logs, runs get): its pods by their engine's label, one pod's Events
+        ("list", "GET", f"/api/v1/namespaces/{ns}/pods", (("labelSelector", "workflows.argoproj.io/workflow=w"),),
+         None, None, 200),
+        ("list", "GET", f"/api/v1/namespaces/{ns}/events", (("fieldSelector", "involvedObject.name=w-1"),),
+         None, None, 200),
+    ]  # fmt: skip
 
 
 def _extra_requests(ns):

@@ -25,7 +25,11 @@ Uses:
   run object (owner references), so cleanup and the sweep never list them;
 * ``GRANT`` - never touched by the engine: the workflow Role it creates grants these verbs to the run's
   ServiceAccount (Argo's executor writes task results), so the agent must hold them too (RBAC's
-  escalation check lets a subject grant only what it holds).
+  escalation check lets a subject grant only what it holds);
+* ``OBSERVE`` - read-only, for people (``runs logs``, ``runs get``): a run's pods, listed only by the label
+  its engine puts on them (``Engine.pod_label``, checked by ``relay.authz``), their ``log`` subresource,
+  and the Events of one object (field-selected by ``involvedObject``); never across namespaces, never
+  written, never swept.
 
 An engine's rows come as one tuple (``ARGO``, ``TEKTON``), appended to ``KINDS``. Nothing else lists
 kinds.
@@ -39,12 +43,13 @@ from typing import Final, Literal
 from choreo_controller.api import resources as r
 from choreo_controller.contracts import ApiResource
 
-Use = Literal["prerequisite", "extra", "run", "child", "grant"]
+Use = Literal["prerequisite", "extra", "run", "child", "grant", "observe"]
 PREREQUISITE: Final = "prerequisite"
 EXTRA: Final = "extra"
 RUN: Final = "run"
 CHILD: Final = "child"
 GRANT: Final = "grant"
+OBSERVE: Final = "observe"
 
 PREREQUISITE_VERBS: Final = frozenset({"get", "create"})  # created once if missing; never patched
 EXTRA_VERBS: Final = frozenset({"get", "list", "create", "delete"})  # create, adopt, find again, delete
@@ -61,6 +66,7 @@ class BuildKind:
     use: Use
     engine: str = ""  # the engine a RUN, CHILD or GRANT row belongs to
     other_versions: frozenset[str] = frozenset()  # served versions accepted besides ``resource.version``
+    subresource: str = ""  # an OBSERVE row may name one (``log``)
 
     @property
     def versions(self) -> frozenset[str]:
@@ -77,6 +83,12 @@ TEKTON: Final[tuple[BuildKind, ...]] = (  # its pods need no API access: no GRAN
     BuildKind(r.TEKTON_TASK_RUN, CHILD_VERBS, CHILD, engine="tekton"),
 )
 
+OBSERVED: Final[tuple[BuildKind, ...]] = (
+    BuildKind(r.POD, frozenset({"list"}), OBSERVE),  # by an engine's pod label only
+    BuildKind(r.POD, frozenset({"get"}), OBSERVE, subresource="log"),
+    BuildKind(r.EVENT, frozenset({"list"}), OBSERVE),  # field-selected by involvedObject only
+)
+
 KINDS: Final[tuple[BuildKind, ...]] = (
     BuildKind(r.NAMESPACE, PREREQUISITE_VERBS, PREREQUISITE),
     BuildKind(r.SERVICE_ACCOUNT, PREREQUISITE_VERBS, PREREQUISITE),
@@ -89,6 +101,7 @@ KINDS: Final[tuple[BuildKind, ...]] = (
     BuildKind(r.EXTERNAL_SECRET, EXTRA_VERBS, EXTRA, other_versions=frozenset({"v1"})),
     *ARGO,
     *TEKTON,
+    *OBSERVED,
 )
 
 
@@ -121,15 +134,35 @@ def grants(engine: str) -> tuple[BuildKind, ...]:
     return tuple(row for row in KINDS if row.use == GRANT and row.engine == engine)
 
 
-def relayed() -> dict[tuple[str, str], tuple[frozenset[str], frozenset[str], bool]]:
-    """``(group, plural) -> (versions, verbs, namespaced)``: what the engine does through the relay."""
-    out: dict[tuple[str, str], tuple[frozenset[str], frozenset[str], bool]] = {}
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    """What the relay serves of one resource (or subresource): merged from its rows."""
+
+    versions: frozenset[str]
+    verbs: frozenset[str]
+    namespaced: bool
+    across_namespaces: bool  # may be listed (and watched) across namespaces: what the engine itself lists
+    observe: bool  # read-only for people: the request's selectors are checked (``relay.authz``)
+
+
+def relayed() -> dict[tuple[str, str, str], Relayed]:
+    """``(group, plural, subresource)`` -> what the relay serves of it: the table minus ``GRANT``."""
+    out: dict[tuple[str, str, str], Relayed] = {}
     for row in KINDS:
         if row.use == GRANT:
             continue
-        key = (row.resource.group, row.resource.plural)
-        versions, verbs, _ = out.get(key, (frozenset(), frozenset(), True))
-        out[key] = (versions | row.versions, verbs | row.verbs, row.resource.namespaced)
+        key = (row.resource.group, row.resource.plural, row.subresource)
+        was = out.get(key) or Relayed(
+            frozenset(), frozenset(), row.resource.namespaced, across_namespaces=False, observe=False
+        )
+        engine_lists = row.use != OBSERVE and "list" in row.verbs  # its informers, cleanup and sweep
+        out[key] = Relayed(
+            was.versions | row.versions,
+            was.verbs | row.verbs,
+            row.resource.namespaced,
+            was.across_namespaces or engine_lists,
+            was.observe or row.use == OBSERVE,
+        )
     return out
 
 

@@ -64,6 +64,7 @@ class Argo:
     run: Final = ARGO_WORKFLOW
     fixes: Final = Fixes(("spec", "serviceAccountName"), ("spec", "arguments", "parameters"))
     watched: Final[tuple[ApiResource, ...]] = (ARGO_WORKFLOW,)
+    pod_label: Final = POD_WORKFLOW_LABEL
 
     def prerequisites(self, namespace: str) -> list[tuple[ApiResource, JsonObj]]:
         """The task-results Role and its binding."""

@@ -17,8 +17,9 @@ of the controller talks to the engine only through this port:
 * ``observe``: an ``Observation`` of the run - the phase folded to four, a message, the ``status.tasks``
   entries, the run's results and every step's outputs. Pure;
 * ``cancel``: the merge patch that asks the engine to stop a run, or ``None`` when there is nothing to ask;
-* ``pod_selector`` and ``step_pods``: which pods run a run object's steps, and which of their containers
-  hold a step's own output (its log) - for a failure's last log lines and ``runs logs``.
+* ``pod_label``, ``pod_selector`` and ``step_pods``: the label the engine puts on a run object's pods
+  (valued the run object's name: the agent lists pods for people only by such a label), and which of
+  their containers hold a step's own output (its log) - for a failure's last log lines and ``runs logs``.
 
 Cleanup and the orphan sweep need nothing from here: they list every ``RUN`` and ``EXTRA`` kind of the table
 by the run's uid label. What the agent may do in a build plane, and what its RBAC grants, are the table's
@@ -136,6 +137,11 @@ class Engine(Protocol):
 
     def cancel(self, obj: JsonObj) -> JsonObj | None:
         """The merge patch asking the engine to stop ``obj``; ``None`` if finished or already asked."""
+        ...
+
+    @property
+    def pod_label(self) -> str:
+        """The label the engine puts on every pod of a run object, valued the run object's name."""
         ...
 
     def pod_selector(self, obj: JsonObj) -> str:

@@ -62,6 +62,7 @@ class Tekton:
     run: Final = TEKTON_PIPELINE_RUN
     fixes: Final = Fixes(("spec", "taskRunTemplate", "serviceAccountName"))
     watched: Final[tuple[ApiResource, ...]] = (TEKTON_PIPELINE_RUN, TEKTON_TASK_RUN)
+    pod_label: Final = PIPELINE_RUN_LABEL
 
     def prerequisites(self, namespace: str) -> list[tuple[ApiResource, JsonObj]]:
         """None: task pods need no API access."""

@@ -8,13 +8,14 @@ refused certificate settles at one attempt every few seconds.
 
 A connection (``_Connection``): TLS with the pinned gateway CA (``tls.agent_context``; given a factory,
 the context is rebuilt for every attempt, so rotated certificate files are picked up), subprotocol
-``choreo.relay.v1``, ``hello`` both ways within ``dead_after``. Then one reader loop; each request and
-watch runs in its own task (at most ``max_requests`` apiserver calls at once, at most ``max_pending``
-queued - beyond that a 429 - and at most ``max_watches`` watches), so a slow call never blocks the
-connection. A ``ping`` goes out every ``heartbeat`` seconds (5); ``dead_after`` seconds (12) without any
-frame from the gateway is a dead peer. When a connection ends, its tasks are cancelled: the gateway has
-already failed those requests, and it re-issues open watches from their last resourceVersion
-(``RelayTransport``), so the agent keeps no state across connections.
+``choreo.relay.v2`` (or ``v1`` with an older gateway), ``hello`` both ways within ``dead_after``. Then one
+reader loop; each request, watch and log stream runs in its own task (at most ``max_requests`` apiserver
+calls at once, at most ``max_pending`` queued - beyond that a 429 - at most ``max_watches`` watches and
+``max_logs`` log streams, each sending only what the gateway granted: ``logstreams.Credit``), so a slow
+call never blocks the connection. A ``ping`` goes out every ``heartbeat`` seconds (5); ``dead_after``
+seconds (12) without any frame from the gateway is a dead peer. When a connection ends, its tasks are
+cancelled: the gateway has already failed those requests (and log streams), and it re-issues open watches
+from their last resourceVersion (``RelayTransport``), so the agent keeps no state across connections.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import structlog
 
 from choreo_controller.relay import protocol
 from choreo_controller.relay.executor import JSON, status_body
+from choreo_controller.relay.logstreams import Credit
 from choreo_controller.runtime.backoff import Backoff
 
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ class AgentConfig:
     max_requests: int = 64
     max_pending: int = 1024
     max_watches: int = 256
+    max_logs: int = 64
 
 
 class Agent:
@@ -99,7 +102,7 @@ class Agent:
                         self.config.url,
                         ssl=ssl_context,
                         server_hostname=self.config.server_hostname,
-                        protocols=(protocol.SUBPROTOCOL,),
+                        protocols=protocol.SUBPROTOCOLS,
                         max_msg_size=protocol.MAX_FRAME + 1024,
                         timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
                         autoping=True,
@@ -113,9 +116,9 @@ class Agent:
             return f"{type(exc).__name__}: {str(exc)[:200]}"
 
     async def _hello(self, ws: aiohttp.ClientWebSocketResponse) -> str:
-        if ws.protocol != protocol.SUBPROTOCOL:
+        if ws.protocol not in protocol.VERSION_OF:
             await ws.close()
-            raise protocol.ProtocolError("gateway did not accept subprotocol " + protocol.SUBPROTOCOL)
+            raise protocol.ProtocolError("gateway accepted none of " + ", ".join(protocol.SUBPROTOCOLS))
         await ws.send_str(protocol.encode(protocol.Hello(self.config.name)))
         msg = await ws.receive()
         hello = protocol.decode(msg.data) if msg.type == aiohttp.WSMsgType.TEXT else None
@@ -152,6 +155,7 @@ class _Connection:
         self._slots = asyncio.Semaphore(config.max_requests)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._watches: set[str] = set()
+        self._logs: dict[str, Credit] = {}
 
     async def serve(self) -> str:
         heartbeat = asyncio.create_task(self._heartbeat(), name="relay-agent-heartbeat")
@@ -203,8 +207,27 @@ class _Connection:
             task = self._tasks.get(msg.id)
             if task is not None and msg.id in self._watches:
                 task.cancel()
+        elif isinstance(msg, protocol.LogStart | protocol.LogCredit | protocol.LogCancel):
+            self._log_message(msg)
         elif not isinstance(msg, protocol.Ping | protocol.Hello):
             log.warning("unexpected message from gateway", type=type(msg).__name__)
+
+    def _log_message(self, msg: protocol.LogStart | protocol.LogCredit | protocol.LogCancel) -> None:
+        credit = self._logs.get(msg.id)
+        if isinstance(msg, protocol.LogCredit):
+            if credit is not None:
+                credit.grant(msg.bytes)
+        elif isinstance(msg, protocol.LogCancel):
+            task = self._tasks.get(msg.id)
+            if task is not None and credit is not None:
+                task.cancel()
+        elif msg.id in self._tasks:
+            log.warning("duplicate message id ignored", id=msg.id)
+        elif len(self._logs) >= self._config.max_logs:
+            self._spawn(msg.id, self._send(protocol.LogEnd(msg.id, 429, b"")))
+        else:
+            self._logs[msg.id] = Credit(msg.credit)
+            self._spawn(msg.id, self._executor.log(msg, self._send, self._logs[msg.id]))
 
     def _refuse(self, exc: protocol.ProtocolError) -> None:
         if exc.message_id is None or exc.message_id in self._tasks:
@@ -214,6 +237,8 @@ class _Connection:
             self._spawn(exc.message_id, self._send(protocol.Response(exc.message_id, 400, JSON, body)))
         elif exc.kind == "watch_start":
             self._spawn(exc.message_id, self._send(protocol.WatchEnd(exc.message_id, 400, body)))
+        elif exc.kind == "log_start":
+            self._spawn(exc.message_id, self._send(protocol.LogEnd(exc.message_id, 400, body)))
 
     def _spawn(self, message_id: str, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work, name=f"relay-agent-{message_id}")
@@ -222,6 +247,7 @@ class _Connection:
         def done(_: asyncio.Task[None]) -> None:
             self._tasks.pop(message_id, None)
             self._watches.discard(message_id)
+            self._logs.pop(message_id, None)
 
         task.add_done_callback(done)
 

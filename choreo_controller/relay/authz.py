@@ -5,10 +5,11 @@ served only if all of these hold:
 
 1. It is canonical (``requestinfo.parse``: no ``..``, ``%``, ``//``, ``;``, NUL, upper case, legacy prefixes,
    unknown or repeated query keys) and the verb the gateway declared is the verb the path means.
-2. A rule names its group, version, resource and verb, with no subresource (no ``exec``, ``proxy``,
-   ``attach``, ``portforward``, ``token``, ``status``, ``log``...). The rules are the engine's table of
+2. A rule names its group, version, resource, subresource and verb. The rules are the engine's table of
    build-plane kinds (``api.buildkinds``: prerequisites, the extra kinds a Workflow may render, the
-   engine's run kind), verbs and all; nothing else is served.
+   engine's run kind, and what people read of a run), verbs and all; nothing else is served. The only
+   subresource is ``pods/log`` (get); ``exec``, ``proxy``, ``attach``, ``portforward``, ``token``,
+   ``status``... are refused.
 3. The namespace (or, for the Namespace object itself, its name) is ``openchoreo-ci-<label>``: every
    namespaced rule is confined to build namespaces, and the only cluster-scoped resource is the Namespace
    prerequisite of SPEC 5.6. One exception, for the engine's informers, cleanup and orphan sweep: a kind
@@ -28,6 +29,13 @@ served only if all of these hold:
      results); a RoleBinding may only bind a Role to ServiceAccounts of its own namespace.
    The prerequisites are never patched (the engine creates what is missing), so no patch of a Namespace,
    ServiceAccount, Role or RoleBinding is served at all.
+6. What people read of a run (``OBSERVE`` rows: ``runs logs``, ``runs get``) is read-only and narrow:
+   pods are listed only by the label an engine puts on its run's pods (``Engine.pod_label``), equal to
+   one run's name (``workflows.argoproj.io/workflow=<name>``: no other selector, no field selector); a
+   pod's log only with the log options we use (``container`` named; no ``previous``, no
+   ``insecureSkipTLSVerifyBackend``) and only once the agent has seen that the pod carries such a label
+   (``Decision.check_pod``: ``run_pod``); Events only field-selected by ``involvedObject.name`` (plus
+   ``involvedObject.kind``, ``.namespace``, ``.uid``, ``type``, ``reason``). None across namespaces.
 
 Headers: the agent forwards none of the caller's headers (the content type travels in its own field and
 is checked above). ``sanitize_headers`` still classifies what it drops - ``Impersonate-*``, ``X-Remote-*``,
@@ -41,10 +49,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from choreo_controller.api import buildkinds, labels
+from choreo_controller.engines import ENGINES
 from choreo_controller.relay.requestinfo import NotCanonical, RequestInfo, parse
 
 BUILD_NAMESPACE = re.compile(r"openchoreo-ci-[a-z0-9]([-a-z0-9]{0,47}[a-z0-9])?")
@@ -72,12 +81,21 @@ class Rule:
     verbs: frozenset[str]
     namespaced: bool = True
     across_namespaces: bool = False  # list/watch over all namespaces, answers filtered to build namespaces
+    subresource: str = ""
+    observe: bool = False  # read-only for people: selectors and log options are checked (point 6)
 
 
+POD_LABELS = frozenset(engine.pod_label for engine in ENGINES)  # a run's pods are listed by one of them
 RULES: tuple[Rule, ...] = tuple(
-    Rule(group, versions, plural, verbs, namespaced, across_namespaces=namespaced and "list" in verbs)
-    for (group, plural), (versions, verbs, namespaced) in sorted(buildkinds.relayed().items())
+    Rule(group, row.versions, plural, row.verbs, row.namespaced, row.across_namespaces, sub, row.observe)
+    for (group, plural, sub), row in sorted(buildkinds.relayed().items())
 )
+_LABEL_VALUE = re.compile(r"[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?")  # a run object's name, as its pods carry it
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_SINCE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
+_EVENT_FIELDS = frozenset({"involvedObject.name", "involvedObject.kind", "involvedObject.namespace",
+                           "involvedObject.uid", "type", "reason"})  # fmt: skip
 _CONTENT_TYPES: dict[str, frozenset[str | None]] = {
     "get": frozenset({None}),
     "list": frozenset({None}),
@@ -97,6 +115,7 @@ class Decision:
     reason: str
     info: RequestInfo | None = None
     filter_namespaces: bool = False  # the answer must be cut down to objects in build namespaces
+    check_pod: bool = False  # a pod's log: serve it only if ``run_pod`` says the pod is a run's
 
 
 def authorize(
@@ -112,25 +131,38 @@ def authorize(
         info = parse(method, path, query)
     except NotCanonical as exc:
         return Decision(allowed=False, reason=f"not canonical: {exc}")
-    reason = _refusal(info, verb, content_type, body)
+    reason = _refusal(info, verb, content_type, body, query)
     across = (
         reason is None
         and not info.namespace
         and info.verb in {"list", "watch"}
         and info.resource != "namespaces"
     )
-    return Decision(allowed=reason is None, reason=reason or "allowed", info=info, filter_namespaces=across)
+    allowed = reason is None
+    log = allowed and info.subresource == "log"
+    return Decision(allowed, reason or "allowed", info, filter_namespaces=across, check_pod=log)
 
 
-def _refusal(info: RequestInfo, verb: str, content_type: str | None, body: bytes | None) -> str | None:
-    rule = next((r for r in RULES if (r.group, r.resource) == (info.group, info.resource)), None)
+def _rule(info: RequestInfo) -> Rule | None:
+    wanted = (info.group, info.resource, info.subresource)
+    return next((r for r in RULES if (r.group, r.resource, r.subresource) == wanted), None)
+
+
+def _refusal(
+    info: RequestInfo,
+    verb: str,
+    content_type: str | None,
+    body: bytes | None,
+    query: tuple[tuple[str, str], ...],
+) -> str | None:
+    rule = _rule(info)
     reason: str | None = None
     if info.verb != verb:
         reason = f"declared verb {verb!r} but the request is {info.verb!r}"
+    elif rule is None and info.subresource and _rule(replace(info, subresource="")) is not None:
+        reason = "subresources are not allowed (but pods/log)"
     elif rule is None or info.version not in rule.versions:
         reason = "resource not in the allowlist"
-    elif info.subresource:
-        reason = "subresources are not allowed"
     elif info.verb not in rule.verbs:
         reason = f"verb {info.verb} not allowed on {info.resource}"
     elif not _in_build_namespace(rule, info):
@@ -139,7 +171,59 @@ def _refusal(info: RequestInfo, verb: str, content_type: str | None, body: bytes
         reason = f"content type not allowed for {info.verb}"
     elif info.verb in {"create", "update", "patch"}:
         reason = _check_body(info, body)
+    elif rule.observe:
+        reason = _check_observe(info, dict(query))
     return reason
+
+
+def _check_observe(info: RequestInfo, query: dict[str, str]) -> str | None:
+    """Point 6 of the module docstring (the query is canonical: each key once)."""
+    if info.resource == "pods" and info.subresource == "log":
+        return _check_log_options(query)
+    if info.resource == "pods":
+        key, sep, value = query.get("labelSelector", "").partition("=")
+        allowed = POD_LABELS
+        if sep != "=" or key not in allowed or not _LABEL_VALUE.fullmatch(value) or "fieldSelector" in query:
+            return f"pods may only be listed by a run's label ({' or '.join(sorted(allowed))}=<name>)"
+        return None
+    terms = [term.partition("=") for term in query.get("fieldSelector", "").split(",")]
+    fields = {key: value for key, sep, value in terms if sep == "=" and not key.endswith("!")}
+    if (
+        "labelSelector" in query
+        or len(fields) != len(terms)
+        or not set(fields) <= _EVENT_FIELDS
+        or not _OBJECT_NAME.fullmatch(fields.get("involvedObject.name", ""))
+    ):
+        return "events may only be listed field-selected by involvedObject.name (one object's events)"
+    return None
+
+
+def _check_log_options(query: dict[str, str]) -> str | None:
+    container = query.get("container", "")
+    flags_ok = all(query.get(flag, "true") in {"true", "false"} for flag in ("follow", "timestamps"))
+    numbers_ok = all(
+        query.get(key, "0").isdigit() and len(query.get(key, "0")) <= 12
+        for key in ("sinceSeconds", "tailLines", "limitBytes")
+    )
+    since_ok = "sinceTime" not in query or bool(_SINCE_TIME.fullmatch(query["sinceTime"]))
+    if not (_DNS_LABEL.fullmatch(container) and flags_ok and numbers_ok and since_ok):
+        return "a pod's log needs a container name and well-formed log options"
+    return None
+
+
+def run_pod(listed: bytes) -> bool | None:
+    """A LIST of one pod (``fieldSelector=metadata.name=...``): a run's (engine label)? ``None``: no pod."""
+    try:
+        answer: Any = json.loads(listed)
+    except (ValueError, RecursionError):
+        return False
+    items = answer.get("items") if isinstance(answer, dict) else None
+    if items == []:
+        return None
+    if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict):
+        return False
+    pod_labels = (items[0].get("metadata") or {}).get("labels") or {}
+    return isinstance(pod_labels, dict) and any(isinstance(pod_labels.get(key), str) for key in POD_LABELS)
 
 
 def _in_build_namespace(rule: Rule, info: RequestInfo) -> bool:

@@ -14,6 +14,11 @@ Invariants:
 * A list or watch across namespaces (allowed for a few read rules) is cut down here to objects in
   ``openchoreo-ci-*``: list items are filtered, watch events of other namespaces are dropped (bookmarks
   and ``ERROR`` events pass). An answer that cannot be filtered is not passed on (502).
+* A pod's log (``log``, protocol version 2) is served only for a pod that exists and carries an engine's
+  run label (``authz.run_pod``, seen with the agent's own LIST), at most ``protocol.MAX_LOG_BYTES`` per
+  request (``limitBytes`` set or lowered), in ``log_data`` frames of at most ``protocol.LOG_CHUNK`` bytes,
+  each sent only once the gateway granted it (``logstreams.Credit``); while it waits nothing more is read
+  from the apiserver. It always ends with ``log_end``.
 * Nothing here logs a body; log lines carry method, path, verb and the policy's reason.
 """
 
@@ -27,13 +32,15 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from choreo_controller.contracts import ApiError, ApiRequest, Unavailable
+from choreo_controller.kube.errors import raise_for_status
 from choreo_controller.relay import authz, protocol
-from choreo_controller.relay.protocol import Response, WatchBookmark, WatchEnd, WatchEvent
+from choreo_controller.relay.protocol import LogData, LogEnd, Response, WatchBookmark, WatchEnd, WatchEvent
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
     from choreo_controller.contracts import Transport
+    from choreo_controller.relay.logstreams import Credit
 
 log = structlog.get_logger("choreo.relay.agent")
 JSON = "application/json"
@@ -60,6 +67,8 @@ class Executor:
         _log_dropped_headers(msg.headers, msg.path)
         if not decision.allowed:
             return _denied(msg.id, msg.method, msg.path, decision.reason)
+        if decision.check_pod:  # only as a log stream, where the pod is checked and the bytes are granted
+            return _denied(msg.id, msg.method, msg.path, "a pod's log is served as a log stream only")
         timeout = min(msg.timeout or self._request_timeout, MAX_REQUEST_TIMEOUT)
         req = ApiRequest(msg.method, msg.path, msg.query, msg.body, msg.content_type, timeout)
         try:
@@ -121,6 +130,102 @@ class Executor:
             await emit(WatchEnd(msg.id, status, status_body(status, reason, exc.message)))
             return
         await emit(WatchEnd(msg.id, 200))
+
+    async def log(
+        self, msg: protocol.LogStart, emit: Callable[[protocol.Message], Awaitable[None]], credit: Credit
+    ) -> None:
+        """Stream a run pod's log through ``emit`` within ``credit``; always ends with ``LogEnd``."""
+        decision = authz.authorize("get", "GET", msg.path, msg.query)
+        info = decision.info
+        if not decision.check_pod or info is None:
+            reason = decision.reason if not decision.allowed else "a log stream is for pods/log only"
+            denied = _denied(msg.id, "LOG", msg.path, reason)
+            await emit(LogEnd(msg.id, denied.status, denied.body))
+            return
+        try:
+            refused = await self._not_a_run_pod(info.namespace, info.name)
+            if refused is not None:
+                await emit(LogEnd(msg.id, refused.status, refused.body))
+                return
+            timeout = min(msg.timeout or MAX_REQUEST_TIMEOUT, protocol.MAX_TIMEOUT)
+            req = ApiRequest("GET", msg.path, _capped(msg.query), timeout=timeout)
+            lines = self._transport.stream(req)
+            try:
+                await _forward(lines, msg.id, emit, credit)
+            finally:
+                aclose = getattr(lines, "aclose", None)
+                if aclose is not None:
+                    await aclose()  # a cancelled log closes its apiserver stream now
+        except ApiError as exc:
+            status = exc.status if 400 <= exc.status <= 599 else 500
+            body = status_body(status, exc.reason or type(exc).__name__, exc.message)
+            await emit(LogEnd(msg.id, status, body))
+            return
+        await emit(LogEnd(msg.id, 200))
+
+    async def _not_a_run_pod(self, namespace: str, name: str) -> Response | None:
+        """``None`` if the pod exists and is a run's; else the answer (404 gone, 403 not a run's pod)."""
+        query = (("fieldSelector", f"metadata.name={name}"),)
+        path = f"/api/v1/namespaces/{namespace}/pods"
+        resp = await self._transport.request(ApiRequest("GET", path, query, timeout=self._request_timeout))
+        raise_for_status(resp)
+        found = authz.run_pod(resp.body)
+        if found is None:
+            return Response("", 404, JSON, status_body(404, "NotFound", f'pods "{name}" not found'))
+        return None if found else _denied("", "LOG", path, "the pod carries no engine's run label")
+
+
+def _capped(query: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """``query`` with ``limitBytes`` at most ``protocol.MAX_LOG_BYTES`` (added if missing)."""
+    asked = next((int(v) for k, v in query if k == "limitBytes"), protocol.MAX_LOG_BYTES)
+    limit = str(max(1, min(asked, protocol.MAX_LOG_BYTES)))
+    return (*((k, v) for k, v in query if k != "limitBytes"), ("limitBytes", limit))
+
+
+async def _forward(
+    lines: AsyncIterator[bytes],
+    log_id: str,
+    emit: Callable[[protocol.Message], Awaitable[None]],
+    credit: Credit,
+) -> None:
+    """Send ``lines`` as ``LogData`` chunks, each once granted; read ahead at most two chunks."""
+    buffer = bytearray()
+    ready, room = asyncio.Event(), asyncio.Event()
+    room.set()
+    failure: list[BaseException] = []
+
+    async def read() -> None:
+        try:
+            async for line in lines:
+                buffer.extend(line + b"\n")
+                ready.set()
+                while len(buffer) >= 2 * protocol.LOG_CHUNK:
+                    room.clear()
+                    await room.wait()
+        except ApiError as exc:
+            failure.append(exc)
+        finally:
+            ready.set()
+
+    reader = asyncio.create_task(read(), name=f"relay-log-read-{log_id}")
+    try:
+        while True:
+            await ready.wait()
+            if not buffer:
+                if reader.done():
+                    break
+                ready.clear()
+                continue
+            chunk = bytes(buffer[: protocol.LOG_CHUNK])
+            del buffer[: len(chunk)]
+            room.set()
+            await credit.take(len(chunk))
+            await emit(LogData(log_id, chunk))
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    if failure:
+        raise failure[0]
 
 
 async def _counted(lines: AsyncIterator[bytes]) -> AsyncGenerator[tuple[int, bytes], None]:

@@ -10,7 +10,8 @@ A connection is admitted in this order, and nothing is served before the last st
    with a more trusted plane's CA is not loaded), in date, with the clientAuth EKU;
 2. identity (``identity.authenticate``): its URI SAN planeID must be the planeID of a plane object whose
    own clientCA issued it - else HTTP 403 before the websocket upgrade;
-3. the websocket upgrade with subprotocol ``choreo.relay.v1`` - else HTTP 400;
+3. the websocket upgrade with subprotocol ``choreo.relay.v2`` or ``choreo.relay.v1`` (the session's protocol
+   version: version 1 has no log streams) - else HTTP 400;
 4. the agent's ``hello`` within ``dead_after``; the session is registered and the gateway answers ``hello``.
 
 Liveness: both ends send ``ping`` every ``heartbeat`` seconds (5) and treat ``dead_after`` seconds (12: two
@@ -233,25 +234,27 @@ class Gateway:
             return web.Response(status=403, text="agent identity rejected\n")
         self._listener.promote(request.transport)
         ws = web.WebSocketResponse(
-            protocols=(protocol.SUBPROTOCOL,),
+            protocols=protocol.SUBPROTOCOLS,  # aiohttp takes the first the agent offers that is listed here
             max_msg_size=protocol.MAX_FRAME,
             timeout=CLOSE_TIMEOUT,
             autoping=True,
         )
-        if not ws.can_prepare(request).ok or ws.can_prepare(request).protocol != protocol.SUBPROTOCOL:
-            return web.Response(status=400, text=f"websocket subprotocol {protocol.SUBPROTOCOL} required\n")
+        chosen = ws.can_prepare(request)
+        if not chosen.ok or chosen.protocol not in protocol.VERSION_OF:
+            wanted = " or ".join(protocol.SUBPROTOCOLS)
+            return web.Response(status=400, text=f"websocket subprotocol {wanted} required\n")
         await ws.prepare(request)
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
         try:
-            await self._serve(ws, identity)
+            await self._serve(ws, identity, protocol.VERSION_OF[chosen.protocol])
         finally:
             if task is not None:
                 self._connections.discard(task)
         return ws
 
-    async def _serve(self, ws: web.WebSocketResponse, identity: AgentIdentity) -> None:
+    async def _serve(self, ws: web.WebSocketResponse, identity: AgentIdentity, version: int) -> None:
         try:
             first = await ws.receive(timeout=self.config.dead_after)
             hello = protocol.decode(first.data) if first.type == WSMsgType.TEXT else None
@@ -261,7 +264,7 @@ class Gateway:
             log.warning("agent sent no hello; closing", plane=identity.plane_id)
             await ws.close(code=1002, message=b"hello expected")
             return
-        session = AgentSession(identity, hello.name, ws.send_str)
+        session = AgentSession(identity, hello.name, ws.send_str, version=version)
         self._sockets[session] = ws
         self.registry.add(session)
         started = time.monotonic()
@@ -270,6 +273,7 @@ class Gateway:
             plane=session.plane_id,
             session=session.id,
             agent=session.agent_name,
+            protocol=version,
             subject=identity.subject,
             serial=identity.serial,
             planes=sorted(map(str, identity.refs)),

@@ -12,6 +12,9 @@ so an agent certificate cannot call it), TLS 1.2+. Two routes, both ``POST`` wit
   streams them; the gateway side resumes across agent reconnects (``RelayTransport.stream``). An error
   before the first event is the HTTP status; after it, an ``ERROR`` event carrying a ``Status``, as the
   apiserver does.
+* ``/internal/v1/planes/{planeID}/log`` -> a pod's log, line by line (``text/plain``). An error before the
+  first line is the HTTP status; after it the response is cut short (no final chunk), which the client
+  reads as a lost connection - a log line cannot carry an error.
 
 ``?plane=<Kind>/<namespace>/<name>`` (namespace empty for a ClusterBuildPlane) is required: the call goes
 only to agents vouched for by that plane object (see ``identity``) - never to "any agent of the planeID",
@@ -93,36 +96,51 @@ def application(
         )
 
     async def watch(req: web.Request) -> web.StreamResponse:
-        transport, api_request = _parse(req, transport_for, await read(req))
-        lines = cast("Any", transport.stream(api_request))
-        try:
-            first = await anext(lines)
-        except StopAsyncIteration:
-            return web.Response(status=200, content_type="application/json")
-        except ApiError as exc:
-            return _status(exc)
-        out = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-        await out.prepare(req)
-        try:
-            await out.write(first + b"\n")
-            async for line in lines:
-                await out.write(line + b"\n")
-        except ApiError as exc:
-            error = {
-                "type": "ERROR",
-                "object": json.loads(status_body(exc.status or 500, exc.reason, exc.message)),
-            }
-            with contextlib.suppress(ConnectionError):
-                await out.write(json.dumps(error).encode() + b"\n")
-        finally:
-            await lines.aclose()
-        return out
+        return await _stream(req, *_parse(req, transport_for, await read(req)), log=False)
+
+    async def log(req: web.Request) -> web.StreamResponse:
+        return await _stream(req, *_parse(req, transport_for, await read(req)), log=True)
 
     middlewares = [listener.middleware] if listener is not None else []
     app = web.Application(client_max_size=protocol.MAX_FRAME, middlewares=middlewares)
     app.router.add_post(PREFIX + "/{plane_id}/request", request)
     app.router.add_post(PREFIX + "/{plane_id}/watch", watch)
+    app.router.add_post(PREFIX + "/{plane_id}/log", log)
     return app
+
+
+async def _stream(
+    req: web.Request, transport: RelayTransport, api_request: ApiRequest, *, log: bool
+) -> web.StreamResponse:
+    """A watch (errors after the first event as ``ERROR`` events) or a log (cut short on error)."""
+    content_type = "text/plain" if log else "application/json"
+    lines = cast("Any", transport.stream(api_request))
+    try:
+        first = await anext(lines)
+    except StopAsyncIteration:
+        return web.Response(status=200, content_type=content_type)
+    except ApiError as exc:
+        return _status(exc)
+    out = web.StreamResponse(status=200, headers={"Content-Type": content_type})
+    await out.prepare(req)
+    try:
+        await out.write(first + b"\n")
+        async for line in lines:
+            await out.write(line + b"\n")
+    except ApiError as exc:
+        if log:  # cut short, no final chunk: the client sees a lost connection, never a line that lies
+            if req.transport is not None:
+                req.transport.abort()
+            return out
+        error = {
+            "type": "ERROR",
+            "object": json.loads(status_body(exc.status or 500, exc.reason, exc.message)),
+        }
+        with contextlib.suppress(ConnectionError):
+            await out.write(json.dumps(error).encode() + b"\n")
+    finally:
+        await lines.aclose()
+    return out
 
 
 def _body(raw: bytes) -> dict[str, Any]:

@@ -1,23 +1,39 @@
 """The relay's wire format: one versioned JSON envelope per websocket text frame (SPEC section 7).
 
-Every frame is an object ``{"v": 1, "type": ..., ...}``. Messages are frozen dataclasses; ``encode`` and
-``decode`` are pure functions. The connection-level version is the websocket subprotocol
-``choreo.relay.v1`` (negotiated at the upgrade, so an incompatible peer is refused before any frame); the
-per-frame ``v`` guards against a frame from somewhere else.
+Every frame is an object ``{"v": N, "type": ..., ...}``. Messages are frozen dataclasses (``messages``,
+re-exported here); ``encode`` and ``decode`` are pure functions.
 
-=================  =========  =====================================================================
-type               direction  fields
-=================  =========  =====================================================================
-hello              both       ``name`` (agent: its name; gateway: the plane ID it bound)
-ping               both       - (liveness: each side sends one every heartbeat interval)
-request            gw->agent  ``id verb method path query headers contentType body timeout``
-response           agent->gw  ``id status contentType body``
-watch_start        gw->agent  ``id path query headers timeout``
-watch_event        agent->gw  ``id rv data`` (``data``: the apiserver's raw watch line)
-watch_bookmark     agent->gw  ``id rv``
-watch_end          agent->gw  ``id status body`` (200: the server closed the watch; else a Status)
-watch_cancel       gw->agent  ``id``
-=================  =========  =====================================================================
+Versions. The connection-level version is the websocket subprotocol, negotiated at the upgrade: the agent
+offers ``choreo.relay.v2`` and ``choreo.relay.v1`` (in that order), the gateway takes the first it speaks,
+so an old agent or an old gateway still connects - on version 1 - and an incompatible peer is refused
+before any frame. Version 2 adds log streams, nothing else; a session on version 1 has none (asked for one,
+the gateway answers 501 naming the agent's version). A frame's ``v`` is the version that introduced its
+type: every version-1 frame is byte for byte what version 1 wrote, and a version-2 frame reaching a
+version-1 peer is refused as an unsupported version, never misread.
+
+=================  =====  =========  ==================================================================
+type               since  direction  fields
+=================  =====  =========  ==================================================================
+hello              1      both       ``name`` (agent: its name; gateway: the plane ID it bound)
+ping               1      both       - (liveness: each side sends one every heartbeat interval)
+request            1      gw->agent  ``id verb method path query headers contentType body timeout``
+response           1      agent->gw  ``id status contentType body``
+watch_start        1      gw->agent  ``id path query headers timeout``
+watch_event        1      agent->gw  ``id rv data`` (``data``: the apiserver's raw watch line)
+watch_bookmark     1      agent->gw  ``id rv``
+watch_end          1      agent->gw  ``id status body`` (200: the server closed the watch; else a Status)
+watch_cancel       1      gw->agent  ``id``
+log_start          2      gw->agent  ``id path query timeout credit`` (``pods/log``; ``credit``: bytes the
+                                     agent may send before it is granted more)
+log_data           2      agent->gw  ``id data`` (the log's bytes, at most ``LOG_CHUNK`` per frame)
+log_credit         2      gw->agent  ``id bytes`` (the consumer took that much: send that much more)
+log_end            2      agent->gw  ``id status body`` (200: the log ended; else a Status)
+log_cancel         2      gw->agent  ``id``
+=================  =====  =========  ==================================================================
+
+Log streams are flow-controlled by credit, not by interruption: the agent sends no more than it has been
+granted, so the gateway holds at most the window (``credit``) per log and the agent, out of credit, stops
+reading the apiserver (TCP back-pressure all the way to the kubelet).
 
 Bodies and watch lines travel base64-encoded (``body``/``data``): bytes stay bytes, nobody re-parses a
 payload it only forwards, and base64 costs far less than a JSON round trip. Many requests share one
@@ -38,11 +54,40 @@ import binascii
 import json
 import math
 import re
-from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias, get_args
+from typing import Any
 
-VERSION = 1
-SUBPROTOCOL = "choreo.relay.v1"
+from choreo_controller.relay.messages import (
+    METHODS,
+    VERBS,
+    Hello,
+    LogCancel,
+    LogCredit,
+    LogData,
+    LogEnd,
+    LogStart,
+    Message,
+    Method,
+    Pairs,
+    Ping,
+    ProtocolError,
+    Request,
+    Response,
+    Verb,
+    WatchBookmark,
+    WatchCancel,
+    WatchEnd,
+    WatchEvent,
+    WatchStart,
+)
+
+VERSION = 2  # the newest this code speaks
+SUBPROTOCOL = "choreo.relay.v2"
+SUBPROTOCOL_V1 = "choreo.relay.v1"
+SUBPROTOCOLS = (SUBPROTOCOL, SUBPROTOCOL_V1)  # the agent's offer, preferred first
+VERSION_OF: dict[str, int] = {SUBPROTOCOL: 2, SUBPROTOCOL_V1: 1}
+LOG_CHUNK = 64 * 1024  # bytes of one log_data frame
+MAX_LOG_BYTES = 64 * 1024 * 1024  # bytes one relayed log request may return (the agent sets limitBytes)
+MAX_CREDIT = 16 * 1024 * 1024  # bytes one credit may grant
 MAX_BODY = 3 * 1024 * 1024  # decoded request/response body or watch line
 MAX_FRAME = 5 * 1024 * 1024  # characters of one frame: base64 of MAX_BODY plus the envelope
 MAX_TIMEOUT = 3600.0
@@ -50,106 +95,43 @@ _MAX_TEXT = 8192  # path, query values, header values
 _MAX_ITEMS = 64  # query pairs, headers
 _ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
-Method: TypeAlias = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-Verb: TypeAlias = Literal["get", "list", "create", "update", "patch", "delete"]
-METHODS: frozenset[str] = frozenset(get_args(Method))
-VERBS: frozenset[str] = frozenset(get_args(Verb))
-Pairs: TypeAlias = tuple[tuple[str, str], ...]
 
-
-class ProtocolError(Exception):
-    """A frame that is not a valid envelope. ``message_id`` is set when the frame named a usable id."""
-
-    def __init__(self, message: str, *, message_id: str | None = None, kind: str | None = None) -> None:
-        super().__init__(message)
-        self.message_id = message_id
-        self.kind = kind
-
-
-@dataclass(frozen=True, slots=True)
-class Hello:
-    """First frame each way: the agent names itself, the gateway answers with the plane ID it bound."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Ping:
-    """Liveness; any frame proves the peer alive, this one is sent when there is nothing else to say."""
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One apiserver call to make in the build plane."""
-
-    id: str
-    verb: Verb
-    method: Method
-    path: str
-    query: Pairs = ()
-    headers: Pairs = ()
-    content_type: str | None = None
-    body: bytes | None = None
-    timeout: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """The apiserver's answer (any status), or the agent's own refusal (403 policy, 400 protocol...)."""
-
-    id: str
-    status: int
-    content_type: str | None = None
-    body: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class WatchStart:
-    """Open a watch (``query`` carries ``watch=1`` and the resourceVersion to start from)."""
-
-    id: str
-    path: str
-    query: Pairs = ()
-    headers: Pairs = ()
-    timeout: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WatchEvent:
-    """One raw watch line and the resourceVersion of its object (for resuming)."""
-
-    id: str
-    rv: str
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class WatchBookmark:
-    """A BOOKMARK: nothing changed up to ``rv``."""
-
-    id: str
-    rv: str
-
-
-@dataclass(frozen=True, slots=True)
-class WatchEnd:
-    """The watch is over: 200 when the apiserver closed it normally, otherwise the error and its Status."""
-
-    id: str
-    status: int = 200
-    body: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class WatchCancel:
-    """The consumer stopped watching."""
-
-    id: str
-
-
-Message: TypeAlias = (
-    Hello | Ping | Request | Response | WatchStart | WatchEvent | WatchBookmark | WatchEnd | WatchCancel
-)
+__all__ = [
+    "LOG_CHUNK",
+    "MAX_BODY",
+    "MAX_CREDIT",
+    "MAX_FRAME",
+    "MAX_LOG_BYTES",
+    "MAX_TIMEOUT",
+    "METHODS",
+    "SUBPROTOCOL",
+    "SUBPROTOCOLS",
+    "SUBPROTOCOL_V1",
+    "VERBS",
+    "VERSION",
+    "VERSION_OF",
+    "Hello",
+    "LogCancel",
+    "LogCredit",
+    "LogData",
+    "LogEnd",
+    "LogStart",
+    "Message",
+    "Method",
+    "Pairs",
+    "Ping",
+    "ProtocolError",
+    "Request",
+    "Response",
+    "Verb",
+    "WatchBookmark",
+    "WatchCancel",
+    "WatchEnd",
+    "WatchEvent",
+    "WatchStart",
+    "decode",
+    "encode",
+]
 
 _TYPE_OF: dict[type[Any], str] = {
     Hello: "hello",
@@ -161,13 +143,20 @@ _TYPE_OF: dict[type[Any], str] = {
     WatchBookmark: "watch_bookmark",
     WatchEnd: "watch_end",
     WatchCancel: "watch_cancel",
+    LogStart: "log_start",
+    LogData: "log_data",
+    LogCredit: "log_credit",
+    LogEnd: "log_end",
+    LogCancel: "log_cancel",
 }
+#: The version that introduced each type: a frame carries it as ``v``.
+_SINCE: dict[str, int] = {kind: 2 if kind.startswith("log_") else 1 for kind in _TYPE_OF.values()}
 
 
 def encode(msg: Message) -> str:
     """The frame for ``msg``. Raises ``ProtocolError`` if it would exceed a limit."""
     kind = _TYPE_OF[type(msg)]
-    out: dict[str, Any] = {"v": VERSION, "type": kind}
+    out: dict[str, Any] = {"v": _SINCE[kind], "type": kind}
     for key, value in _fields_of(msg):
         if value is None or value == () or (key in {"body", "data"} and value == b""):
             continue
@@ -206,12 +195,15 @@ def decode(frame: str | bytes) -> Message:
         raise ProtocolError("frame is not a JSON object")
     kind = obj.get("type")
     version = obj.get("v")
-    if type(version) is not int or version != VERSION:
-        raise ProtocolError(f"unsupported envelope version {str(version)[:20]!r} (want {VERSION})")
+    if type(version) is not int or not 1 <= version <= VERSION:
+        raise ProtocolError(f"unsupported envelope version {str(version)[:20]!r} (want 1 to {VERSION})")
     if not isinstance(kind, str) or kind not in _PARSERS:
         raise ProtocolError(f"unknown message type {str(kind)[:40]!r}")
     message_id = obj.get("id")
     usable_id = message_id if isinstance(message_id, str) and _ID.fullmatch(message_id) else None
+    if version != _SINCE[kind]:
+        message = f"{kind} is a version {_SINCE[kind]} message, not version {version}"
+        raise ProtocolError(message, message_id=usable_id, kind=kind)
     allowed, parse = _PARSERS[kind]
     unknown = set(obj) - allowed - {"v", "type"}
     if unknown:
@@ -274,6 +266,12 @@ class _Fields:
             return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise ProtocolError(f"{key} is not valid base64") from None
+
+    def count(self, key: str, maximum: int) -> int:
+        value = self._obj.get(key, 0)
+        if type(value) is not int or not 0 <= value <= maximum:
+            raise ProtocolError(f"{key} must be a whole number in [0, {maximum}]")
+        return value
 
     def timeout(self) -> float | None:
         value = self._obj.get("timeout")
@@ -347,4 +345,19 @@ _PARSERS: dict[str, tuple[set[str], Any]] = {
         lambda f: WatchEnd(f.id(), f.status(default=200), f.body("body")),
     ),
     "watch_cancel": ({"id"}, lambda f: WatchCancel(f.id())),
+    "log_start": (
+        {"id", "path", "query", "timeout", "credit"},
+        lambda f: LogStart(f.id(), f.text("path"), f.query(), f.timeout(), f.count("credit", MAX_CREDIT)),
+    ),
+    "log_data": ({"id", "data"}, lambda f: LogData(f.id(), _chunk(f))),
+    "log_credit": ({"id", "bytes"}, lambda f: LogCredit(f.id(), f.count("bytes", MAX_CREDIT))),
+    "log_end": ({"id", "status", "body"}, lambda f: LogEnd(f.id(), f.status(default=200), f.body("body"))),
+    "log_cancel": ({"id"}, lambda f: LogCancel(f.id())),
 }
+
+
+def _chunk(f: _Fields) -> bytes:
+    data = f.body("data")
+    if len(data) > LOG_CHUNK:
+        raise ProtocolError(f"data must be at most {LOG_CHUNK} bytes")
+    return data

@@ -2,11 +2,12 @@
 
 The controller-side twin of ``relay.internal``: each request is a ``POST`` to the gateway's internal API
 over mTLS (the controller's client certificate; the gateway's CA pinned, as the agent pins it), each watch
-a streamed ``POST``. ``KubeClient(RemoteRelayTransport(...))`` behaves like ``KubeClient(RelayTransport)``
-in process: the same paths and statuses, ``Unavailable`` when the gateway cannot be reached or has no
-agent for the plane (HTTP 503 on the internal hop), watches that the gateway resumes across agent
-reconnects. If the controller-to-gateway connection itself drops mid-watch, the stream raises
-``Unavailable`` and the informer re-watches from its own last resourceVersion.
+or pod log a streamed ``POST``. ``KubeClient(RemoteRelayTransport(...))`` behaves like
+``KubeClient(RelayTransport)`` in process: the same paths and statuses, ``Unavailable`` when the gateway
+cannot be reached or has no agent for the plane (HTTP 503 on the internal hop), watches that the gateway
+resumes across agent reconnects, and pod logs line by line (``/log``; a log cut short is ``Unavailable``).
+If the controller-to-gateway connection itself drops mid-watch, the stream raises ``Unavailable`` and the
+informer re-watches from its own last resourceVersion.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from choreo_controller.contracts import ApiResponse, Unavailable
+from choreo_controller.contracts import ApiResponse, BadRequest, Unavailable
 from choreo_controller.kube.errors import raise_for_status
+from choreo_controller.relay import requestinfo
 
 if TYPE_CHECKING:
     import ssl
@@ -72,11 +74,12 @@ class RemoteRelayTransport:
         return ApiResponse(int(answer["status"]), base64.b64decode(answer.get("body") or ""), headers)
 
     async def stream(self, req: ApiRequest) -> AsyncIterator[bytes]:
-        """A watch through the gateway; one event line at a time."""
+        """A watch or a pod's log through the gateway; one line at a time."""
         timeout = aiohttp.ClientTimeout(total=req.timeout, sock_connect=10)
+        route = "/log" if _is_log(req) else "/watch"
         try:
             resp = await self._http().post(
-                self._base + "/watch", json=_payload(req), params=self._params, ssl=self._ssl, timeout=timeout
+                self._base + route, json=_payload(req), params=self._params, ssl=self._ssl, timeout=timeout
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unavailable(f"gateway unreachable: {type(exc).__name__}") from None
@@ -108,6 +111,14 @@ class RemoteRelayTransport:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         return self._session
+
+
+def _is_log(req: ApiRequest) -> bool:
+    try:
+        info = requestinfo.parse(req.method, req.path, req.query)
+    except requestinfo.NotCanonical as exc:
+        raise BadRequest(f"relay: {req.method} {req.path[:200]!r}: {exc}") from None
+    return info.verb == "get" and info.subresource == "log"
 
 
 def _payload(req: ApiRequest) -> dict[str, Any]:

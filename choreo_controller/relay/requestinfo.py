@@ -9,8 +9,9 @@ paths (names are DNS-1123, so nothing in them needs percent-encoding).
 Refused (``NotCanonical``): anything but printable ASCII (NUL, control characters, spaces, non-ASCII), ``%``
 in any form (``%2e``, ``%2f``, ``%00``), ``\\``, ``;``, ``?``, ``#``, empty segments (``//``, a trailing
 ``/``), ``.`` and ``..`` segments, upper case in group, version or resource, the legacy ``/watch/`` and
-``/proxy/`` prefixes, query keys that are unknown or repeated, ``watch`` with a name or with a value other
-than ``1``/``true``, a POST to a named path.
+``/proxy/`` prefixes, query keys that are unknown (for the verb, or for ``get`` of ``log``: the
+``PodLogOptions`` we use) or repeated, ``watch`` with a name or with a value other than ``1``/``true``, a POST
+to a named path.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ _QUERY_KEYS: dict[str, frozenset[str]] = {
     "patch": frozenset({"fieldManager", "fieldValidation", "force"}),
     "delete": frozenset(),
     "deletecollection": frozenset(),
+    "get log": frozenset({"container", "follow", "timestamps", "sinceSeconds", "sinceTime", "tailLines",
+                          "limitBytes"}),  # PodLogOptions, less previous and insecureSkipTLSVerifyBackend
 }  # fmt: skip
 
 
@@ -77,7 +80,7 @@ def parse(method: str, path: str, query: tuple[tuple[str, str], ...] = ()) -> Re
     if subresource and not _RESOURCE.fullmatch(subresource):
         raise NotCanonical("invalid subresource")
     verb = _verb(method, name=name, query=query)
-    _check_query(verb, query)
+    _check_query(f"{verb} {subresource}" if f"{verb} {subresource}" in _QUERY_KEYS else verb, query)
     return RequestInfo(verb, group, version, resource, namespace, name, subresource)
 
 

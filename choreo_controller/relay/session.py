@@ -15,6 +15,9 @@ Invariants:
 * Back-pressure: all watches of one session buffer at most ``SESSION_BUFFER_BYTES`` before the gateway's
   reader stops reading the websocket (``relieve``) - the agent's sends then block in TCP - for at most a
   heartbeat; if the consumers have not drained by then, the fullest watch is interrupted.
+* Every ``LogChannel`` (protocol version 2) ends: with the agent's ``LogEnd``, or ``STOPPED`` when the
+  connection is shut down or the consumer cancels; it holds at most its credit window (``logstreams``). A
+  session on version 1 has no logs: asking is a 501 naming the agent's version.
 * A frame for an id nobody waits for (a late response after a timeout) is dropped.
 """
 
@@ -29,12 +32,24 @@ from typing import TYPE_CHECKING, Final
 
 import structlog
 
-from choreo_controller.contracts import BadRequest, Unavailable
+from choreo_controller.contracts import BadRequest, ServerError, Unavailable
 from choreo_controller.relay import protocol
-from choreo_controller.relay.protocol import Response, WatchBookmark, WatchCancel, WatchEnd, WatchEvent
+from choreo_controller.relay.logstreams import LogChannel
+from choreo_controller.relay.protocol import (
+    LogCancel,
+    LogCredit,
+    LogData,
+    LogEnd,
+    Response,
+    WatchBookmark,
+    WatchCancel,
+    WatchEnd,
+    WatchEvent,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
+    from typing import Any
 
     from choreo_controller.relay.identity import AgentIdentity
 
@@ -106,14 +121,17 @@ class AgentSession:
         send: Callable[[str], Awaitable[None]],
         *,
         session_id: str | None = None,
+        version: int = protocol.VERSION,
     ) -> None:
         self.id = session_id or secrets.token_hex(4)
         self.identity = identity
         self.agent_name = agent_name
+        self.version = version  # negotiated at the upgrade (the subprotocol)
         self._send = send
         self._ids = itertools.count(1)
         self._pending: dict[str, asyncio.Future[Response]] = {}
         self._watches: dict[str, WatchChannel] = {}
+        self._logs: dict[str, LogChannel] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._drained = asyncio.Event()
         self.closed = False
@@ -190,6 +208,39 @@ class AgentSession:
             with contextlib.suppress(Unavailable):
                 await self.send(WatchCancel(watch_id))
 
+    async def log(self, start: protocol.LogStart) -> LogChannel:
+        """Open a log stream (protocol version 2); the channel ends with ``LogEnd`` or ``STOPPED``."""
+        if self.version < 2:
+            raise ServerError(
+                f"relay: the agent of plane {self.plane_id} speaks relay protocol version {self.version}, "
+                "which has no log streams: upgrade the agent",
+                status=501,
+                reason="NotImplemented",
+            )
+
+        async def grant(count: int) -> None:
+            if start.id in self._logs and not self.closed:
+                await self.send(LogCredit(start.id, count))
+
+        channel = LogChannel(start.id, grant, start.credit)
+        if self.closed:
+            channel.stop()
+            return channel
+        self._logs[start.id] = channel
+        try:
+            await self.send(start)
+        except Unavailable:
+            channel.stop()
+        return channel
+
+    async def cancel_log(self, log_id: str) -> None:
+        """Stop a log the consumer no longer reads (best effort)."""
+        channel = self._logs.pop(log_id, None)
+        if channel is not None and not self.closed:
+            channel.stop()
+            with contextlib.suppress(Unavailable):
+                await self.send(LogCancel(log_id))
+
     async def send(self, msg: protocol.Message) -> None:
         """Write one frame; ``Unavailable`` if the connection cannot take it, 413 if it is too large."""
         try:
@@ -219,19 +270,40 @@ class AgentSession:
             if not channel.put(msg):
                 log.warning("watch consumer too slow; interrupting", session=self.id, watch=msg.id)
                 self._interrupt(msg.id)
+        elif isinstance(msg, LogData | LogEnd):
+            self._log_frame(msg)
+
+    def _log_frame(self, msg: LogData | LogEnd) -> None:
+        stream = self._logs.get(msg.id)
+        if stream is None:
+            return
+        if isinstance(msg, LogEnd):
+            del self._logs[msg.id]
+            stream.put(msg)
+        elif not stream.put(msg.data):
+            log.warning("agent broke a log's credit; stopping it", session=self.id, log=msg.id)
+            del self._logs[msg.id]
+            self._spawn(self._cancel_log_quietly(msg.id), f"relay-cancel-{msg.id}")
 
     def _interrupt(self, watch_id: str) -> None:
         """End a watch here (the consumer resumes elsewhere) and tell the agent to stop it."""
         channel = self._watches.pop(watch_id, None)
         if channel is not None:
             channel.finish(INTERRUPTED)
-            task = asyncio.create_task(self._cancel_quietly(watch_id), name=f"relay-cancel-{watch_id}")
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._spawn(self._cancel_quietly(watch_id), f"relay-cancel-{watch_id}")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _cancel_quietly(self, watch_id: str) -> None:
         with contextlib.suppress(Unavailable):
             await self.send(WatchCancel(watch_id))
+
+    async def _cancel_log_quietly(self, log_id: str) -> None:
+        with contextlib.suppress(Unavailable):
+            await self.send(LogCancel(log_id))
 
     def shutdown(self, reason: str) -> None:
         """The connection is gone: fail every pending request and interrupt every watch. Idempotent."""
@@ -243,5 +315,8 @@ class AgentSession:
                 future.set_exception(error)
         for channel in self._watches.values():
             channel.finish(INTERRUPTED)
+        for stream in self._logs.values():
+            stream.stop()
         self._pending.clear()
         self._watches.clear()
+        self._logs.clear()

@@ -13,10 +13,17 @@ of the last event or bookmark it delivered; when the connection drops it waits u
 seconds for an agent and re-issues ``watch_start`` from that resourceVersion. The consumer sees one
 unbroken stream with nothing missed - or ``Gone`` if the apiserver compacted past that version (the
 informer relists), or ``Unavailable`` if no agent came back in time.
+
+Logs (``GET .../pods/{name}/log``, protocol version 2) stream through ``stream`` too, as lines: the log's
+bytes arrive in credit-granted chunks (``logstreams``) and are cut at newlines here. A log cannot be
+resumed from a version, so a dropped connection is ``Unavailable`` and the caller - which knows the
+timestamp of the last line it printed - asks again from there. A line longer than ``MAX_LINE`` is
+``Unavailable`` too (the agent's own transport refuses those).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -27,10 +34,11 @@ import structlog
 from choreo_controller.contracts import ApiResponse, BadRequest, Unavailable
 from choreo_controller.kube.errors import raise_for_status
 from choreo_controller.relay import protocol, requestinfo
+from choreo_controller.relay.logstreams import LOG_WINDOW
 from choreo_controller.relay.session import INTERRUPTED
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncGenerator, AsyncIterator
 
     from choreo_controller.contracts import ApiRequest
     from choreo_controller.metrics import Metrics
@@ -40,6 +48,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("choreo.relay.transport")
 RESPONSE_SLACK = 5.0  # the gateway waits this much longer than the agent's own deadline
+MAX_LINE = 16 * 1024 * 1024  # one log line, as the agent's own transport bounds it
 
 
 class RelayTransport:
@@ -94,9 +103,50 @@ class RelayTransport:
         return ApiResponse(resp.status, resp.body, headers)
 
     async def stream(self, req: ApiRequest) -> AsyncIterator[bytes]:
-        """A watch, resumed from the last delivered resourceVersion whenever the connection drops."""
-        if _verb(req) != "watch":
-            raise BadRequest("relay: stream is for watches (?watch=1)")
+        """A watch (resumed across reconnects), or a pod's log; one line at a time."""
+        info = _info(req)
+        if info.verb == "get" and info.subresource == "log":
+            lines = self._log(req)
+        elif info.verb == "watch":
+            lines = self._watch(req)
+        else:
+            raise BadRequest("relay: stream is for watches (?watch=1) and pod logs")
+        async with contextlib.aclosing(lines):
+            async for line in lines:
+                yield line
+
+    async def _log(self, req: ApiRequest) -> AsyncGenerator[bytes, None]:
+        session = await self._session(self._grace)
+        timeout = min(req.timeout or protocol.MAX_TIMEOUT, protocol.MAX_TIMEOUT)
+        start = protocol.LogStart(session.next_id(), req.path, req.query, timeout, LOG_WINDOW)
+        channel = await session.log(start)
+        ended = False
+        pending = b""
+        try:
+            while True:
+                item = await channel.next()
+                if isinstance(item, bytes):
+                    *lines, pending = (pending + item).split(b"\n")
+                    if len(pending) > MAX_LINE:
+                        raise Unavailable(f"relay: a log line over {MAX_LINE} bytes in {req.path[:200]}")
+                    for line in lines:
+                        yield line
+                    continue
+                ended = True
+                if isinstance(item, protocol.LogEnd):
+                    if not 200 <= item.status <= 299:
+                        raise_for_status(ApiResponse(item.status, item.body))
+                    if pending:
+                        yield pending
+                    return
+                raise Unavailable(
+                    f"relay: the log stream from plane {self.plane_id} was cut (connection lost)"
+                )
+        finally:
+            if not ended:
+                await session.cancel_log(start.id)
+
+    async def _watch(self, req: ApiRequest) -> AsyncGenerator[bytes, None]:
         rv = dict(req.query).get("resourceVersion", "")
         resuming = False
         while True:
@@ -141,8 +191,12 @@ class RelayTransport:
 
 
 def _verb(req: ApiRequest) -> str:
+    return _info(req).verb
+
+
+def _info(req: ApiRequest) -> requestinfo.RequestInfo:
     try:
-        return requestinfo.parse(req.method, req.path, req.query).verb
+        return requestinfo.parse(req.method, req.path, req.query)
     except requestinfo.NotCanonical as exc:
         raise BadRequest(f"relay: {req.method} {req.path[:200]!r}: {exc}") from None
 

@@ -2,11 +2,14 @@
 
 Over 2,000 generated requests outside the allowlist are sent as raw envelopes (bypassing ``RelayTransport``,
 which would refuse most of them itself): 0 reach the apiserver, every answer is the agent's 403 (policy) or
-400 (protocol). The allowed set - everything the engine does - is served. Smuggled impersonation headers are
-dropped: the apiserver honours ``Impersonate-User`` when sent directly (403 for a user without rights), yet
-the same request through the relay succeeds as the agent's own identity.
+400 (protocol). The allowed set - everything the engine does, and what people read of a run - is served.
+Log streams (``log_start``) get their own family: other subresources, foreign namespaces, options we never
+send, evil paths, a pod without an engine's run label: 0 logs read; a run pod's log is read. Smuggled
+impersonation headers are dropped: the apiserver honours ``Impersonate-User`` when sent directly (403 for a
+user without rights), yet the same request through the relay succeeds as the agent's own identity.
 """
 
+import asyncio
 import itertools
 import json
 import ssl
@@ -18,6 +21,7 @@ from relayharness import JSON, MERGE, Pki, Recording, allowed_requests, running_
 
 from choreo_controller import kube
 from choreo_controller.api import resources
+from choreo_controller.relay import protocol
 from choreo_controller.relay.identity import PlaneRef
 from choreo_controller.relay.planes import PlaneDirectory
 
@@ -178,6 +182,67 @@ def denied_requests(ns):
     return list(dict.fromkeys(r for family in families for r in family))
 
 
+def denied_log_streams(ns):
+    """``log_start`` paths and queries outside the allowlist (the pods exist: see ``run_pods``); all 403."""
+    pod = f"/api/v1/namespaces/{ns}/pods/{RUN_POD}"
+    ok = (("container", "main"),)
+    out = [(f"{pod}/{sub}", ok) for sub in SUBRESOURCES if sub != "log"]
+    out += [(f"{pod}/{sub}", ()) for sub in SUBRESOURCES if sub != "log"]
+    out += [(f"/api/v1/namespaces/{foreign}/pods/{RUN_POD}/log", ok) for foreign in FOREIGN_NAMESPACES]
+    bad_options = [(), (("container", "Main"),), (("container", "main"), ("previous", "true")),
+                   (("container", "main"), ("insecureSkipTLSVerifyBackend", "true")),
+                   (("container", "main"), ("follow", "yes")), (("container", "main"), ("tailLines", "-5")),
+                   (("container", "main"), ("limitBytes", "1e9")), (("container", "main"), ("sinceTime", "now")),
+                   (("container", "main"), ("watch", "1")), (("container", "main"), ("container", "wait")),
+                   (("container", "main"), ("pretty", "true"))]  # fmt: skip
+    out += [(f"{pod}/log", query) for query in bad_options]
+    out.append((f"/api/v1/namespaces/{ns}/pods/{OTHER_POD}/log", ok))  # no engine's run label
+    path = f"{pod}/log"
+    boundaries = [i for i, ch in enumerate(path) if ch == "/"] + [len(path)]
+    out += [(path[:cut] + evil + path[cut:], ok) for evil, cut in itertools.product(EVIL, boundaries)]
+    out += [
+        (path.upper(), ok),
+        (path + "/", ok),
+        (f"/api/v1/pods/{RUN_POD}/log", ok),
+        ("/api/v1/nodes/n/log", ok),
+    ]
+    out += [
+        (f"{_base(g, v)}/namespaces/{ns}/{r}/x/log", ok)
+        for g, v, r in FOREIGN_RESOURCES + CLUSTER_RESOURCES
+        if r != "pods"  # pods/x/log is allowed (a pod named x)
+    ]
+    out += [(f"/apis/argoproj.io/v1alpha1/namespaces/{ns}/workflows/w/log", ok),
+            (f"/api/v1/namespaces/{ns}/serviceaccounts/workflow-sa/log", ok)]  # fmt: skip
+    return list(dict.fromkeys(out))
+
+
+RUN_POD, OTHER_POD = "run-pod", "other-pod"
+
+
+async def run_pods(direct, ns):
+    """A build namespace with a pod labelled for a run and one that is not."""
+    await direct.create(
+        resources.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+    )
+    for name, labels in ((RUN_POD, {"workflows.argoproj.io/workflow": "w"}), (OTHER_POD, {"app": "x"})):
+        await direct.create(resources.POD, {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": {"containers": [{"name": "main", "image": "alpine:3.20"}]},
+        })  # fmt: skip
+
+
+async def read_log(session, path, query):
+    """One log stream as raw frames: ``(status of its LogEnd, bytes received)``."""
+    channel = await session.log(protocol.LogStart(session.next_id(), path, query, 30.0, 256 * 1024))
+    received = b""
+    while True:
+        item = await asyncio.wait_for(channel.next(), 60)
+        if isinstance(item, bytes):
+            received += item
+            continue
+        return (item.status if isinstance(item, protocol.LogEnd) else 0), received
+
+
 @pytest.fixture
 async def relay(tmp_path, build_plane):
     pki = Pki(tmp_path)
@@ -210,6 +275,29 @@ async def test_the_allowlist_is_served(relay):
         statuses += [r.status for r in await send(session, [(verb, method, path, query, ctype, body)])]
     assert [r[-1] for r in requests] == statuses
     assert len(requests) == len(served.calls)
+    await direct.delete(resources.NAMESPACE, ns)
+
+
+async def test_log_streams_outside_the_allowlist_read_nothing(relay):
+    session, served, direct = relay
+    ns = f"openchoreo-ci-logs-{uuid.uuid4().hex[:6]}"
+    await run_pods(direct, ns)
+    variants = denied_log_streams(ns)
+    assert len(variants) >= 250
+    answers = await asyncio.gather(*(read_log(session, path, query) for path, query in variants))
+    logs_read = [call.path for call in served.calls if call.path.endswith("/log")]
+    assert ({403}, set(), []) == (  # the policy's answer (400 is for frames that are not valid envelopes)
+        {status for status, _ in answers},
+        {d for _, d in answers if d},
+        logs_read,
+    )
+    status, _ = await read_log(
+        session, f"/api/v1/namespaces/{ns}/pods/{RUN_POD}/log", (("container", "main"),)
+    )
+    assert [f"/api/v1/namespaces/{ns}/pods/{RUN_POD}/log"] == [
+        c.path for c in served.calls if c.path.endswith("/log")
+    ]
+    assert status not in {400, 403}, "a run pod's log is served"
     await direct.delete(resources.NAMESPACE, ns)
 
 

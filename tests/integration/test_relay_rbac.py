@@ -21,7 +21,7 @@ from waiting import async_wait_for
 
 from choreo_controller import kube
 from choreo_controller.api import resources
-from choreo_controller.contracts import Forbidden
+from choreo_controller.contracts import ApiResource, Forbidden
 from choreo_controller.relay.identity import PlaneRef
 from choreo_controller.relay.planes import PlaneDirectory
 
@@ -76,9 +76,14 @@ async def test_the_agent_cluster_role_is_enough_and_no_more(tmp_path, build_plan
             (resp,) = await send(gateway.registry.pick("rbac"), [(verb, method, path, query, ctype, body)])
             statuses.append(resp.status)
         assert [r[-1] for r in requests] == statuses
-        for res in (resources.POD, resources.EVENT):  # kinds outside api.buildkinds
+        services = ApiResource("", "v1", "services", "Service")
+        for res in (resources.LEASE, services):  # kinds outside api.buildkinds
             with pytest.raises(Forbidden):
                 await as_agent.list(res, ns)
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": ns},
+               "spec": {"containers": [{"name": "main", "image": "x"}]}}  # fmt: skip
+        with pytest.raises(Forbidden):  # pods and events are read-only (what people read of a run)
+            await as_agent.create(resources.POD, pod)
     await kubectl(build_plane, "delete", "namespace", ns, "--wait=false")
 
 

@@ -35,15 +35,38 @@ def granted() -> dict[tuple[str, str], set[str]]:
 def test_the_agent_cluster_role_grants_exactly_the_table():
     expected: dict[tuple[str, str], set[str]] = defaultdict(set)
     for row in buildkinds.KINDS:
-        expected[(row.resource.group, row.resource.plural)] |= row.verbs
+        resource = f"{row.resource.plural}/{row.subresource}" if row.subresource else row.resource.plural
+        expected[(row.resource.group, resource)] |= row.verbs
     assert dict(expected) == granted()
 
 
 def test_the_allowlist_serves_exactly_the_relayed_rows():
-    served = {(rule.group, rule.resource): (rule.versions, rule.verbs) for rule in authz.RULES}
-    table = {key: (versions, verbs) for key, (versions, verbs, _) in buildkinds.relayed().items()}
+    served = {
+        (rule.group, rule.resource, rule.subresource): (rule.versions, rule.verbs, rule.across_namespaces)
+        for rule in authz.RULES
+    }
+    table = {
+        key: (row.versions, row.verbs, row.across_namespaces) for key, row in buildkinds.relayed().items()
+    }
     assert table == served
-    assert ("argoproj.io", "workflowtaskresults") not in served  # GRANT rows are never relayed
+    assert ("argoproj.io", "workflowtaskresults", "") not in served  # GRANT rows are never relayed
+    observed = {
+        key: (verbs, across) for key, (_, verbs, across) in served.items() if key[1] in {"pods", "events"}
+    }
+    assert {
+        ("", "pods", ""): (frozenset({"list"}), False),
+        ("", "pods", "log"): (frozenset({"get"}), False),
+        ("", "events", ""): (frozenset({"list"}), False),
+    } == observed, "what people read of a run: read-only, never across namespaces"
+
+
+@pytest.mark.parametrize("engine", ENGINES, ids=lambda e: e.name)
+def test_the_agent_lists_pods_by_the_label_each_engine_puts_on_its_run_pods(engine):
+    run = {"metadata": {"name": "build-1", "namespace": "openchoreo-ci-x"}}
+    assert engine.pod_selector(run) == f"{engine.pod_label}=build-1"
+    assert engine.pod_label in authz.POD_LABELS
+    path = "/api/v1/namespaces/openchoreo-ci-x/pods"
+    assert authz.authorize("list", "GET", path, (("labelSelector", engine.pod_selector(run)),)).allowed
 
 
 @pytest.mark.parametrize("engine", ENGINES, ids=lambda e: e.name)
@@ -122,4 +145,5 @@ def test_every_run_kind_has_its_engine_and_every_engine_reads_only_what_the_agen
     for engine in ENGINES:
         assert engine.watched[0] == engine.run
         for resource in engine.watched:  # tracking's informers list and watch them across build namespaces
-            assert {"list", "watch"} <= relayed[(resource.group, resource.plural)][1], resource
+            served = relayed[(resource.group, resource.plural, "")]
+            assert ({"list", "watch"} <= served.verbs, True) == (True, served.across_namespaces), resource

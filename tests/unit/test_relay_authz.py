@@ -21,6 +21,10 @@ SA = f"/api/v1/namespaces/{NS}/serviceaccounts"
 CM = f"/api/v1/namespaces/{NS}/configmaps"
 ROLE = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/roles"
 RB = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/rolebindings"
+PODS = f"/api/v1/namespaces/{NS}/pods"
+EVENTS = f"/api/v1/namespaces/{NS}/events"
+LOG_OPTIONS = (("container", "main"), ("follow", "true"), ("timestamps", "true"), ("sinceSeconds", "60"),
+               ("sinceTime", "2026-03-01T12:00:00Z"), ("tailLines", "10"), ("limitBytes", "1024"))  # fmt: skip
 JSON, MERGE, APPLY = "application/json", "application/merge-patch+json", "application/apply-patch+yaml"
 WATCH = (("watch", "1"), ("resourceVersion", "5"), ("allowWatchBookmarks", "true"), ("timeoutSeconds", "300"))
 ROLE_BODY = {
@@ -77,6 +81,15 @@ ALLOWED = [
     pytest.param("create", "POST", f"/api/v1/namespaces/{NS}/persistentvolumeclaims", (), JSON, b"{}",
                  id="pvc-create"),
     pytest.param("delete", "DELETE", f"{SA}/builder", (), None, None, id="serviceaccount-delete"),
+    # what people read of a run (runs logs, runs get): a run's pods, their logs, one object's Events
+    pytest.param("list", "GET", PODS, (("labelSelector", "workflows.argoproj.io/workflow=build-1"),
+                                       ("limit", "500")), None, None, id="run-pods-list"),
+    pytest.param("get", "GET", f"{PODS}/build-1-main-1/log", LOG_OPTIONS, None, None, id="pod-log-all-options"),
+    pytest.param("get", "GET", f"{PODS}/p/log", (("container", "main"),), None, None, id="pod-log"),
+    pytest.param("list", "GET", EVENTS, (("fieldSelector", "involvedObject.name=build-1-main-1"),), None, None,
+                 id="events-of-one-pod"),
+    pytest.param("list", "GET", EVENTS, (("fieldSelector", "involvedObject.kind=Pod,involvedObject.name=p,type=Warning"),),
+                 None, None, id="warning-events-of-one-pod"),
 ]  # fmt: skip
 
 
@@ -84,6 +97,7 @@ ALLOWED = [
 def test_allowed(verb, method, path, query, content_type, data):
     decision = authorize(verb, method, path, query, content_type, data)
     assert (True, "allowed", False) == (decision.allowed, decision.reason, decision.filter_namespaces)
+    assert path.endswith("/log") == decision.check_pod, "a pod's log is served only once the pod is checked"
 
 
 ACROSS = [
@@ -152,7 +166,7 @@ DENIED = [
     pytest.param("get", "GET", f"/api/v1/namespaces/{NS}/services/s", (), "not in the allowlist", id="service"),
     pytest.param("create", "POST", f"/apis/apps/v1/namespaces/{NS}/deployments", (), "not in the allowlist",
                  id="deployment"),
-    pytest.param("create", "POST", f"/api/v1/namespaces/{NS}/pods", (), "not in the allowlist", id="pod"),
+    pytest.param("create", "POST", f"/api/v1/namespaces/{NS}/pods", (), "verb create not allowed", id="pod"),
     pytest.param("list", "GET", "/api/v1/nodes", (), "not in the allowlist", id="nodes"),
     pytest.param("create", "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", (),
                  "not in the allowlist", id="clusterrolebinding"),
@@ -178,6 +192,60 @@ DENIED = [
     pytest.param("patch", "PATCH", f"/api/v1/namespaces/{NS}/status", (), "subresources", id="namespace-status"),
     pytest.param("update", "PUT", f"/api/v1/namespaces/{NS}/finalize", (), "subresources",
                  id="namespace-finalize"),
+    *[pytest.param("get", "GET", f"{PODS}/p/{sub}", (), reason, id=f"pod-{sub}")
+      for sub, reason in (("exec", "subresources"), ("attach", "subresources"), ("portforward", "subresources"),
+                          ("proxy", "subresources"), ("status", "subresources"), ("binding", "subresources"),
+                          ("eviction", "subresources"), ("ephemeralcontainers", "subresources"))],
+    pytest.param("create", "POST", f"{PODS}/p/exec", (), "not canonical", id="pod-exec-post"),
+    pytest.param("get", "GET", f"{WF}/w/log", (("container", "main"),), "subresources", id="workflow-log"),
+    # what people read of a run: narrowly
+    pytest.param("get", "GET", f"{PODS}/p", (), "verb get not allowed on pods", id="pod-get"),
+    pytest.param("watch", "GET", PODS, (("watch", "1"), ("labelSelector", "workflows.argoproj.io/workflow=w")),
+                 "verb watch", id="pods-watch"),
+    pytest.param("list", "GET", PODS, (), "a run's label", id="pods-list-unselected"),
+    pytest.param("list", "GET", PODS, (("labelSelector", "app=x"),), "a run's label", id="pods-list-other-label"),
+    pytest.param("list", "GET", PODS, (("labelSelector", "workflows.argoproj.io/workflow"),), "a run's label",
+                 id="pods-list-any-run"),
+    pytest.param("list", "GET", PODS, (("labelSelector", "workflows.argoproj.io/workflow!=x"),), "a run's label",
+                 id="pods-list-not-equal"),
+    pytest.param("list", "GET", PODS, (("labelSelector", "workflows.argoproj.io/workflow=a,app=b"),),
+                 "a run's label", id="pods-list-two-terms"),
+    pytest.param("list", "GET", PODS, (("labelSelector", "workflows.argoproj.io/workflow in (a,b)"),),
+                 "a run's label", id="pods-list-set"),
+    pytest.param("list", "GET", PODS, (("labelSelector", "workflows.argoproj.io/workflow=a"),
+                                       ("fieldSelector", "spec.nodeName=n")), "a run's label", id="pods-list-fields"),
+    pytest.param("list", "GET", "/api/v1/pods", (("labelSelector", "workflows.argoproj.io/workflow=a"),),
+                 "openchoreo-ci-*", id="pods-list-across-namespaces"),
+    pytest.param("list", "GET", "/api/v1/namespaces/kube-system/pods", (("labelSelector", "workflows.argoproj.io/workflow=a"),),
+                 "openchoreo-ci-*", id="pods-list-foreign-namespace"),
+    pytest.param("get", "GET", "/api/v1/namespaces/kube-system/pods/p/log", (("container", "main"),),
+                 "openchoreo-ci-*", id="pod-log-foreign-namespace"),
+    pytest.param("get", "GET", f"{PODS}/p/log", (), "container name", id="pod-log-no-container"),
+    pytest.param("get", "GET", f"{PODS}/p/log", (("container", "Main"),), "container name", id="pod-log-bad-container"),
+    pytest.param("get", "GET", f"{PODS}/p/log", (("container", "main"), ("previous", "true")), "not canonical",
+                 id="pod-log-previous"),
+    pytest.param("get", "GET", f"{PODS}/p/log", (("container", "main"), ("insecureSkipTLSVerifyBackend", "true")),
+                 "not canonical", id="pod-log-skip-tls"),
+    pytest.param("get", "GET", f"{PODS}/p/log", (("container", "main"), ("follow", "1")), "log options",
+                 id="pod-log-odd-flag"),
+    pytest.param("get", "GET", f"{PODS}/p/log", (("container", "main"), ("tailLines", "-1")), "log options",
+                 id="pod-log-negative"),
+    pytest.param("get", "GET", f"{PODS}/p/log", (("container", "main"), ("sinceTime", "yesterday")), "log options",
+                 id="pod-log-since-time"),
+    pytest.param("list", "GET", f"{PODS}/p/log", (("container", "main"),), "declared verb", id="pod-log-as-list"),
+    pytest.param("list", "GET", EVENTS, (), "involvedObject.name", id="events-unselected"),
+    pytest.param("list", "GET", EVENTS, (("fieldSelector", "type=Warning"),), "involvedObject.name",
+                 id="events-without-object"),
+    pytest.param("list", "GET", EVENTS, (("fieldSelector", "involvedObject.name!=p"),), "involvedObject.name",
+                 id="events-not-equal"),
+    pytest.param("list", "GET", EVENTS, (("fieldSelector", "involvedObject.name=p,metadata.name=x"),),
+                 "involvedObject.name", id="events-other-field"),
+    pytest.param("list", "GET", EVENTS, (("fieldSelector", "involvedObject.name=p"), ("labelSelector", "a")),
+                 "involvedObject.name", id="events-labels"),
+    pytest.param("list", "GET", "/api/v1/events", (("fieldSelector", "involvedObject.name=p"),),
+                 "openchoreo-ci-*", id="events-across-namespaces"),
+    pytest.param("get", "GET", f"{EVENTS}/e", (), "verb get", id="event-get"),
+    pytest.param("create", "POST", EVENTS, (), "verb create", id="event-create"),
     # verbs
     pytest.param("update", "PUT", f"{WF}/w", (), "verb update", id="workflow-put"),
     pytest.param("create", "POST", TR, (), "not in the allowlist", id="taskresult-create"),
@@ -354,7 +422,12 @@ def test_evil_fragments_inserted_anywhere_are_never_allowed(base, evil, position
     if decision.allowed:
         assert info is not None
         assert decision.filter_namespaces or (info.namespace or info.name).startswith("openchoreo-ci-")
-        assert not info.subresource
+        assert info.subresource in {"", "log"}
+        assert (
+            decision.check_pod
+            == (info.subresource == "log")
+            == (info.resource == "pods" and path.endswith("/log"))
+        )
         assert "%" not in mutated
         assert ".." not in mutated
         assert "\\" not in mutated

@@ -10,7 +10,7 @@ from localcluster.pki import CA, write_pair
 from relayharness import FakeApiserver, Pki, running_agent, running_gateway
 
 from choreo_controller.api import resources
-from choreo_controller.contracts import Forbidden, Unavailable
+from choreo_controller.contracts import Forbidden, LogOptions, NotFound, Unavailable
 from choreo_controller.kube import KubeClient
 from choreo_controller.relay.identity import PlaneRef
 from choreo_controller.relay.internal import InternalConfig
@@ -69,6 +69,41 @@ async def test_requests_and_watches_through_the_internal_api(pki, controller_ca,
         with pytest.raises(Forbidden, match="relay policy"):
             await api.get(resources.SECRET, "s", "kube-system")
     assert ("Echo", [("ADDED", "a"), ("DELETED", "a")]) == (got["kind"], events)
+
+
+async def test_a_pods_log_through_the_internal_api_and_its_errors(pki, controller_ca, gateway):
+    lines = [b"one", b"", b"three" * 30_000]
+
+    def broken():
+        async def gen():
+            yield b"first line"
+            raise Unavailable("kubelet gone")
+
+        return gen()
+
+    run = {"workflows.argoproj.io/workflow": "w"}
+    pods = {(NS, "run-pod"): run, (NS, "other"): {}, (NS, "broken"): run}
+    fake = FakeApiserver(
+        pods=pods, logs={(NS, "run-pod"): lines, (NS, "other"): [b"nope"], (NS, "broken"): broken}
+    )
+    async with (
+        running_agent(gateway.port, pki, pki.agent("p1"), fake),
+        controller(pki, controller_ca, gateway) as api,
+    ):
+        got = [line async for line in api.log(NS, "run-pod", LogOptions("main"))]
+        with pytest.raises(Forbidden, match="no engine's run label"):
+            _ = [line async for line in api.log(NS, "other", LogOptions("main"))]
+        with pytest.raises(NotFound, match='pods "gone" not found'):
+            _ = [line async for line in api.log(NS, "gone", LogOptions("main"))]
+        seen = []
+        with pytest.raises(Unavailable, match="gateway connection lost"):
+            await _collect(api.log(NS, "broken", LogOptions("main")), seen)
+    assert (lines, [b"first line"]) == (got, seen), "an error after a line cuts the log short, never a line"
+
+
+async def _collect(lines, into):
+    async for line in lines:
+        into.append(line)
 
 
 async def test_no_agent_is_unavailable(pki, controller_ca, gateway):

@@ -13,6 +13,11 @@ from choreo_controller.relay.protocol import (
     MAX_BODY,
     MAX_FRAME,
     Hello,
+    LogCancel,
+    LogCredit,
+    LogData,
+    LogEnd,
+    LogStart,
     Ping,
     ProtocolError,
     Request,
@@ -52,7 +57,27 @@ MESSAGES = [
     pytest.param(WatchEnd("w.1"), id="watch-end-normal"),
     pytest.param(WatchEnd("w.1", 410, b'{"kind":"Status"}'), id="watch-end-gone"),
     pytest.param(WatchCancel("w.1"), id="watch-cancel"),
-]
+    pytest.param(LogStart("l.1", "/api/v1/namespaces/n/pods/p/log", (("container", "main"),), 3600.0, 262144),
+                 id="log-start"),
+    pytest.param(LogData("l.1", b"line one\n\xff partial"), id="log-data"),
+    pytest.param(LogCredit("l.1", 131072), id="log-credit"),
+    pytest.param(LogEnd("l.1"), id="log-end-normal"),
+    pytest.param(LogEnd("l.1", 404, b'{"kind":"Status"}'), id="log-end-not-found"),
+    pytest.param(LogCancel("l.1"), id="log-cancel"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("msg", "version"),
+    [
+        pytest.param(Ping(), 1, id="ping"),
+        pytest.param(WatchEnd("w.1"), 1, id="watch-end"),
+        pytest.param(LogStart("l.1", "/p"), 2, id="log-start"),
+        pytest.param(LogCancel("l.1"), 2, id="log-cancel"),
+    ],
+)
+def test_a_frame_carries_the_version_that_introduced_its_type(msg, version):
+    assert version == json.loads(encode(msg))["v"]
 
 
 @pytest.mark.parametrize("msg", MESSAGES)
@@ -77,6 +102,17 @@ BAD = [
     pytest.param("[" * 100_000 + "]" * 100_000, None, id="deep-nesting"),
     pytest.param(json.dumps({"type": "ping"}), None, id="no-version"),
     pytest.param(json.dumps({"v": 2, "type": "ping"}), None, id="version-2"),
+    pytest.param(json.dumps({"v": 3, "type": "ping"}), None, id="version-3"),
+    pytest.param(frame(type="log_start", id="l", path="/p"), "l", id="log-start-as-version-1"),
+    pytest.param(json.dumps({"v": 2, "type": "log_data", "id": "l", "data": base64.b64encode(b"x" * (64 * 1024 + 1)).decode()}),
+                 "l", id="log-data-over-a-chunk"),
+    pytest.param(json.dumps({"v": 2, "type": "log_credit", "id": "l", "bytes": -1}), "l", id="credit-negative"),
+    pytest.param(json.dumps({"v": 2, "type": "log_credit", "id": "l", "bytes": 2**40}), "l", id="credit-huge"),
+    pytest.param(json.dumps({"v": 2, "type": "log_credit", "id": "l", "bytes": 1.5}), "l", id="credit-fraction"),
+    pytest.param(json.dumps({"v": 2, "type": "log_start", "id": "l", "path": "/p", "credit": True}), "l",
+                 id="credit-bool"),
+    pytest.param(json.dumps({"v": 2, "type": "log_start", "id": "l", "path": "/p", "headers": {}}), "l",
+                 id="log-start-headers"),
     pytest.param(json.dumps({"v": True, "type": "ping"}), None, id="version-bool"),
     pytest.param(json.dumps({"v": "1", "type": "ping"}), None, id="version-string"),
     pytest.param(frame(type="exec"), None, id="unknown-type"),
