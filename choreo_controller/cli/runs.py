@@ -1,9 +1,8 @@
 """``choreo-controller runs``: list, inspect, watch, cancel and rerun WorkflowRuns in a control plane.
 
-Subcommands: ``list [-n NS | -A]``, ``get RUN [-o table|yaml|json]``, ``watch RUN``, ``cancel RUN``,
-``rerun RUN [--set PATH=VALUE]... [--name NAME] [--watch]``, ``submit WORKFLOW [--cluster]
-[--from-file FILE] [--set PATH=VALUE]... [--name NAME] [--watch]``. Each takes ``--kubeconfig``,
-``--context`` and ``-n/--namespace`` (default: the context's namespace, else ``default``), like kubectl.
+Subcommands: ``list``, ``get``, ``watch``, ``cancel``, ``rerun``, ``submit``, ``logs`` (``runslogs``: it and
+``get`` read the build plane when named). Each takes ``--kubeconfig``, ``--context`` and ``-n/--namespace``
+(default: the context's namespace, else ``default``), like kubectl.
 
 Exit codes (``cli``): 0 done (``watch``, ``--watch``: the run succeeded); 1 the run failed or was cancelled
 (``watch``), the run, workflow or namespace does not exist, ``submit``'s parameters do not fit the
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
 
 DESCRIPTION = (
     "Operate WorkflowRuns: list them, show one with its conditions and steps, follow one live until it "
-    "completes, cancel one, or run one again with the same or overridden parameters."
+    "completes, cancel one, run one again with the same or overridden parameters, start one, print its logs."
 )
 EPILOG = (
     "Exit codes: 0 ok (watch: the run succeeded); 1 the run failed, was cancelled or was not found, the "
@@ -76,11 +75,14 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     get = add(
         "get", one, "show one run: fields, conditions and steps",
         "Show one WorkflowRun: its fields, then its conditions and steps (tasks) as tables; or the whole "
-        "object as YAML or JSON.",
+        "object as YAML or JSON. Given its build plane, also its unfinished steps' pods' Warning events.",
     )  # fmt: skip
     get.add_argument(
         "-o", "--output", choices=("table", "yaml", "json"), default="table", help="output format (table)"
     )
+    from choreo_controller.cli import runslogs  # noqa: PLC0415 - light: the heavy imports are in its functions
+
+    runslogs.add_plane_arguments(get)
     get.set_defaults(handler=_handler(_get))
 
     watch = add(
@@ -140,6 +142,16 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     submit.add_argument("--watch", action="store_true", help="then follow the run, as `runs watch` does")
     submit.set_defaults(handler=_handler(_submit))
 
+    logs = add(
+        "logs", one, "print a run's step logs, read from its build plane",
+        "Print a run's step logs in order, each line prefixed [step], from its build plane: through the "
+        "relay (--gateway-url; a client certificate the gateway's internal API accepts) or directly. "
+        "--follow waits for new steps until the run completes (exit code: its outcome); a step whose pod is "
+        "gone is said on stderr (exit 1).",
+    )  # fmt: skip
+    runslogs.add_arguments(logs)
+    logs.set_defaults(handler=_handler(_logs))
+
 
 Command = Callable[["KubeApi", argparse.Namespace, str], Awaitable[int]]
 
@@ -178,15 +190,16 @@ def _explain(error: Exception, args: argparse.Namespace) -> tuple[str, int] | No
     """The message and exit code of an expected failure; ``None`` for a bug (the traceback then shows)."""
     from choreo_controller.cli import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE  # noqa: PLC0415 - the root imports us
     from choreo_controller.cli.rerun import SetError  # noqa: PLC0415
+    from choreo_controller.cli.runslogs import Gone, Usage  # noqa: PLC0415
     from choreo_controller.cli.runswatch import RunDeleted  # noqa: PLC0415
     from choreo_controller.contracts import ApiError, Unavailable  # noqa: PLC0415
 
     # First match wins: Unavailable is an ApiError, and the more specific meaning must come first.
     table: list[tuple[type[Exception] | tuple[type[Exception], ...], Callable[[Any], str], int]] = [
-        (SetError, str, EXIT_USAGE),
+        ((SetError, Usage), str, EXIT_USAGE),
         (_Unreachable, lambda e: f"cannot reach the cluster: {e}", EXIT_UNREACHABLE),
         (Unavailable, lambda e: f"cannot reach the cluster: {e.message}", EXIT_UNREACHABLE),
-        (_Missing, str, EXIT_FAILED),
+        ((_Missing, Gone), str, EXIT_FAILED),
         (ApiError, lambda e: f"{type(e).__name__}: {e.message}", EXIT_FAILED),
         ((RunDeleted, TimeoutError), lambda e: f"{args.namespace}/{args.run}: {e}", EXIT_FAILED),
     ]
@@ -235,11 +248,13 @@ async def _list(api: KubeApi, args: argparse.Namespace, namespace: str) -> int:
 
 
 async def _get(api: KubeApi, args: argparse.Namespace, namespace: str) -> int:
+    from choreo_controller.cli import runslogs  # noqa: PLC0415
     from choreo_controller.cli.runsview import detail  # noqa: PLC0415
 
     run = await _read(api, namespace, args.run)
     if args.output == "table":
         sys.stdout.write(detail(run, datetime.now(UTC)))
+        await runslogs.print_warnings(args, run)
         return 0
     run.get("metadata", {}).pop("managedFields", None)
     if args.output == "json":
@@ -327,6 +342,12 @@ async def _submit(api: KubeApi, args: argparse.Namespace, namespace: str) -> int
     sys.stdout.write(f"workflowrun {namespace}/{args.run} created\n")
     sys.stdout.flush()
     return await _follow(api, created, 0.0) if args.watch else 0
+
+
+async def _logs(api: KubeApi, args: argparse.Namespace, namespace: str) -> int:
+    from choreo_controller.cli import runslogs  # noqa: PLC0415
+
+    return await runslogs.command(api, args, await _read(api, namespace, args.run))
 
 
 # ---- helpers -------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ it and the same code serves ``list``, ``get``, ``watch`` and the demo's progress
 * ``list_table`` - ``runs list``: name, workflow, status (the reason of ``WorkflowCompleted``, like the
   CRD's printer column), age, duration (start to completion, or to ``now`` while in flight);
 * ``detail`` - ``runs get``: the run's fields, then its conditions and tasks as tables;
+  ``warning_events`` - its steps' Warning events, when it reads the build plane;
 * ``progress`` / ``transitions`` - ``runs watch``: the block redrawn on a terminal, and the lines
   printed otherwise (one per task or status change);
 * ``outcome`` - whether a run has finished and how, for exit codes;
@@ -197,6 +198,13 @@ def _result_row(entry: dict[str, Any]) -> list[str]:
         return [str(entry.get("name")), f"{NONE} ({entry.get('message') or 'no value'})"]
     cut = " (truncated)" if entry.get("truncated") else ""
     return [str(entry.get("name")), f"{entry['value']}{cut}"]
+
+
+def warning_events(rows: list[list[str]]) -> str:
+    """``runs get`` with a build plane: the Warning events of the unfinished steps' pods."""
+    clipped = [[*row[:3], _clip(row[3])] for row in rows]
+    body = table(["STEP", "REASON", "COUNT", "MESSAGE"], clipped) if rows else "  none\n"
+    return "\nWarning events (build plane):\n" + body
 
 
 def progress(run: JsonObj, now: datetime) -> str:

@@ -5,6 +5,8 @@
   ``kwok-tekton-stages.yaml``). kwok's
   ``pod-ready`` stage is made to wait for ``kwok.choreo.dev/resolved``, which ``mountgate.py`` (the kubelet's
   part kwok lacks) sets once the Secrets and ConfigMaps a pod mounts or reads into its environment exist.
+  kwok also serves every container's log (``POD_LOG_LINES``) as the node's kubelet, over TLS the apiserver
+  checks, so ``kubectl logs`` and ``pods/log`` work.
 * Argo's workflow-controller, with Argo's CRDs, and Tekton Pipelines (``localcluster.tekton``), installed in
   parallel.
 * Storage: Rancher's local-path-provisioner and the default StorageClass ``local-path``
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import datetime as dt
 import json
 import sys
 from string import Template
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 
 HERE = HACK / "localcluster"
 NODE = "kwok-node-0"
+POD_LOG_LINES = ("simulated log line 1 of 3 (dated 2020)", "simulated log line 2 of 3",
+                 "simulated log line 3 of 3")  # fmt: skip
 RESOLVED = "kwok.choreo.dev/resolved"  # mountgate.RESOLVED
 STORE_NAMESPACE = "secret-store"  # secret-store.yaml
 ARGO_CONFIG = {"metricsConfig": "enabled: false\n", "telemetryConfig": "enabled: false\n"}
@@ -122,8 +127,10 @@ def _define_build(plane: Plane, bins: Path, assets: Path) -> None:
         f"--config={HERE / 'kwok-argo-stages.yaml'}", f"--config={HERE / 'kwok-tekton-stages.yaml'}",
         f"--config={HERE / 'kwok-storage-stages.yaml'}",
         "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-        "--node-lease-duration-seconds=40", "--cidr=10.244.0.0/16", "--node-ip=10.0.0.1",
-        f"--server-address=127.0.0.1:{plane.ports['kwok']}",
+        f"--config={_pod_logs(plane)}",
+        "--node-lease-duration-seconds=40", "--cidr=10.244.0.0/16", "--node-ip=127.0.0.1",
+        f"--server-address=127.0.0.1:{plane.ports['kwok']}", f"--node-port={plane.ports['kwok']}",
+        f"--tls-cert-file={plane.pki / 'kwok.crt'}", f"--tls-private-key-file={plane.pki / 'kwok.key'}",
     ], logs)  # fmt: skip
     plane.procs["mountgate"] = Proc("mountgate", [
         sys.executable, str(HERE / "mountgate.py"), kubeconfig, f"--node={NODE}",
@@ -141,6 +148,23 @@ def _define_build(plane: Plane, bins: Path, assets: Path) -> None:
         *ESO_FLAGS,
     ], logs, env={"KUBECONFIG": str(plane.kubeconfig)})  # fmt: skip
     tekton.define(plane, bins)
+
+
+def _pod_logs(plane: Plane) -> Path:
+    """Every simulated container's log (kwok ``ClusterLogs``): ``POD_LOG_LINES``, in the CRI log format.
+
+    The first line is dated 2020 (``--since`` leaves it out), the others the plane's start.
+    """
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamps = ["2020-01-01T00:00:00.000000000Z"] + [now] * (len(POD_LOG_LINES) - 1)
+    log = plane.workdir / "pod.log"
+    lines = zip(stamps, POD_LOG_LINES, strict=True)
+    log.write_text("".join(f"{stamp} stdout F {line}\n" for stamp, line in lines))
+    config = {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterLogs",
+              "metadata": {"name": "every-pod"}, "spec": {"logs": [{"logsFile": str(log)}]}}  # fmt: skip
+    path = plane.workdir / "kwok-logs.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def _kwok_stages(plane: Plane, assets: Path) -> Path:

@@ -206,6 +206,9 @@ def prepare(name: str, workdir: Path, build: bool) -> Plane:
     serving.write(pki, "serving-ca")
     cert, key = serving.issue("kube-apiserver", dns=("localhost",), ips=("127.0.0.1",), server=True)
     write_pair(pki, "apiserver", cert, key)
+    if build:  # kwok serves pod logs as the node's kubelet; the apiserver checks it with the serving CA
+        cert, key = serving.issue("kwok-node-0", dns=("kwok-node-0",), ips=("127.0.0.1",), server=True)
+        write_pair(pki, "kwok", cert, key)
     client = CA.new(f"{name}-client-ca")
     client.write(pki, "client-ca")
     cert, key = client.issue("admin", organizations=("system:masters",), client=True)
@@ -234,6 +237,8 @@ def define_core(plane: Plane, bins: Path) -> None:
         f"--client-ca-file={pki / 'client-ca.crt'}", f"--cert-dir={pki}",
         "--service-cluster-ip-range=10.96.0.0/24", "--authorization-mode=Node,RBAC",
         "--allow-privileged=true",
+        "--kubelet-preferred-address-types=InternalIP",
+        f"--kubelet-certificate-authority={pki / 'serving-ca.crt'}",
         f"--service-account-issuer=https://127.0.0.1:{p['apiserver']}/",
         f"--service-account-key-file={pki / 'sa.key'}",
         f"--service-account-signing-key-file={pki / 'sa.key'}",
