@@ -2,7 +2,9 @@
 standalone gateway (mode ``remote``: the CLI reads the build plane through the gateway's internal API, with the
 controller's client certificate), the agent with the build plane's least-privilege RBAC, Argo, and kwok
 serving every simulated container's log (``localcluster.buildplane.POD_LOG_LINES``: its first line dated 2020).
-The demo pipeline has three steps of ``stepSeconds`` each, so ``--follow`` meets running steps.
+The demo pipeline has three steps of ``stepSeconds`` each, so ``--follow`` meets running steps. Also: a failed
+step's last log lines in the run's message (read by the controller through the relay when the failure is
+first seen), and ``runs get``'s Warning events of an unschedulable step.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from demo_support import cli, ready, submit
 from localcluster.buildplane import POD_LOG_LINES
 from waiting import async_wait_for
 
+from choreo_controller.api import conditions as c
 from choreo_controller.api import resources as r
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
@@ -121,3 +124,35 @@ async def test_get_shows_the_warning_events_of_an_unschedulable_step(demo, contr
     code, out, _ = await cli("runs", "get", "stuck-1", "-n", ns, kubeconfig=kube)
     assert (0, False) == (code, "Warning events" in out), "without a build plane, runs get reads none"
     await cli("runs", "cancel", "stuck-1", "-n", ns, kubeconfig=kube)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("controller", ["remote"], indirect=True)
+async def test_a_failed_steps_last_log_lines_stay_in_the_runs_message(demo, controller):
+    ns = demo.namespace
+    pod = {
+        "name": "main",
+        "metadata": {"annotations": {"kwok.choreo.dev/fail": "true"}},
+        "container": {"image": "alpine:3.20", "command": ["false"]},
+    }
+    run_template = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "${metadata.workflowRunName}", "namespace": "${metadata.namespace}"},
+        "spec": {"entrypoint": "main", "templates": [pod]},
+    }
+    workflow = {
+        "apiVersion": r.API_VERSION,
+        "kind": "Workflow",
+        "metadata": {"name": "fails", "namespace": ns},
+        "spec": {"runTemplate": run_template},
+    }
+    run = {"apiVersion": r.API_VERSION, "kind": "WorkflowRun", "metadata": {"name": "fails-1", "namespace": ns},
+           "spec": {"workflow": {"name": "fails"}}}  # fmt: skip
+    await demo.cp.create(r.WORKFLOW, workflow)
+    await async_wait_for("the Workflow Ready", lambda: ready(demo, "fails"))
+    await demo.cp.create(r.WORKFLOW_RUN, run)
+    failed = await demo.wait_reason("fails-1", c.R_FAILED, within=120)
+    message = c.find(failed["status"]["conditions"], c.FAILED)["message"]
+    tail = message.split("\n")[1:]
+    assert ["--- step fails-1: last 3 log lines ---", *POD_LOG_LINES] == tail, message
