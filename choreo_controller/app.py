@@ -283,14 +283,13 @@ async def run_controller(opts: ControllerOptions) -> None:
         components = others["components"]
         for name, func in comp.INDEXERS.items():
             components.store.add_indexer(name, func)
-        governance = comp.ComponentGovernance(
-            comp.CachedLookup(
-                components.store,
-                others["componenttypes"].store,
-                others["clustercomponenttypes"].store,
-                others["workflows"].store,
-            )
+        cached = comp.CachedLookup(
+            components.store,
+            others["componenttypes"].store,
+            others["clustercomponenttypes"].store,
+            others["workflows"].store,
         )
+        governance = comp.ComponentGovernance(comp.ConfirmedLookup(cached, comp.ApiLookup(cp)))
         deps = RunDeps(
             cp,
             caches,

@@ -17,6 +17,7 @@ from choreo_controller.reconcilers.component import (
     ComponentCaches,
     ComponentGovernance,
     ComponentReconciler,
+    ConfirmedLookup,
     check_run_governance,
     components_of_type,
     components_of_workflow,
@@ -24,6 +25,7 @@ from choreo_controller.reconcilers.component import (
 from choreo_controller.runtime.clock import RealClock
 from choreo_controller.runtime.handlers import EventHandler
 from choreo_controller.runtime.informer import Informer
+from choreo_controller.runtime.store import Store
 
 pytestmark = pytest.mark.cluster
 API = "openchoreo.dev/v1alpha1"
@@ -415,3 +417,19 @@ async def test_cached_lookup_agrees_with_the_api(api, namespace, caches):
             await check_run_governance(labelled, lookup)
         outcomes.append(refused.value.message)
     assert outcomes[0] == outcomes[1]
+
+
+async def test_a_refusal_never_rests_on_a_cache_that_lags(api, namespace):
+    """A Component the controller's caches have not seen yet (created a moment before its first push) is
+    read live before the run is refused: refusals are terminal."""
+    behind = CachedLookup(Store(), Store(), Store(), Store())  # synced before anything was created
+    labelled = run(namespace, both("shop"), DOCKER)
+    with pytest.raises(TerminalError) as refused:
+        await check_run_governance(labelled, behind)
+    assert f"Component 'shop' not found in namespace {namespace!r}" == refused.value.message
+    await check_run_governance(labelled, ConfirmedLookup(behind, ApiLookup(api)))
+    with pytest.raises(TerminalError) as refused:
+        await check_run_governance(
+            run(namespace, both("nobody"), DOCKER), ConfirmedLookup(behind, ApiLookup(api))
+        )
+    assert f"Component 'nobody' not found in namespace {namespace!r}" == refused.value.message

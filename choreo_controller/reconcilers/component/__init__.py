@@ -16,6 +16,7 @@ from choreo_controller.reconcilers.component.governance import (
     CachedLookup,
     ComponentGovernance,
     ComponentLookup,
+    ConfirmedLookup,
     check_run_governance,
 )
 from choreo_controller.reconcilers.component.reconciler import (
@@ -34,6 +35,7 @@ __all__ = [
     "ComponentGovernance",
     "ComponentLookup",
     "ComponentReconciler",
+    "ConfirmedLookup",
     "WorkloadWriter",
     "check_run_governance",
     "components_of_type",

@@ -276,6 +276,34 @@ class CachedLookup:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfirmedLookup:
+    """``ComponentLookup`` that answers from ``cached`` and confirms every absence with ``live``.
+
+    A refusal is terminal, so it must not rest on a cache that lags: a Component created a moment before its
+    first push (the receiver saw it, the controller's informer not yet) would otherwise fail that build for
+    good. Present objects come from the cache, so the common path makes no API call.
+    """
+
+    cached: ComponentLookup
+    live: ComponentLookup
+
+    async def component(self, key: ObjectKey) -> JsonObj | None:
+        """The cached Component, else a live read."""
+        return await self.cached.component(key) or await self.live.component(key)
+
+    async def component_type(self, ref: ComponentTypeRef, namespace: str) -> JsonObj | None:
+        """The cached (Cluster)ComponentType, else a live read."""
+        found = await self.cached.component_type(ref, namespace)
+        return found or await self.live.component_type(ref, namespace)
+
+    async def has_workflow(self, namespace: str, name: str) -> bool:
+        """Cached, else a live read."""
+        return await self.cached.has_workflow(namespace, name) or await self.live.has_workflow(
+            namespace, name
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ApiLookup:
     """``ComponentLookup`` reading the apiserver (tests, tools, callers without caches)."""
 
