@@ -33,6 +33,7 @@ import structlog
 
 from choreo_controller.api import labels
 from choreo_controller.api import resources as r
+from choreo_controller.api.planes import PLANE_KINDS
 from choreo_controller.app_autobuild import AutoBuildServer
 from choreo_controller.app_relay import RelayOptions, relay_planes
 from choreo_controller.kube import KubeClient, connect
@@ -152,8 +153,8 @@ async def _build_planes(
             cp,
             metrics=mgr.metrics,
             clock=clock,
-            build_planes=others["buildplanes"].store,
-            cluster_build_planes=others["clusterbuildplanes"].store,
+            build_planes=others[r.BUILD_PLANE.plural].store,
+            cluster_build_planes=others[r.CLUSTER_BUILD_PLANE.plural].store,
         )
         return planes, planes
     bp = await stack.enter_async_context(connect(opts.build_plane_kubeconfig, qps=opts.qps, burst=opts.burst))
@@ -185,12 +186,9 @@ def _wire_run_handlers(
     plane_events.add_handler(EventHandler(plane_event, plane_event, plane_event))
     for kind, name in (("Workflow", "workflows"), ("ClusterWorkflow", "clusterworkflows")):
         others[name].add_handler(enqueue(runs_ctrl.queue, ix.runs_of_workflow(runs, kind)))
-    others["buildplanes"].add_handler(
-        enqueue(runs_ctrl.queue, ix.runs_waiting_for_plane(runs, cluster=False))
-    )
-    others["clusterbuildplanes"].add_handler(
-        enqueue(runs_ctrl.queue, ix.runs_waiting_for_plane(runs, cluster=True))
-    )
+    for plane_kind in PLANE_KINDS:
+        mapper = ix.runs_waiting_for_plane(runs, cluster=not plane_kind.namespaced)
+        others[plane_kind.resource.plural].add_handler(enqueue(runs_ctrl.queue, mapper))
 
 
 def _wire_components(mgr: Manager, cp: KubeApi, clock: Clock, others: dict[str, Informer]) -> None:
@@ -261,8 +259,7 @@ async def run_controller(opts: ControllerOptions) -> None:
         kinds = (
             r.WORKFLOW,
             r.CLUSTER_WORKFLOW,
-            r.BUILD_PLANE,
-            r.CLUSTER_BUILD_PLANE,
+            *(kind.resource for kind in PLANE_KINDS),
             r.SECRET_REFERENCE,
             r.COMPONENT,
             r.COMPONENT_TYPE,
@@ -275,8 +272,7 @@ async def run_controller(opts: ControllerOptions) -> None:
             runs=runs_informer.store,
             workflows=others["workflows"].store,
             cluster_workflows=others["clusterworkflows"].store,
-            build_planes=others["buildplanes"].store,
-            cluster_build_planes=others["clusterbuildplanes"].store,
+            planes={kind.kind: others[kind.resource.plural].store for kind in PLANE_KINDS},
             secret_references=others["secretreferences"].store,
             components=others["components"].store,
         )

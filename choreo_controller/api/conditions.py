@@ -37,6 +37,12 @@ R_EXTERNAL_REF_NOT_FOUND = "ExternalRefNotFound"
 R_BUILD_PLANE_UNAVAILABLE = "BuildPlaneUnavailable"
 R_BUILD_PLANE_FORBIDDEN = "BuildPlaneForbidden"  # the build plane refused a write (401/403): RBAC, allowlist
 R_BUILD_PLANE_KIND_MISSING = "BuildPlaneKindMissing"  # the build plane does not serve a kind (404): a CRD
+# The same five plane reasons of a run whose plane is of OpenChoreo 1.x's kinds (api.planes.Generation).
+R_WORKFLOW_PLANE_NOT_FOUND = "WorkflowPlaneNotFound"
+R_WORKFLOW_PLANE_RESOLUTION_FAILED = "WorkflowPlaneResolutionFailed"
+R_WORKFLOW_PLANE_UNAVAILABLE = "WorkflowPlaneUnavailable"
+R_WORKFLOW_PLANE_FORBIDDEN = "WorkflowPlaneForbidden"
+R_WORKFLOW_PLANE_KIND_MISSING = "WorkflowPlaneKindMissing"
 R_NAME_CONFLICT = "NameConflict"
 R_CANCELLED = "Cancelled"
 R_QUEUED = "Queued"  # waiting for its turn in a concurrency group (not terminal, no timer)

@@ -1,4 +1,4 @@
-"""Label, annotation and finalizer names, and the build-plane namespace rule (SPEC sections 2, 4, 5)."""
+"""Label, annotation and finalizer names (SPEC sections 2, 4, 5); build namespaces: ``api.planes``."""
 
 from __future__ import annotations
 
@@ -23,13 +23,7 @@ ANNOTATION_COMMIT_TIME = f"{PREFIX}/autobuild-commit-time"  # its commit time (R
 FINALIZER = f"{PREFIX}/workflowrun-cleanup"
 FIELD_MANAGER = "choreo-controller"
 
-BUILD_NAMESPACE_PREFIX = "openchoreo-ci-"
 WORKFLOW_SERVICE_ACCOUNT = "workflow-sa"
-
-
-def build_namespace(namespace: str) -> str:
-    """The build-plane namespace of a control-plane namespace: ``openchoreo-ci-<namespace>``."""
-    return f"{BUILD_NAMESPACE_PREFIX}{namespace}"
 
 
 def run_labels(run_name: str, run_namespace: str, run_uid: str) -> dict[str, str]:

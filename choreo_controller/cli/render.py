@@ -2,12 +2,16 @@
 
 Reads (as ``kubectl apply`` would: ``kubeyaml``) a Workflow or ClusterWorkflow, a WorkflowRun, the
 SecretReferences its external refs name (``--ref``, repeatable, multi-document files allowed) and
-optionally a BuildPlane (for ``buildplane.secretStore``); validates the run's parameters and renders
-exactly what the controller would apply in the build plane. stdout gets the objects only: the extra
-resources in ``spec.resources`` order (skipped ones left out), then the engine's run object, as multi-document
-YAML or (``--output json``) one JSON
-list. On invalid input stdout stays empty, stderr gets one line per problem starting with its reason
-(``InvalidParameters: parameters.repository.url: 'url' is a required property``) and the exit code is 1.
+optionally the plane (``--plane``: a BuildPlane, ClusterBuildPlane, WorkflowPlane or ClusterWorkflowPlane,
+for ``workflowplane.secretStore`` and the build namespace); validates the run's parameters and renders
+exactly what the controller would apply in the build plane. Without ``--plane`` the plane is the one the
+Workflow's ``workflowPlaneRef`` or ``buildPlaneRef`` names (with neither, the first of the resolution
+order, a BuildPlane or ClusterBuildPlane ``default``), without a secret store. A run without
+``spec.workflow.kind`` pairs with a Workflow or a ClusterWorkflow of its name. stdout gets the objects
+only: the extra resources in ``spec.resources`` order (skipped ones left out), then the engine's run
+object, as multi-document YAML or (``--output json``) one JSON list. On invalid input stdout stays empty,
+stderr gets one line per problem starting with its reason (``InvalidParameters:
+parameters.repository.url: 'url' is a required property``) and the exit code is 1.
 Parameters the schema does not declare are rendered (as OpenChoreo does) and each gets a stderr line
 ``Warning: UnknownParameters: parameters.scope: ...``; the exit code stays 0.
 
@@ -34,7 +38,7 @@ DESCRIPTION = (
     "nothing is printed on stdout and every problem is one line on stderr, starting with its reason."
 )
 WORKFLOW_KINDS = ("Workflow", "ClusterWorkflow")
-BUILD_PLANE_KINDS = ("BuildPlane", "ClusterBuildPlane")
+PLANE_KINDS = ("BuildPlane", "ClusterBuildPlane", "WorkflowPlane", "ClusterWorkflowPlane")
 
 
 class InputError(Exception):
@@ -64,7 +68,14 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--ref", action="append", default=[], metavar="FILE", help="SecretReference YAML (repeatable)"
     )
-    parser.add_argument("--build-plane", metavar="FILE", help="BuildPlane or ClusterBuildPlane YAML")
+    parser.add_argument(
+        "--plane",
+        "--build-plane",
+        dest="plane",
+        metavar="FILE",
+        help="BuildPlane, ClusterBuildPlane, WorkflowPlane or ClusterWorkflowPlane YAML (default: the one "
+        "the Workflow names, without a secret store)",
+    )
     parser.add_argument("--output", choices=("yaml", "json"), default="yaml", help="output format")
     parser.set_defaults(handler=handle)
 
@@ -89,8 +100,8 @@ def _render(args: argparse.Namespace) -> list[dict[str, Any]]:
     workflow = _one(args.workflow, WORKFLOW_KINDS)
     run = _one(args.run, ("WorkflowRun",))
     refs = [doc for path in args.ref for doc in _documents(path, ("SecretReference",))]
-    build_plane = _one(args.build_plane, BUILD_PLANE_KINDS) if args.build_plane else None
     _check_pairing(workflow, run)
+    build_plane = _plane(workflow, _one(args.plane, PLANE_KINDS) if args.plane else None)
     metadata = run.setdefault("metadata", {})
     metadata["uid"] = metadata.get("uid") or PLACEHOLDER_UID
     problems = [f"{p.reason}: {p.message}" for p in render.check_workflow(workflow)]
@@ -105,7 +116,8 @@ def _render(args: argparse.Namespace) -> list[dict[str, Any]]:
             workflow, ((run.get("spec") or {}).get("workflow") or {}).get("parameters")
         )
         parameters = resolved.values
-        external = _external_refs(render.external_ref_requests(workflow, run, parameters), run, refs)
+        requests = render.external_ref_requests(workflow, run, parameters, build_plane=build_plane)
+        external = _external_refs(requests, run, refs)
         rendered = render.render_run(workflow, run, external, build_plane, parameters=parameters)
     except schema.InvalidParameters as error:
         more = error.total - len(error.violations)
@@ -124,17 +136,40 @@ def _render(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _check_pairing(workflow: dict[str, Any], run: dict[str, Any]) -> None:
     wanted = (run.get("spec") or {}).get("workflow") or {}
-    kind, name = wanted.get("kind") or "Workflow", wanted.get("name")
+    name = wanted.get("name")
+    kind = wanted.get("kind") or workflow.get("kind")  # no kind: a Workflow or else a ClusterWorkflow
     actual = (workflow.get("kind"), (workflow.get("metadata") or {}).get("name"))
     if (kind, name) != actual:
+        said = wanted.get("kind") or "Workflow or ClusterWorkflow"
         raise InputError(
-            [f"InvalidInput: the run refers to {kind} {name!r}, but --workflow is {actual[0]} {actual[1]!r}"]
+            [f"InvalidInput: the run refers to {said} {name!r}, but --workflow is {actual[0]} {actual[1]!r}"]
         )
     run_namespace = (run.get("metadata") or {}).get("namespace") or "default"
     workflow_namespace = (workflow.get("metadata") or {}).get("namespace")
     if kind == "Workflow" and workflow_namespace not in (None, run_namespace):
         where = f"the run is in namespace {run_namespace!r}, the Workflow in {workflow_namespace!r}"
         raise InputError([f"InvalidInput: {where}"])
+
+
+def _plane(workflow: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:
+    """The plane to render for: ``given`` if the Workflow may use it, else the one its reference names."""
+    from choreo_controller.api import planes  # noqa: PLC0415
+
+    try:
+        _, candidates = planes.candidates(
+            workflow, cluster_workflow=workflow.get("kind") == "ClusterWorkflow"
+        )
+    except planes.PlaneRefError as error:
+        raise InputError([f"{error.generation.resolution_failed}: {error}"]) from None
+    if given is None:
+        first = candidates[0]
+        return {"kind": first.kind.kind, "metadata": {"name": first.name}}
+    kind, name = given.get("kind"), (given.get("metadata") or {}).get("name")
+    allowed = [c for c in candidates if c.kind.kind == kind and (len(candidates) > 1 or c.name == name)]
+    if not allowed:
+        wanted = " or ".join(f"{c.kind.kind} {c.name!r}" for c in candidates)
+        raise InputError([f"InvalidInput: the Workflow uses {wanted}, but --plane is {kind} {name!r}"])
+    return given
 
 
 def _external_refs(requests: list[Any], run: dict[str, Any], refs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from choreo_controller.api import conditions as c
 from choreo_controller.engines import engine_for
+from choreo_controller.reconcilers.workflowrun.resolve import recorded_plane
 from choreo_controller.reconcilers.workflowrun.ttl import parse_time
 
 if TYPE_CHECKING:
@@ -102,9 +103,10 @@ def run_duration(run: JsonObj, now: datetime) -> str:
 
 
 def workflow_text(run: JsonObj) -> str:
-    """``name``, or ``ClusterWorkflow/name`` for a cluster-scoped workflow."""
+    """``name``, or ``ClusterWorkflow/name`` for a cluster-scoped workflow (as resolved, once it is)."""
     ref = (run.get("spec") or {}).get("workflow") or {}
-    kind, name = ref.get("kind") or "Workflow", str(ref.get("name") or NONE)
+    resolved = _status(run).get("resolvedWorkflow") or {}
+    kind, name = ref.get("kind") or resolved.get("kind") or "Workflow", str(ref.get("name") or NONE)
     return name if kind == "Workflow" else f"{kind}/{name}"
 
 
@@ -155,7 +157,7 @@ def _run_object_text(ref: dict[str, Any]) -> str:
 def detail(run: JsonObj, now: datetime) -> str:
     """``runs get``: the run's fields, its conditions and its tasks."""
     st, meta = _status(run), _meta(run)
-    ref, plane = st.get("runReference") or {}, st.get("buildPlane") or {}
+    ref, plane = st.get("runReference") or {}, recorded_plane(run)
     fields = [
         ("Name", meta.get("name", "")),
         ("Namespace", meta.get("namespace", "")),
@@ -165,7 +167,7 @@ def detail(run: JsonObj, now: datetime) -> str:
         ("Started", st.get("startedAt") or NONE),
         ("Completed", st.get("completedAt") or NONE),
         ("Duration", run_duration(run, now)),
-        ("Build plane", _plane_text(plane)),
+        ("Plane", _plane_text(plane)),
         ("Run object", _run_object_text(ref)),
     ]  # fmt: skip
     out = "".join(f"{label + ':':<15}{value}\n" for label, value in fields)

@@ -2,13 +2,13 @@
 
 * ``Reader`` - a cached view of one kind (an informer's ``Store`` satisfies it structurally): ``get`` by
   key and ``index_keys``. Reconcilers never list the apiserver for something an informer already holds.
-* ``BuildPlanes`` / ``PlaneView`` - the build plane a run resolved, as a ``PlaneTarget`` (its planeID *and*
-  the BuildPlane/ClusterBuildPlane object that named it: the relay routes an object's traffic only to agents
-  that object's clientCA vouches for, so a tenant's object squatting on a planeID never sees another
-  tenant's runs). A view carries the ``KubeApi`` to write with and watch-fed caches of our objects of the
-  engines' kinds - run objects and the children an engine reads (status follows the build plane by watch;
-  the reconciler never polls); a kind's cache starts the first time it is asked for, so a plane without
-  some engine is never watched for its kinds. ``direct`` mode serves
+* ``BuildPlanes`` / ``PlaneView`` - the plane a run resolved, as a ``PlaneTarget`` (its planeID *and* the
+  plane object - any of the four kinds - that named it: the relay routes an object's traffic only to
+  agents that object's clientCA vouches for, so a tenant's object squatting on a planeID never sees
+  another tenant's runs). A view carries the ``KubeApi`` to write with and watch-fed caches of our objects
+  of the engines' kinds - run objects and the children an engine reads (status follows the build plane by
+  watch; the reconciler never polls); a kind's cache starts the first time it is asked for, so a plane
+  without some engine is never watched for its kinds. ``direct`` mode serves
   every target from one kubeconfig; relay mode one view per planeID and clientCA. ``plane`` raises
   ``Unavailable`` when the plane cannot be reached at all.
 * ``Governance`` - the hook for component runs (SPEC section 6); ``AllowAll`` until that issue lands.
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from choreo_controller.contracts import ApiResource, JsonObj, KubeApi, ObjectKey
 
 
@@ -44,11 +46,11 @@ class Reader(Protocol):
 
 @dataclass(frozen=True, slots=True, order=True)
 class PlaneTarget:
-    """A build plane as a run resolved it: ``planeID`` and the plane object (``status.buildPlane``)."""
+    """A plane as a run resolved it: ``planeID`` and the plane object (``status.plane``)."""
 
     plane_id: str
-    kind: str = ""  # "BuildPlane" | "ClusterBuildPlane"; "" in direct mode (one cluster for every planeID)
-    namespace: str = ""  # a BuildPlane's namespace (the run's); "" for a ClusterBuildPlane
+    kind: str = ""  # one of the four plane kinds; "" in direct mode (one cluster for every planeID)
+    namespace: str = ""  # a namespaced plane's namespace (the run's); "" for a cluster-scoped one
     name: str = ""
 
 
@@ -99,12 +101,11 @@ class AllowAll:
 
 @dataclass(frozen=True, slots=True)
 class Caches:
-    """The informer caches the WorkflowRun reconciler reads."""
+    """The informer caches the WorkflowRun reconciler reads; ``planes`` by kind (all four, ``api.planes``)."""
 
     runs: Reader
     workflows: Reader
     cluster_workflows: Reader
-    build_planes: Reader
-    cluster_build_planes: Reader
+    planes: Mapping[str, Reader]
     secret_references: Reader
     components: Reader | None = None  # concurrency policies of component runs (default policy without)

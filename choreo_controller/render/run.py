@@ -4,7 +4,9 @@
 and after fetching the external refs that ``external_ref_requests`` names. Its result holds the extra
 resources (``spec.resources`` order, skipped ones left out) and the engine's run object, each with
 
-* ``metadata.namespace`` forced to the build namespace ``openchoreo-ci-<run namespace>``;
+* ``metadata.namespace`` forced to the build namespace: ``openchoreo-ci-<run namespace>`` for a BuildPlane
+  or ClusterBuildPlane (or no plane), ``workflows-<run namespace>`` for a WorkflowPlane or
+  ClusterWorkflowPlane (``api.planes``; the plane object's ``kind`` decides);
 * the run labels (``api.labels.run_labels``) merged over whatever the template set;
 * for the run object: its engine's fixes (``finish.engine_fixes``: the ServiceAccount defaulted to
   ``workflow-sa``, parameter values the engine wants as text turned into text);
@@ -24,7 +26,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from choreo_controller.api import labels
+from choreo_controller.api import labels, planes
 from choreo_controller.render import names, scan, values, walk
 from choreo_controller.render.budget import Budget
 from choreo_controller.render.cel import Scope
@@ -62,15 +64,18 @@ class _Run:
     name: str
     namespace: str
     uid: str
+    build_namespace: str
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def _run_identity(run: dict[str, Any]) -> _Run:
+def _run_identity(run: dict[str, Any], plane: dict[str, Any] | None) -> _Run:
     meta = run.get("metadata") or {}
+    namespace = str(meta.get("namespace") or "default")
     return _Run(
         name=str(meta.get("name") or ""),
-        namespace=str(meta.get("namespace") or "default"),
+        namespace=namespace,
         uid=str(meta.get("uid") or ""),
+        build_namespace=planes.build_namespace(str((plane or {}).get("kind") or ""), namespace),
         metadata=meta,
     )
 
@@ -81,12 +86,9 @@ def build_context(
     external_refs: dict[str, dict[str, Any]],
     build_plane: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The CEL variables of a run (SPEC section 4), as plain JSON."""
-    ident = _run_identity(run)
-    plane: dict[str, Any] = {}
-    store = ((build_plane or {}).get("spec") or {}).get("secretStoreRef") or {}
-    if store.get("name"):
-        plane["secretStore"] = store["name"]
+    """The CEL variables of a run (SPEC section 4), as plain JSON; ``secretStore`` is ``""`` when unset."""
+    ident = _run_identity(run, build_plane)
+    plane: dict[str, Any] = {"secretStore": planes.secret_store(build_plane)}
     refs = {
         ref_id: {
             "metadata": {k: v for k, v in (obj.get("metadata") or {}).items() if k in {"name", "namespace"}},
@@ -98,7 +100,7 @@ def build_context(
         "metadata": {
             "workflowRunName": ident.name,
             "namespaceName": ident.namespace,
-            "namespace": labels.build_namespace(ident.namespace),
+            "namespace": ident.build_namespace,
             "labels": dict(ident.metadata.get("labels") or {}),
             "annotations": dict(ident.metadata.get("annotations") or {}),
         },
@@ -144,7 +146,7 @@ def _finalize(obj: Any, run: _Run, path: str) -> dict[str, Any]:
             "at most 253 characters)",
             path=f"{path}.metadata.name",
         )
-    meta["namespace"] = labels.build_namespace(run.namespace)
+    meta["namespace"] = run.build_namespace
     existing = meta.get("labels") or {}
     if not isinstance(existing, dict):
         raise RenderFailed("metadata.labels must be a map", path=path)
@@ -180,7 +182,7 @@ def render_run(
     template = spec.get("runTemplate")
     if not isinstance(template, dict):
         raise InvalidTemplate("spec.runTemplate is required and must be an object", path="runTemplate")
-    ident = _run_identity(run)
+    ident = _run_identity(run, build_plane)
     scope = Scope(build_context(run, parameters, external_refs, build_plane), budget or Budget())
     rendered: list[tuple[str, dict[str, Any]]] = []
     for index, resource in enumerate(spec.get("resources") or []):
@@ -210,10 +212,14 @@ def render_value(
 
 
 def external_ref_requests(
-    workflow: dict[str, Any], run: dict[str, Any], parameters: dict[str, Any], budget: Budget | None = None
+    workflow: dict[str, Any],
+    run: dict[str, Any],
+    parameters: dict[str, Any],
+    budget: Budget | None = None,
+    build_plane: dict[str, Any] | None = None,
 ) -> list[ExternalRefRequest]:
-    """The refs a run needs, names rendered (context: ``metadata`` and ``parameters``)."""
-    scope = Scope(build_context(run, parameters, {}, None), budget or Budget())
+    """The refs a run needs, names rendered (context: ``metadata``, ``parameters`` and the plane)."""
+    scope = Scope(build_context(run, parameters, {}, build_plane), budget or Budget())
     requests = []
     for index, ref in enumerate((workflow.get("spec") or {}).get("externalRefs") or []):
         path = f"externalRefs[{index}].name"

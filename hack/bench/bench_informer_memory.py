@@ -92,7 +92,7 @@ def workflow_run(i: int, rng: random.Random) -> dict:
                              "namespace": f"openchoreo-ci-{ns}"},
             "resources": [{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
                            "name": f"{name}-git-secret", "namespace": f"openchoreo-ci-{ns}"}],
-            "buildPlane": {"kind": "BuildPlane", "name": "default", "planeID": "default"},
+            "plane": {"kind": "BuildPlane", "name": "default", "planeID": "default"},
             "tasks": [{"name": n, "phase": "Succeeded", "startedAt": ts, "completedAt": ts, "message": ""}
                       for n in ("checkout-source", "build-image", "publish-image", "generate-workload-cr")],
             "startedAt": ts, "completedAt": ts,

@@ -9,7 +9,7 @@ plane's audit log (``benchlib.start_lab(audit=True)``).
    ready, the agent connected and ``--settle`` seconds passed (the last of five samples, 1 s apart).
 2. 10,000 completed runs: ``--runs`` WorkflowRuns exactly as the controller leaves a run that succeeded
    (``finished``: finalizer, ``spec.ttlAfterCompletion`` 7d copied from the Workflow, status built with the
-   reconciler's own transitions - pending, submitted (``buildPlane``, ``resolvedWorkflow``,
+   reconciler's own transitions - pending, submitted (``plane``, ``resolvedWorkflow``,
    ``runReference``), running, three tasks, succeeded with ``completedAt`` - ``observedGeneration`` 1), made
    by a bounded-concurrency asyncio client: create, then the status through the ``status`` subresource.
    A create carries no status (the subresource drops it), and a leading controller would pick the run up
@@ -49,7 +49,7 @@ from benchlib import CONTROLLER_USER, PLANE_ID, Controller, Fleet, Lab, load, ma
 from benchruns import create_retrying, prepare, run_object, sample_workflow
 from localcluster import tekton
 
-from choreo_controller.api import labels
+from choreo_controller.api import labels, planes
 from choreo_controller.api import resources as r
 from choreo_controller.contracts import ServerError, TooManyRequests, Unavailable
 from choreo_controller.kube import connect
@@ -71,12 +71,12 @@ def finished(namespace: str, name: str, workflow: JsonObj, now: datetime) -> tup
     """A run as the controller leaves it when it succeeded: ``(object to create, status)``."""
     run = run_object(namespace, name, ttl=TTL)
     run["metadata"]["finalizers"] = [labels.FINALIZER]
-    build_ns = labels.build_namespace(namespace)
+    build_ns = planes.build_namespace("BuildPlane", namespace)
     where = f"{build_ns}/{name} in build plane {PLANE_ID!r}"
     t = [now + timedelta(seconds=s) for s in range(8)]
     kw: dict[str, Any] = {"gen": 1}
     st = state.pending({}, f"Submitting to build plane {PLANE_ID!r}", now=t[0], **kw)
-    st["buildPlane"] = {"kind": "BuildPlane", "name": "default", "planeID": PLANE_ID}
+    st["plane"] = {"kind": "BuildPlane", "name": "default", "planeID": PLANE_ID}
     st["resolvedWorkflow"] = identity(workflow, "Workflow")
     st = state.pending(
         st, f"Submitted Argo Workflow {build_ns}/{name} to build plane {PLANE_ID!r}", now=t[0], **kw

@@ -40,7 +40,7 @@ from benchruns import CWTS, bench_workflow, run_phase  # noqa: E402
 from localcluster import start_build_plane, start_control_plane  # noqa: E402
 from localcluster.process import free_port  # noqa: E402
 
-from choreo_controller.api import labels  # noqa: E402
+from choreo_controller.api import planes  # noqa: E402
 from choreo_controller.api import resources as r  # noqa: E402
 from choreo_controller.kube import connect  # noqa: E402
 
@@ -110,7 +110,7 @@ def report(rec: Recorder) -> None:
 
 async def bench(cp_path: Path, bp_path: Path, runs: int, concurrency: int) -> Recorder:
     namespace = f"bench-{secrets.token_hex(3)}"
-    build_ns = labels.build_namespace(namespace)
+    build_ns = planes.build_namespace("BuildPlane", namespace)
     rec = Recorder()
     async with connect(cp_path) as cp, connect(bp_path) as bp:
         await cp.create(

@@ -55,7 +55,7 @@ from benchruns import (
 )
 from localcluster import tekton
 
-from choreo_controller.api import labels
+from choreo_controller.api import labels, planes
 from choreo_controller.api import resources as r
 from choreo_controller.kube import connect
 
@@ -129,7 +129,7 @@ async def physical_limit(bp: KubeApi, template: JsonObj, count: int, concurrency
 
 async def rendered_template(bp: KubeApi, namespace: str) -> JsonObj:
     """One Argo Workflow the controller created, without its identity (name, uid, our labels)."""
-    listed = await bp.list(r.ARGO_WORKFLOW, labels.build_namespace(namespace))
+    listed = await bp.list(r.ARGO_WORKFLOW, planes.build_namespace("BuildPlane", namespace))
     obj = listed.items[0]
     return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "spec": obj["spec"]}
 

@@ -69,7 +69,7 @@ rules:
 """
 WRITES = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 READS = frozenset({"get", "list"})
-PHASE_KEYS = frozenset({"conditions", "completedAt", "startedAt", "runReference", "buildPlane"})
+PHASE_KEYS = frozenset({"conditions", "completedAt", "startedAt", "runReference", "plane"})
 TARGET_WRITES = 6
 PLANE_KINDS = frozenset({"buildplanes", "clusterbuildplanes"})
 READ_NOTES = {

@@ -309,14 +309,20 @@ class World:
         controller's cache (two watches, no order between them): it would fail ``WorkflowResolutionFailed``
         and be revived a moment later - correct, but not the sequence a lifecycle test asserts.
         """
-        created = await self.cp.create(r.WORKFLOW, docker_workflow(self.namespace, **kw))
+        return await self.ready(
+            r.WORKFLOW, await self.cp.create(r.WORKFLOW, docker_workflow(self.namespace, **kw))
+        )
+
+    async def ready(self, resource, created: dict) -> dict:
+        """Wait for ``created`` (a Workflow or ClusterWorkflow) to have its ``Ready`` condition."""
+        name, namespace = created["metadata"]["name"], created["metadata"].get("namespace")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            wf = await self.cp.get(r.WORKFLOW, created["metadata"]["name"], self.namespace)
+            wf = await self.cp.get(resource, name, namespace)
             if c.find((wf.get("status") or {}).get("conditions"), c.READY) is not None:
                 return wf
             await _sleep(0.05)
-        raise AssertionError(f"Workflow {self.namespace}/docker has no Ready condition after 30s")
+        raise AssertionError(f"{resource.kind} {namespace}/{name} has no Ready condition after 30s")
 
     async def submit(self, name: str, **kw) -> dict:
         return await self.cp.create(r.WORKFLOW_RUN, run_object(self.namespace, name, **kw))
@@ -366,12 +372,12 @@ class World:
         except NotFound:
             return None
 
-    async def build_objects(self) -> list[tuple[str, str]]:
-        """``(kind, name)`` of every Argo Workflow and ExternalSecret in the build namespace."""
+    async def build_objects(self, build_namespace: str | None = None) -> list[tuple[str, str]]:
+        """``(kind, name)`` of every Argo Workflow and ExternalSecret in the (0.17) build namespace."""
         out = []
         for res in (r.ARGO_WORKFLOW, r.EXTERNAL_SECRET):
             try:
-                listed = await self.bp.list(res, self.build_namespace)
+                listed = await self.bp.list(res, build_namespace or self.build_namespace)
             except NotFound:
                 continue
             out += [

@@ -39,7 +39,7 @@ async def test_docker_sample_run_succeeds_with_three_tasks_in_order(world):
     assert all(t["startedAt"] <= t["completedAt"] for t in tasks)
     assert [t["startedAt"] for t in tasks] == sorted(t["startedAt"] for t in tasks)
     assert st["startedAt"] <= st["completedAt"]
-    assert {"kind": "BuildPlane", "name": "default", "planeID": "default"} == st["buildPlane"]
+    assert {"kind": "BuildPlane", "name": "default", "planeID": "default"} == st["plane"]
     assert {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",

@@ -16,8 +16,9 @@ from pathlib import Path
 import yaml
 from fakeapi import FakeApi
 
-from choreo_controller.api import labels
+from choreo_controller.api import labels, planes
 from choreo_controller.api import resources as r
+from choreo_controller.api.planes import PLANE_KINDS
 from choreo_controller.contracts import ObjectKey, Unavailable
 from choreo_controller.reconcilers import concurrency
 from choreo_controller.reconcilers.ports import Caches, PlaneTarget
@@ -29,7 +30,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples"
 #: The runs informer's indexes, as ``app`` registers them.
 RUN_INDEXERS = {**INDEXERS, concurrency.INDEX: concurrency.by_group}
 NS = "team"
-BUILD_NS = labels.build_namespace(NS)
+BUILD_NS = planes.build_namespace("BuildPlane", NS)
 
 
 class Cache:
@@ -101,7 +102,7 @@ class Planes:
 
     def targets(self) -> list[PlaneTarget]:
         found = {}
-        for kind, cache in (("BuildPlane", self._caches.build_planes), ("ClusterBuildPlane", self._caches.cluster_build_planes)):  # fmt: skip
+        for kind, cache in self._caches.planes.items():
             for obj in cache.list():
                 meta = obj["metadata"]
                 plane_id = obj["spec"].get("planeID") or meta["name"]
@@ -130,7 +131,7 @@ def sample(name: str) -> dict:
 
 
 def plane_object(kind: str = "BuildPlane", name: str = "default", plane_id: str = "default") -> dict:
-    meta = {"name": name, "namespace": NS} if kind == "BuildPlane" else {"name": name}
+    meta = {"name": name, "namespace": NS} if kind in {"BuildPlane", "WorkflowPlane"} else {"name": name}
     return {"apiVersion": r.API_VERSION, "kind": kind, "metadata": meta,
             "spec": {"planeID": plane_id, "clusterAgent": {"clientCA": {"value": "ca"}}}}  # fmt: skip
 
@@ -145,8 +146,7 @@ class RunWorld:
             runs=Cache(self.cp, r.WORKFLOW_RUN),
             workflows=Cache(self.cp, r.WORKFLOW),
             cluster_workflows=Cache(self.cp, r.CLUSTER_WORKFLOW),
-            build_planes=Cache(self.cp, r.BUILD_PLANE),
-            cluster_build_planes=Cache(self.cp, r.CLUSTER_BUILD_PLANE),
+            planes={kind.kind: Cache(self.cp, kind.resource) for kind in PLANE_KINDS},
             secret_references=Cache(self.cp, r.SECRET_REFERENCE),
             components=Cache(self.cp, r.COMPONENT),
         )

@@ -140,7 +140,7 @@ def test_detail_shows_fields_conditions_and_tasks():
     the_run["status"]["runReference"] = {
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "name": "build-1", "namespace": "openchoreo-ci-acme"
     }  # fmt: skip
-    the_run["status"]["buildPlane"] = {"kind": "BuildPlane", "name": "default", "planeID": "p1"}
+    the_run["status"]["plane"] = {"kind": "BuildPlane", "name": "default", "planeID": "p1"}
     assert (
         "Name:          build-1\n"
         "Namespace:     acme\n"
@@ -150,7 +150,7 @@ def test_detail_shows_fields_conditions_and_tasks():
         "Started:       2026-03-01T11:58:59Z\n"
         "Completed:     -\n"
         "Duration:      61s\n"
-        "Build plane:   BuildPlane/default (planeID p1)\n"
+        "Plane:         BuildPlane/default (planeID p1)\n"
         "Run object:    Argo Workflow openchoreo-ci-acme/build-1\n"
         "\n"
         "Conditions:\n"
@@ -384,3 +384,32 @@ def test_rerun_names(name, annotations, wanted, expected):
     original["metadata"]["annotations"] = annotations
     meta = rerun_object(original, [], wanted)["metadata"]
     assert expected == {k: v for k, v in meta.items() if k in {"name", "generateName"}}
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        pytest.param(
+            {"plane": {"kind": "ClusterWorkflowPlane", "name": "default", "planeID": "ci"}},
+            "ClusterWorkflowPlane/default (planeID ci)",
+            id="1.x-plane",
+        ),
+        pytest.param(
+            {"buildPlane": {"kind": "BuildPlane", "name": "default", "planeID": "p1"}},
+            "BuildPlane/default (planeID p1)",
+            id="legacy-field-of-runs-submitted-before-status-plane",
+        ),
+    ],
+)
+def test_detail_reads_the_recorded_plane_of_either_field(status, expected):
+    the_run = run()
+    the_run["status"].update(status)
+    lines = runsview.detail(the_run, NOW).splitlines()
+    assert [f"Plane:         {expected}"] == [line for line in lines if line.startswith("Plane:")]
+
+
+def test_a_run_without_kind_shows_what_it_resolved_to():
+    the_run = run()
+    the_run["spec"]["workflow"].pop("kind", None)
+    the_run["status"]["resolvedWorkflow"] = {"kind": "ClusterWorkflow", "name": "docker"}
+    assert "ClusterWorkflow/docker" == runsview.workflow_text(the_run)

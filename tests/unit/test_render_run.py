@@ -364,9 +364,30 @@ def test_external_refs_and_build_plane_in_context():
     ]
 
 
-def test_missing_secret_store_is_a_missing_key():
-    with pytest.raises(RenderFailed, match="no such key 'secretStore'"):
-        render(workflow({"store": "${buildplane.secretStore}"}))
+def test_a_plane_without_secret_store_renders_it_empty_as_openchoreo_does():
+    # OpenChoreo 1.x's GetSecretStoreName is "" when secretStoreRef is unset; so is ours, for both names.
+    wf = workflow({"b": "${buildplane.secretStore}", "w": "${workflowplane.secretStore}"})
+    assert {"b": "", "w": ""} == render(wf).workflow["data"]
+
+
+@pytest.mark.parametrize(
+    ("plane", "namespace"),
+    [
+        pytest.param(None, "openchoreo-ci-team-a", id="no-plane"),
+        pytest.param({"kind": "BuildPlane"}, "openchoreo-ci-team-a", id="BuildPlane"),
+        pytest.param({"kind": "ClusterBuildPlane"}, "openchoreo-ci-team-a", id="ClusterBuildPlane"),
+        pytest.param({"kind": "WorkflowPlane"}, "workflows-team-a", id="WorkflowPlane"),
+        pytest.param({"kind": "ClusterWorkflowPlane"}, "workflows-team-a", id="ClusterWorkflowPlane"),
+    ],
+)
+def test_build_namespace_follows_the_plane_generation(plane, namespace):
+    resources = [SECRET | {"includeWhen": "${true}"}]
+    rendered = render(workflow({"ns": "${metadata.namespace}"}, resources=resources), plane=plane)
+    assert [namespace] * 3 == [
+        rendered.workflow["data"]["ns"],
+        rendered.workflow["metadata"]["namespace"],
+        rendered.resources[0][1]["metadata"]["namespace"],
+    ]
 
 
 def test_template_and_inputs_are_not_modified():

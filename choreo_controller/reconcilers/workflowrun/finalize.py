@@ -1,7 +1,7 @@
 """Cleanup of a deleted run in the build plane it was submitted to (SPEC section 5 step 9).
 
-Only the plane recorded in ``status.buildPlane`` is touched - the Workflow is never re-resolved, it may be
-gone or changed. Deleted, in order:
+Only the plane recorded in ``status.plane`` (``status.buildPlane`` for runs submitted before that field) is
+touched - the Workflow is never re-resolved, it may be gone or changed. Deleted, in order:
 
 1. every ``status.resources`` entry and the ``status.runReference`` (``NotFound`` is done);
 2. every object of a ``RUN`` or ``EXTRA`` kind of ``api.buildkinds`` labelled with this run's uid, in any

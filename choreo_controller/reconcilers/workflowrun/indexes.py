@@ -6,9 +6,11 @@ cached run:
 
 * ``UID`` - ``metadata.uid``: the orphan sweep asks "does a run with this uid still exist?".
 * ``REVIVABLE`` - runs that failed before submission only because their Workflow was missing or invalid,
-  by ``Workflow/<ns>/<name>`` or ``ClusterWorkflow/<name>``: a Workflow event re-enqueues exactly those.
-* ``WAITING`` - runs waiting for a build plane (``BuildPlaneNotFound``/``BuildPlaneUnavailable``), by
-  namespace and under ``*``: a BuildPlane event re-enqueues its namespace's, a ClusterBuildPlane event all.
+  by ``Workflow/<ns>/<name>`` or ``ClusterWorkflow/<name>`` (a run naming no kind under both: either
+  appearing can start it): a Workflow event re-enqueues exactly those.
+* ``WAITING`` - runs waiting for a plane (``{Build,Workflow}Plane{NotFound,Unavailable}``), by namespace
+  and under ``*``: an event of a namespaced plane kind re-enqueues its namespace's, of a cluster-scoped
+  one all.
 * ``IN_FLIGHT`` - runs not completed yet, or being deleted: the slow safety resync re-enqueues them.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from choreo_controller.api import refs
 from choreo_controller.reconcilers.workflowrun import state
 from choreo_controller.reconcilers.workflowrun.resolve import workflow_index_value, workflow_ref
 
@@ -42,8 +45,10 @@ def by_revivable_workflow(run: JsonObj) -> list[str]:
     """The run's Workflow, if the run is waiting for that Workflow to appear or be fixed."""
     if not state.is_revivable(run):
         return []
-    kind, name = workflow_ref(run)
-    return [workflow_index_value(kind, str(state.meta(run).get("namespace") or ""), name)]
+    ref = workflow_ref(run)
+    kinds = [ref.kind] if ref.kind else [refs.WORKFLOW, refs.CLUSTER_WORKFLOW]
+    namespace = str(state.meta(run).get("namespace") or "")
+    return [workflow_index_value(kind, namespace, ref.name) for kind in kinds]
 
 
 def by_waiting_namespace(run: JsonObj) -> list[str]:
@@ -78,7 +83,7 @@ def runs_of_workflow(runs: Reader, kind: str) -> Callable[[JsonObj], list[Object
 
 
 def runs_waiting_for_plane(runs: Reader, *, cluster: bool) -> Callable[[JsonObj], list[ObjectKey]]:
-    """Mapper: a BuildPlane -> its namespace's waiting runs; a ClusterBuildPlane -> every waiting run."""
+    """Mapper: a namespaced plane -> its namespace's waiting runs; a cluster-scoped one -> all of them."""
 
     def mapper(plane: JsonObj) -> list[ObjectKey]:
         value = ALL if cluster else str((plane.get("metadata") or {}).get("namespace") or "")

@@ -87,7 +87,8 @@ def plan_run(
     started = clock.monotonic()
     try:
         budget = Budget(clock=clock.monotonic)
-        refs = fetch_external_refs(caches, run, external_ref_requests(workflow, run, parameters, budget))
+        requests = external_ref_requests(workflow, run, parameters, budget, build_plane=plane.obj)
+        refs = fetch_external_refs(caches, run, requests)
         rendered = render_run(workflow, run, refs, plane.obj, parameters=parameters, budget=budget)
     except RenderTimedOut as out:
         message = f"rendering stopped: {out.detail} (the controller is busy); retrying with backoff"

@@ -49,10 +49,10 @@ from choreo_controller.reconcilers.workflowrun import finalize, state
 from choreo_controller.reconcilers.workflowrun.resolve import (
     Wait,
     WaitForEvent,
+    find_workflow,
     identity,
     plane_object_gone,
     recorded_target,
-    workflow_ref,
 )
 from choreo_controller.reconcilers.workflowrun.submit import RequeueSoon
 from choreo_controller.reconcilers.workflowrun.submitting import Attempt, Submission
@@ -235,15 +235,10 @@ class WorkflowRunReconciler:
     # ---- helpers -----------------------------------------------------------------------------------------
     def _workflow_changed(self, run: JsonObj) -> bool:
         """A revivable run's Workflow now exists, in a version other than the one it failed against."""
-        kind, name = workflow_ref(run)
-        namespace = str(state.meta(run).get("namespace") or "")
-        caches = self._d.caches
-        key = ObjectKey("", name) if kind == "ClusterWorkflow" else ObjectKey(namespace, name)
-        current = (caches.cluster_workflows if kind == "ClusterWorkflow" else caches.workflows).get(key)
+        ref, current = find_workflow(self._d.caches, run)
         if current is None:
             return False
-        recorded = state.status(run).get("resolvedWorkflow")
-        return recorded != identity(current, kind)
+        return state.status(run).get("resolvedWorkflow") != identity(current, ref.kind)
 
     def _wait_backoff(self, key: ObjectKey) -> float:
         """Seconds until a run waiting for its build plane looks again: 1, 2, 4 ... 300 (reset on success)."""

@@ -1,14 +1,18 @@
-"""Resolution from the control-plane caches: the run's Workflow, its build plane, its external refs.
+"""Resolution from the control-plane caches: the run's Workflow, its plane, its external refs.
 
 All reads come from informer caches (``ports.Caches``); nothing here writes. Failures carry the reason the
 run's conditions will show and a message a developer can act on:
 
-* Workflow (or ClusterWorkflow) missing -> terminal ``WorkflowResolutionFailed``; its schema or templates
-  broken -> terminal ``InvalidSchema`` / ``InvalidTemplate`` (the same checks as the Workflow's ``Ready``
-  condition). These three are *revivable*: the run is retried when the Workflow appears or changes.
-* Build plane: ``spec.buildPlaneRef`` of the Workflow, else BuildPlane ``default`` in the run's namespace,
-  else ClusterBuildPlane ``default``. None found -> ``WaitForPlane(BuildPlaneNotFound)``: not terminal,
-  retried with backoff and on every BuildPlane event.
+* Workflow: ``spec.workflow.kind`` names the kind; without it the namespace's Workflow of that name if one
+  exists, else the ClusterWorkflow (``api.refs``; ``status.resolvedWorkflow`` records which). Missing ->
+  terminal ``WorkflowResolutionFailed``; its schema or templates broken -> terminal ``InvalidSchema`` /
+  ``InvalidTemplate`` (the same checks as the Workflow's ``Ready`` condition). These three are
+  *revivable*: the run is retried when the Workflow appears or changes.
+* Plane: ``api.planes.resolve`` - the Workflow's ``workflowPlaneRef`` or ``buildPlaneRef``, else the
+  ``default`` planes in the documented order, any of the four kinds. None found ->
+  ``WaitForPlane(BuildPlaneNotFound | WorkflowPlaneNotFound)``, the generation the Workflow asked for: not
+  terminal, retried with backoff and on every plane event. ``status.plane`` records the plane; runs
+  submitted before that field existed recorded ``status.buildPlane``, still read for their cleanup.
 * External refs (only ``SecretReference``, in the run's namespace) missing -> terminal
   ``ExternalRefNotFound``. Their contents go to the renderer only; never into a message or a log.
 """
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from choreo_controller.api import conditions as c
+from choreo_controller.api import planes, refs
 from choreo_controller.contracts import ObjectKey, TerminalError
 from choreo_controller.reconcilers.ports import PlaneTarget
 from choreo_controller.render import check_workflow
@@ -29,7 +34,6 @@ if TYPE_CHECKING:
     from choreo_controller.reconcilers.ports import Caches
     from choreo_controller.render import ExternalRefRequest
 
-DEFAULT_PLANE: Final = "default"
 MAX_PROBLEMS: Final = 10
 
 
@@ -43,7 +47,7 @@ class Wait(Exception):
 
 
 class WaitForPlane(Wait):
-    """The build plane cannot be used yet (missing, unreachable, refusing); BuildPlane events wake the run."""
+    """The plane cannot be used yet (missing, unreachable, refusing); events of plane objects wake the run."""
 
 
 class WaitForEvent(Wait):
@@ -52,32 +56,40 @@ class WaitForEvent(Wait):
 
 @dataclass(frozen=True, slots=True)
 class PlaneRef:
-    """The build plane a run goes to, as recorded in ``status.buildPlane``."""
+    """The plane a run goes to, as recorded in ``status.plane``; ``obj`` carries its ``kind``."""
 
-    kind: str
+    kind: planes.PlaneKind
     name: str
     plane_id: str
     obj: JsonObj
 
     def record(self) -> dict[str, str]:
-        """``status.buildPlane``."""
-        return {"kind": self.kind, "name": self.name, "planeID": self.plane_id}
+        """``status.plane``."""
+        return {"kind": self.kind.kind, "name": self.name, "planeID": self.plane_id}
 
-    def target(self) -> PlaneTarget:
-        """The port's name for this plane."""
-        namespace = str((self.obj.get("metadata") or {}).get("namespace") or "")
-        namespace = namespace if self.kind == "BuildPlane" else ""
-        return PlaneTarget(self.plane_id, self.kind, namespace, self.name)
+    def target(self, run_namespace: str) -> PlaneTarget:
+        """The port's name for this plane (a namespaced plane lives in the run's namespace)."""
+        return PlaneTarget(
+            self.plane_id, self.kind.kind, run_namespace if self.kind.namespaced else "", self.name
+        )
+
+
+def recorded_plane(run: JsonObj) -> dict[str, Any]:
+    """``status.plane``, or ``status.buildPlane`` of a run submitted before ``plane`` existed."""
+    st = run.get("status") or {}
+    return dict(st.get("plane") or st.get("buildPlane") or {})
 
 
 def recorded_target(run: JsonObj) -> PlaneTarget | None:
-    """The plane ``status.buildPlane`` recorded (a BuildPlane lives in the run's namespace), if any."""
-    plane = ((run.get("status") or {}).get("buildPlane")) or {}
+    """The plane the run recorded (a namespaced plane lives in the run's namespace), if any."""
+    plane = recorded_plane(run)
     if not plane.get("planeID"):
         return None
-    kind = str(plane.get("kind") or "")
-    namespace = str((run.get("metadata") or {}).get("namespace") or "") if kind == "BuildPlane" else ""
-    return PlaneTarget(str(plane["planeID"]), kind, namespace, str(plane.get("name") or ""))
+    kind = planes.plane_kind(str(plane.get("kind") or ""))
+    namespace = str((run.get("metadata") or {}).get("namespace") or "") if kind and kind.namespaced else ""
+    return PlaneTarget(
+        str(plane["planeID"]), str(plane.get("kind") or ""), namespace, str(plane.get("name") or "")
+    )
 
 
 def plane_object_gone(caches: Caches, target: PlaneTarget) -> bool:
@@ -86,49 +98,55 @@ def plane_object_gone(caches: Caches, target: PlaneTarget) -> bool:
     Then no agent can ever be vouched for by it again (relay mode refuses the target), so waiting for it
     would wait for ever: the run is released or waits for a new one instead (``reconciler``, ``tracking``).
     """
-    if target.kind == "BuildPlane":
-        obj = caches.build_planes.get(ObjectKey(target.namespace, target.name))
-    elif target.kind == "ClusterBuildPlane":
-        obj = caches.cluster_build_planes.get(ObjectKey("", target.name))
-    else:
+    kind = planes.plane_kind(target.kind)
+    if kind is None:
         return False  # direct mode: one cluster serves every planeID
-    return obj is None or str((obj.get("spec") or {}).get("planeID") or target.name) != target.plane_id
+    obj = caches.planes[kind.kind].get(ObjectKey(target.namespace if kind.namespaced else "", target.name))
+    return obj is None or planes.plane_id(obj) != target.plane_id
 
 
-def workflow_ref(run: JsonObj) -> tuple[str, str]:
-    """``(kind, name)`` of the run's Workflow; kind defaults to ``Workflow``."""
-    ref = (run.get("spec") or {}).get("workflow") or {}
-    return str(ref.get("kind") or "Workflow"), str(ref.get("name") or "")
+def workflow_ref(run: JsonObj) -> refs.WorkflowRef:
+    """The run's ``spec.workflow`` reference as written (``kind`` ``""`` when omitted)."""
+    return refs.workflow_ref((run.get("spec") or {}).get("workflow")) or refs.WorkflowRef("", "")
 
 
 def workflow_index_value(kind: str, namespace: str, name: str) -> str:
     """The "runs by workflow" index value: ``Workflow/<ns>/<name>`` or ``ClusterWorkflow/<name>``."""
-    return f"{kind}/{name}" if kind == "ClusterWorkflow" else f"{kind}/{namespace}/{name}"
+    return f"{kind}/{name}" if kind == refs.CLUSTER_WORKFLOW else f"{kind}/{namespace}/{name}"
+
+
+def find_workflow(caches: Caches, run: JsonObj) -> tuple[refs.WorkflowRef, JsonObj | None]:
+    """The run's reference with its kind decided, and the cached Workflow or ClusterWorkflow (or ``None``)."""
+    namespace = str((run.get("metadata") or {}).get("namespace") or "")
+    ref = workflow_ref(run).resolved(
+        lambda name: caches.workflows.get(ObjectKey(namespace, name)) is not None
+    )
+    if ref.kind == refs.CLUSTER_WORKFLOW:
+        return ref, caches.cluster_workflows.get(ObjectKey("", ref.name))
+    return ref, caches.workflows.get(ObjectKey(namespace, ref.name))
 
 
 def cached_workflow(caches: Caches, run: JsonObj) -> JsonObj | None:
     """The run's Workflow or ClusterWorkflow as the cache holds it; ``None`` if missing."""
-    kind, name = workflow_ref(run)
-    namespace = str((run.get("metadata") or {}).get("namespace") or "")
-    return (
-        caches.cluster_workflows.get(ObjectKey("", name))
-        if kind == "ClusterWorkflow"
-        else caches.workflows.get(ObjectKey(namespace, name))
-    )
+    return find_workflow(caches, run)[1]
 
 
-def resolve_workflow(caches: Caches, run: JsonObj) -> JsonObj:
-    """The run's Workflow or ClusterWorkflow (cached); terminal ``WorkflowResolutionFailed`` if missing."""
-    found = cached_workflow(caches, run)
+def resolve_workflow(caches: Caches, run: JsonObj) -> tuple[str, JsonObj]:
+    """``(kind, object)`` of the run's Workflow (cached); terminal ``WorkflowResolutionFailed`` if missing."""
+    written = workflow_ref(run)
+    ref, found = find_workflow(caches, run)
     if found is None:
-        kind, name = workflow_ref(run)
         namespace = str((run.get("metadata") or {}).get("namespace") or "")
-        where = "" if kind == "ClusterWorkflow" else f" in namespace {namespace!r}"
-        raise TerminalError(
-            c.R_WORKFLOW_RESOLUTION_FAILED,
-            f"{kind} {name!r} not found{where}; create it and this run starts",
-        )
-    return found
+        if written.kind:
+            where = "" if ref.kind == refs.CLUSTER_WORKFLOW else f" in namespace {namespace!r}"
+            what = f"{ref.kind} {ref.name!r} not found{where}"
+        else:
+            what = (
+                f"neither Workflow {ref.name!r} in namespace {namespace!r} nor ClusterWorkflow {ref.name!r} "
+                "exists"
+            )
+        raise TerminalError(c.R_WORKFLOW_RESOLUTION_FAILED, f"{what}; create it and this run starts")
+    return ref.kind, found
 
 
 def check_valid(workflow: JsonObj) -> None:
@@ -152,29 +170,25 @@ def identity(workflow: JsonObj, kind: str) -> dict[str, Any]:
     }
 
 
-def resolve_plane(caches: Caches, run: JsonObj, workflow: JsonObj) -> PlaneRef:
-    """The build plane for ``run``; ``WaitForPlane(BuildPlaneNotFound)`` if none exists (yet)."""
+def resolve_plane(caches: Caches, run: JsonObj, workflow: JsonObj, workflow_kind: str) -> PlaneRef:
+    """The plane for ``run``; ``WaitForPlane(<generation>NotFound)`` if none exists (yet)."""
     namespace = str((run.get("metadata") or {}).get("namespace") or "")
-    ref = (workflow.get("spec") or {}).get("buildPlaneRef") or {}
-    if ref:
-        kind, name = str(ref.get("kind") or "BuildPlane"), str(ref.get("name") or "")
-        candidates = [(kind, name)]
-    else:
-        candidates = [("BuildPlane", DEFAULT_PLANE), ("ClusterBuildPlane", DEFAULT_PLANE)]
-    for kind, name in candidates:
-        if kind == "BuildPlane":
-            obj = caches.build_planes.get(ObjectKey(namespace, name))
-        elif kind == "ClusterBuildPlane":
-            obj = caches.cluster_build_planes.get(ObjectKey("", name))
-        else:
-            raise WaitForPlane(c.R_BUILD_PLANE_RESOLUTION_FAILED, f"buildPlaneRef.kind {kind!r} is unknown")
-        if obj is not None:
-            plane_id = str((obj.get("spec") or {}).get("planeID") or name)
-            return PlaneRef(kind, name, plane_id, obj)
-    wanted = " or ".join(
-        f"{k} {n!r}" + (f" in namespace {namespace!r}" if k == "BuildPlane" else "") for k, n in candidates
-    )
-    raise WaitForPlane(c.R_BUILD_PLANE_NOT_FOUND, f"no build plane: {wanted} does not exist; waiting for it")
+
+    def lookup(kind: planes.PlaneKind, name: str) -> JsonObj | None:
+        return caches.planes[kind.kind].get(ObjectKey(namespace if kind.namespaced else "", name))
+
+    try:
+        generation, tried, found = planes.resolve(
+            workflow, cluster_workflow=workflow_kind == refs.CLUSTER_WORKFLOW, lookup=lookup
+        )
+    except planes.PlaneRefError as error:
+        raise WaitForPlane(error.generation.resolution_failed, str(error)) from None
+    if found is None:
+        wanted = " or ".join(candidate.describe(namespace) for candidate in tried)
+        raise WaitForPlane(generation.not_found, f"no plane: {wanted} does not exist; waiting for it")
+    candidate, obj = found
+    with_kind = {**obj, "kind": candidate.kind.kind}  # the renderer derives the build namespace from it
+    return PlaneRef(candidate.kind, candidate.name, planes.plane_id(obj), with_kind)
 
 
 def fetch_external_refs(

@@ -27,7 +27,7 @@ import copy
 from typing import TYPE_CHECKING, Any, Final
 
 from choreo_controller.api import conditions as c
-from choreo_controller.api import labels
+from choreo_controller.api import labels, planes
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -41,7 +41,8 @@ MANAGED: Final = (
     "completedAt",
     "runReference",
     "resources",
-    "buildPlane",
+    "plane",
+    "buildPlane",  # legacy: runs submitted before ``plane`` (read for cleanup, never written)
     "resolvedWorkflow",
     "tasks",
     "concurrency",
@@ -51,17 +52,13 @@ MANAGED: Final = (
 #: Reasons of a failure *before submission* caused only by the Workflow being missing or invalid: such a
 #: run is revived when its Workflow appears or changes (it never triggered, so it still triggers once).
 REVIVABLE: Final = frozenset({c.R_WORKFLOW_RESOLUTION_FAILED, c.R_INVALID_TEMPLATE, c.R_INVALID_SCHEMA})
-#: Non-terminal reasons: the run waits (with backoff, and woken by BuildPlane events) for the build plane.
+#: Non-terminal reasons: the run waits (with backoff, and woken by plane events) for its plane - the reasons
+#: of either generation (``api.planes``).
 WAITING: Final = frozenset(
-    {
-        c.R_BUILD_PLANE_NOT_FOUND,
-        c.R_BUILD_PLANE_UNAVAILABLE,
-        c.R_BUILD_PLANE_FORBIDDEN,
-        c.R_BUILD_PLANE_KIND_MISSING,
-    }
+    reason for g in planes.GENERATIONS for reason in (g.not_found, g.unavailable, g.forbidden, g.kind_missing)
 )
-#: Of those, the ones a submission meets after the plane resolved (``status.buildPlane`` is recorded).
-SUBMIT_WAITING: Final = WAITING - {c.R_BUILD_PLANE_NOT_FOUND}
+#: Of those, the ones a submission meets after the plane resolved (``status.plane`` is recorded).
+SUBMIT_WAITING: Final = WAITING - {g.not_found for g in planes.GENERATIONS}
 
 
 # ---- predicates ---------------------------------------------------------------------------------------

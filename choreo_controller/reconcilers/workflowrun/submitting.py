@@ -7,18 +7,20 @@ In order, each step either passes or raises with the reason the run will show:
    empty ``spec.ttlAfterCompletion`` (SPEC section 2), so TTL applies even to early failures;
 3. Workflow valid (terminal ``InvalidSchema``/``InvalidTemplate``);
 4. component runs: governance (the hook for SPEC section 6);
-5. build plane resolved (``WaitForPlane``: not terminal);
+5. plane resolved (``WaitForPlane``: not terminal), any of the four kinds (``api.planes``);
 6. parameters, external refs, render (``plan_run``: terminal reasons);
    then the concurrency gate (``gate``): queued (``WaitForEvent``), superseded (terminal ``Cancelled``),
    or admitted - a run that would fail never waits in a queue;
-7. status: ``startedAt``, ``WorkflowPending``, ``buildPlane`` and ``resolvedWorkflow`` - recorded *before*
-   anything exists in the build plane, so cleanup always knows where to look (a retry of a run already
-   waiting for that plane keeps its ``BuildPlaneUnavailable`` condition instead);
-8. build namespace prerequisites, extra resources, the run object (``submit.Submitter``); every error
-   answer of the plane is a specific condition (``refused``): unreachable, throttling or a 5xx (directly
-   or through the relay's agent) ``BuildPlaneUnavailable``, 401/403 ``BuildPlaneForbidden``, a kind it
-   does not serve (404) ``BuildPlaneKindMissing`` - all waiting, with backoff - and a rejected object
-   terminal ``RenderFailed``; the waiting transitions are Warning Events (``writer``);
+7. status: ``startedAt``, ``WorkflowPending``, ``plane`` and ``resolvedWorkflow`` - recorded *before*
+   anything exists in the plane, so cleanup always knows where to look (a retry of a run already waiting
+   for that plane keeps its waiting condition instead);
+8. build namespace prerequisites (``openchoreo-ci-<ns>`` or ``workflows-<ns>``, by the plane's
+   generation), extra resources, the run object (``submit.Submitter``); every error answer of the plane
+   is a specific condition (``refused``), named by the plane's generation (``BuildPlane...`` or
+   ``WorkflowPlane...``): unreachable, throttling or a 5xx (directly or through the relay's agent)
+   ``...Unavailable``, 401/403 ``...Forbidden``, a kind it does not serve (404) ``...KindMissing`` - all
+   waiting, with backoff - and a rejected object terminal ``RenderFailed``; the waiting transitions are
+   Warning Events (``writer``);
 9. status: ``resources`` and ``runReference``.
 
 ``Attempt`` carries the latest version of the run (each write returns a newer one) and the status fields
@@ -31,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from choreo_controller.api import conditions as c
-from choreo_controller.api import labels
 from choreo_controller.api.resources import WORKFLOW_RUN
 from choreo_controller.contracts import (
     ApiError,
@@ -50,18 +51,17 @@ from choreo_controller.reconcilers.workflowrun.cancel import cancelled_before_su
 from choreo_controller.reconcilers.workflowrun.gate import ConcurrencyGate
 from choreo_controller.reconcilers.workflowrun.plan import plan_run
 from choreo_controller.reconcilers.workflowrun.resolve import (
+    PlaneRef,
     WaitForPlane,
     check_valid,
     identity,
     resolve_plane,
     resolve_workflow,
-    workflow_ref,
 )
 from choreo_controller.reconcilers.workflowrun.submit import DELETING_RETRY, RequeueSoon, Submitter
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import JsonObj
-    from choreo_controller.reconcilers.ports import PlaneTarget
     from choreo_controller.reconcilers.workflowrun.plan import Plan
     from choreo_controller.reconcilers.workflowrun.reconciler import RunDeps
     from choreo_controller.reconcilers.workflowrun.writer import StatusWriter
@@ -95,16 +95,16 @@ class Submission:
         d, run = self._d, attempt.run
         if state.cancel_requested(run):
             raise TerminalError(c.R_CANCELLED, cancelled_before_submission(run))
-        workflow = resolve_workflow(d.caches, run)
-        attempt.found["resolvedWorkflow"] = identity(workflow, workflow_ref(run)[0])
+        kind, workflow = resolve_workflow(d.caches, run)
+        attempt.found["resolvedWorkflow"] = identity(workflow, kind)
         attempt.run = run = await self._copy_ttl(run, workflow)
         check_valid(workflow)
         if state.has_component_label(run):
             # GOVERNANCE HOOK (SPEC section 6): ComponentType.allowedWorkflows and Component.spec.workflow
             # are checked here by the component issue's implementation; ``AllowAll`` until then.
             await d.governance.check(run, workflow)
-        plane = resolve_plane(d.caches, run, workflow)
-        attempt.found["buildPlane"] = plane.record()
+        plane = resolve_plane(d.caches, run, workflow, kind)
+        attempt.found["plane"] = plane.record()
         plan = plan_run(d.caches, run, workflow, plane, clock=d.clock, metrics=d.metrics)
         await self._gate.admit(attempt, workflow)
         run = attempt.run
@@ -115,10 +115,10 @@ class Submission:
                 run, "Warning", c.R_UNKNOWN_PARAMETERS, f"Unknown parameters: {plan.warning}"
             )
             submitting += f" (unknown parameters {plan.warning})"
-        if not _waiting_for(run, plane.record()):  # a retry keeps its waiting condition: no flip-flop writes
+        if not _waiting_for(run, plane):  # a retry keeps its waiting condition: no flip-flop writes
             pending = state.pending(attempt.status(), submitting, **kw)
             attempt.run = run = await self._writer.write(run, pending)
-        await self._create(attempt, plane.target(), plan)
+        await self._create(attempt, plane, plan)
         ref = plan.run_object.ref()
         what = f"{plan.engine.title} {ref['namespace']}/{ref['name']}"
         message = f"Submitted {what} to build plane {plane.plane_id!r}"
@@ -126,22 +126,23 @@ class Submission:
         attempt.run = run = await self._writer.write(run, state.pending(st, message, **kw))
         return run
 
-    async def _create(self, attempt: Attempt, target: PlaneTarget, plan: Plan) -> None:
-        uid, plane_id = str(state.meta(attempt.run).get("uid") or ""), target.plane_id
-        namespace = labels.build_namespace(str(state.meta(attempt.run).get("namespace")))
+    async def _create(self, attempt: Attempt, plane: PlaneRef, plan: Plan) -> None:
+        meta = state.meta(attempt.run)
+        uid, plane_id, run_namespace = str(meta.get("uid") or ""), plane.plane_id, str(meta.get("namespace"))
+        namespace = plane.kind.generation.build_namespace(run_namespace)
         what = f"the prerequisites of build namespace {namespace}"
         try:
-            api = self._d.planes.plane(target).api
+            api = self._d.planes.plane(plane.target(run_namespace)).api
             await self._submitter.ensure_namespace(api, plane_id, namespace, plan.engine)
         except ApiError as exc:
-            _raise_refused(exc, plane_id, what)
+            _raise_refused(exc, plane, what)
         created: list[dict[str, str]] = []
         for planned in (*plan.resources, plan.run_object):
             ref = planned.ref()
             try:
                 await self._submitter.create(api, plane_id, planned, uid)
             except ApiError as exc:
-                _raise_refused(exc, plane_id, f"{ref['kind']} {ref['namespace']}/{ref['name']}")
+                _raise_refused(exc, plane, f"{ref['kind']} {ref['namespace']}/{ref['name']}")
             if planned is not plan.run_object:
                 created.append(planned.ref())
                 attempt.found["resources"] = list(created)
@@ -159,24 +160,25 @@ class Submission:
         return await self._d.api.merge_patch(WORKFLOW_RUN, meta["name"], body, namespace=meta["namespace"])
 
 
-def refused(exc: ApiError, plane_id: str, what: str) -> Exception | None:
-    """What the build plane's answer to a write means for the run: every 4xx and 5xx says so, specifically.
+def refused(exc: ApiError, plane: PlaneRef, what: str) -> Exception | None:
+    """What the plane's answer to a write means for the run: every 4xx and 5xx says so, specifically.
 
-    Retrying helps -> ``WaitForPlane`` with the reason (unreachable, throttled or failing; refused by RBAC or
-    the agent's allowlist; a kind it does not serve, i.e. a missing CRD), backoff and BuildPlane events
-    bring it back; a vanished build namespace -> ``RequeueSoon`` (prepared again at once); the object
-    itself rejected (400, 422) -> terminal ``RenderFailed``; anything else (``None``) propagates as it is,
-    to the controller's rate-limited retry.
+    Retrying helps -> ``WaitForPlane`` with the reason of the plane's generation (unreachable, throttled or
+    failing; refused by RBAC or the agent's allowlist; a kind it does not serve, i.e. a missing CRD),
+    backoff and plane events bring it back; a vanished build namespace -> ``RequeueSoon`` (prepared again
+    at once); the object itself rejected (400, 422) -> terminal ``RenderFailed``; anything else (``None``)
+    propagates as it is, to the controller's rate-limited retry.
     """
     why = f"HTTP {exc.status}: {exc.message[:MAX_API_MESSAGE]}"
+    plane_id, reasons = plane.plane_id, plane.kind.generation
     target = f" {what}" if what else ""
     if isinstance(exc, Unavailable | TooManyRequests | ServerError):
         unreachable = exc.message[:MAX_API_MESSAGE] or type(exc).__name__
         message = f"build plane {plane_id!r} cannot be reached ({unreachable}); retrying with backoff"
-        return WaitForPlane(c.R_BUILD_PLANE_UNAVAILABLE, message)
+        return WaitForPlane(reasons.unavailable, message)
     if isinstance(exc, Unauthorized | Forbidden):
         message = f"build plane {plane_id!r} refused to create{target} ({why}); retrying with backoff"
-        return WaitForPlane(c.R_BUILD_PLANE_FORBIDDEN, message)
+        return WaitForPlane(reasons.forbidden, message)
     if isinstance(exc, NotFound) and exc.message.startswith('namespaces "'):
         return RequeueSoon(DELETING_RETRY, f"build namespace gone while creating{target}; preparing it again")
     if isinstance(exc, NotFound):
@@ -184,26 +186,27 @@ def refused(exc: ApiError, plane_id: str, what: str) -> Exception | None:
             f"build plane {plane_id!r} does not serve the kind of{target} ({why}): is its CRD installed? "
             "Retrying with backoff"
         )
-        return WaitForPlane(c.R_BUILD_PLANE_KIND_MISSING, message)
+        return WaitForPlane(reasons.kind_missing, message)
     if isinstance(exc, Invalid | BadRequest):
         return TerminalError(c.R_RENDER_FAILED, f"build plane {plane_id!r} rejected{target}: {why}")
     return None
 
 
-def _raise_refused(exc: ApiError, plane_id: str, what: str) -> NoReturn:
-    mapped = refused(exc, plane_id, what)
+def _raise_refused(exc: ApiError, plane: PlaneRef, what: str) -> NoReturn:
+    mapped = refused(exc, plane, what)
     if mapped is None:
         raise exc
     raise mapped from exc
 
 
-def _waiting_for(run: JsonObj, plane: dict[str, str]) -> bool:
-    """The run already waits for this very plane to accept its objects (``buildPlane`` is recorded).
+def _waiting_for(run: JsonObj, plane: PlaneRef) -> bool:
+    """The run already waits for this very plane to accept its objects (``plane`` is recorded).
 
     Writing ``WorkflowPending`` again before each retry, then the waiting reason after it, would make
     every retry two status writes - and every write an event that re-enqueues the run at once, defeating
     the retry backoff. Left as it is, a retry that fails the same way writes nothing.
     """
     return (
-        state.completed_reason(run) in state.SUBMIT_WAITING and state.status(run).get("buildPlane") == plane
+        state.completed_reason(run) in state.SUBMIT_WAITING
+        and state.status(run).get("plane") == plane.record()
     )

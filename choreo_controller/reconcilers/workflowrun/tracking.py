@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from choreo_controller.api import conditions as c
-from choreo_controller.api import labels
+from choreo_controller.api import labels, planes
 from choreo_controller.contracts import NotFound, Result, TerminalError, Unavailable
 from choreo_controller.engines import engine_for
 from choreo_controller.reconcilers.component.generation import WorkloadWriter
@@ -107,7 +107,7 @@ class Tracker:
                 f"{target.kind} {target.name!r} (planeID {plane_id!r}), which this run was submitted "
                 "through, no longer exists; waiting for it to come back (or delete the run to release it)"
             )
-            raise WaitForPlane(c.R_BUILD_PLANE_NOT_FOUND, message) from None
+            raise WaitForPlane(planes.generation_of(target.kind).not_found, message) from None
         if not all(view.synced(watched) for watched in engine.watched):
             raise PlaneNotSynced(plane_id)
         uid = str(state.meta(run).get("uid") or "")

@@ -101,7 +101,7 @@ class StatusWriter:
     async def _announce(self, run: JsonObj, old: dict[str, Any], new: dict[str, Any]) -> None:
         if not old.get("runReference") and new.get("runReference"):
             ref = new["runReference"]
-            plane = (new.get("buildPlane") or {}).get("planeID", "")
+            plane = (new.get("plane") or new.get("buildPlane") or {}).get("planeID", "")
             found = engine_for(ref.get("apiVersion"), ref.get("kind"))
             title = found.engine.title if found is not None else str(ref.get("kind"))
             message = f"{title} {ref.get('namespace')}/{ref.get('name')} created in build plane {plane!r}"
