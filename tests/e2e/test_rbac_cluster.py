@@ -5,8 +5,9 @@ manifests bind (what a Pod of the Deployment mounts), on the session planes; the
 stopped meanwhile so nothing else touches these runs. The control plane's apiserver writes an audit log of
 every request by a ServiceAccount of ``openchoreo-control-plane``.
 
-* A full lifecycle - a run on a ClusterWorkflow succeeds and is deleted by its TTL (finalizer cleanup in
-  the build plane); a second run on a Workflow is cancelled with ``choreo-controller runs cancel``, then
+* A full lifecycle - a run on a ClusterWorkflow (on a ClusterWorkflowPlane, so the four plane kinds'
+  informers are exercised too) succeeds and is deleted by its TTL (finalizer cleanup in the build plane,
+  namespace workflows-<ns>); a second run on a Workflow is cancelled with ``choreo-controller runs cancel``, then
   deleted while the build plane is unreachable (cleanup retried, ``CleanupPending`` events counted up),
   and cleaned up once the plane is back; a component build - the Component reported Ready, a signed
   GitHub push to the controller's own auto-build receiver (``--autobuild-bind-address``, the webhook
@@ -95,14 +96,20 @@ async def start(ctl: SaController) -> None:
 
 
 async def setup(world: World, cluster_workflow: str, *, ready: bool = True) -> None:
-    """Namespace, BuildPlane, the demo Workflow and a ClusterWorkflow copy of it; with ``ready``, wait until
-    the controller has set their Ready condition (so they are in its cache before any run is created)."""
+    """Namespace, BuildPlane, the demo Workflow and a ClusterWorkflow copy of it on a ClusterWorkflowPlane of
+    the same name (1.x: a ClusterWorkflow uses cluster-scoped planes only); with ``ready``, wait until the
+    controller has set their Ready condition (so they are in its cache before any run is created)."""
     await world.setup(secret_reference=False)
     workflow = yaml.safe_load((DEMO / "workflow.yaml").read_text())
     workflow["metadata"]["namespace"] = world.namespace
     await world.cp.create(r.WORKFLOW, workflow)
+    await world.cp.create(r.CLUSTER_WORKFLOW_PLANE, {
+        "apiVersion": r.API_VERSION, "kind": "ClusterWorkflowPlane", "metadata": {"name": cluster_workflow},
+        "spec": {"clusterAgent": {"clientCA": {"value": "unused-in-direct-mode"}}},
+    })  # fmt: skip
     cluster = copy.deepcopy(workflow)
     cluster["kind"], cluster["metadata"] = "ClusterWorkflow", {"name": cluster_workflow}
+    cluster["spec"]["workflowPlaneRef"] = {"kind": "ClusterWorkflowPlane", "name": cluster_workflow}
     await world.cp.create(r.CLUSTER_WORKFLOW, cluster)
     if not ready:
         return
@@ -234,7 +241,10 @@ async def test_full_lifecycle_uses_exactly_the_granted_verbs(audit_log, control_
             await cp.create(r.WORKFLOW_RUN, run_object(world, "ttl-1", "ClusterWorkflow", cluster_workflow, ttl="3s"))  # fmt: skip
             assert ("True", c.R_SUCCEEDED) == completed(await world.wait_completed("ttl-1", within=90))
             await world.wait_gone("ttl-1", within=60)
-            await async_wait_for("ttl-1's Argo Workflow deleted", lambda: _gone(world, "ttl-1"), within=30)
+            modern = f"workflows-{namespace}"  # ttl-1 ran on the ClusterWorkflowPlane
+            await async_wait_for(
+                "ttl-1's Argo Workflow deleted", lambda: _gone(world, "ttl-1", modern), within=30
+            )
             # 2. A component build: pushed, run created by the receiver, Workload created by the apply.
             assert ctl.autobuild_port is not None
             await build_component(world, ctl.autobuild_port, secret)
@@ -271,6 +281,7 @@ async def test_full_lifecycle_uses_exactly_the_granted_verbs(audit_log, control_
                 interval=0,
             )
             await cp.delete(r.CLUSTER_WORKFLOW, cluster_workflow)
+            await cp.delete(r.CLUSTER_WORKFLOW_PLANE, cluster_workflow)
             await cp.delete(r.SECRET, WEBHOOK_SECRET, namespace=NAMESPACE)
     finally:
         await asyncio.to_thread(ctl.stop)  # releases the Lease (an update) before exiting
@@ -296,8 +307,8 @@ async def _burst_until_get(world: World, audit_log: Path, start: int) -> bool:
     return False
 
 
-async def _gone(world: World, name: str) -> bool:
-    return await world.argo(name) is None
+async def _gone(world: World, name: str, build_namespace: str | None = None) -> bool:
+    return ("Workflow", name) not in await world.build_objects(build_namespace)
 
 
 async def _at_least(count, minimum: int) -> bool:
@@ -365,6 +376,7 @@ async def test_one_verb_less_fails_with_forbidden(audit_log, control_plane, buil
             else:
                 assert (await cp.get(r.COMPONENT, "greeter", world.namespace)).get("status") is None
             await cp.delete(r.CLUSTER_WORKFLOW, f"rbac-demo-{suffix}")
+            await cp.delete(r.CLUSTER_WORKFLOW_PLANE, f"rbac-demo-{suffix}")
     finally:
         await asyncio.to_thread(ctl.stop)
 

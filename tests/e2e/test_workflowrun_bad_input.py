@@ -188,7 +188,7 @@ async def our_orphan_in_the_way(world):
 
 CASES = [
     pytest.param(
-        Case(no_workflow, ("True", c.R_WORKFLOW_RESOLUTION_FAILED), ("'docker' not found",)),
+        Case(no_workflow, ("True", c.R_WORKFLOW_RESOLUTION_FAILED), ("neither Workflow 'docker'",)),
         id="missing-workflow",
     ),
     pytest.param(
