@@ -153,8 +153,7 @@ async def _build_planes(
             cp,
             metrics=mgr.metrics,
             clock=clock,
-            build_planes=others[r.BUILD_PLANE.plural].store,
-            cluster_build_planes=others[r.CLUSTER_BUILD_PLANE.plural].store,
+            plane_caches={kind.kind: others[kind.resource.plural].store for kind in PLANE_KINDS},
         )
         return planes, planes
     bp = await stack.enter_async_context(connect(opts.build_plane_kubeconfig, qps=opts.qps, burst=opts.burst))

@@ -8,7 +8,7 @@ Two shapes, one port (``relay.buildplanes.RelayBuildPlanes``):
   leader's process exits (``LeadershipLost``) or, on SIGTERM, stops its gateway once its in-flight
   reconciles are done and before it releases the lease (agents get close 1001); the agents' reconnects -
   backoff from 200 ms - land on the new leader once it listens. The gateway also keeps
-  ``BuildPlane.status.agentConnection`` current, whose writes re-enqueue runs waiting for a plane.
+  ``status.agentConnection`` of the plane objects current, whose writes re-enqueue runs waiting for a plane.
 * ``RemoteGateway`` (``--gateway-url``): a standalone ``choreo-controller gateway`` with its internal API
   enabled; each plane object's ``KubeApi`` is ``KubeClient(RemoteRelayTransport)`` over mTLS - one shared
   connection pool - the gateway's CA pinned and the controller's client certificate presented
@@ -36,7 +36,7 @@ from choreo_controller.relay.remote import RemoteRelayTransport
 from choreo_controller.relay.tls import agent_context
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
     from choreo_controller.contracts import Clock, KubeApi
     from choreo_controller.metrics import Metrics
@@ -78,8 +78,7 @@ def relay_planes(
     *,
     metrics: Metrics,
     clock: Clock,
-    build_planes: PlaneCache,
-    cluster_build_planes: PlaneCache,
+    plane_caches: Mapping[str, PlaneCache],
 ) -> RelayBuildPlanes:
     """The build planes through ``relay``; the runnables it needs are added to ``mgr``."""
     connect: Callable[[str, PlaneRef, float], KubeClient[Any]]
@@ -108,9 +107,7 @@ def relay_planes(
             transport = RemoteRelayTransport(relay.url, plane_id, ssl_context, plane=ref, session=session)
             return KubeClient(transport, page_size=PAGE_SIZE, list_limits=RELAY_LIST_LIMITS)
 
-    planes = RelayBuildPlanes(
-        connect, build_planes, cluster_build_planes, clock=clock, connected=connected, on_close=on_close
-    )
+    planes = RelayBuildPlanes(connect, plane_caches, clock=clock, connected=connected, on_close=on_close)
     mgr.add_runnable("relay-build-planes", planes.run)
     return planes
 

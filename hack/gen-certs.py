@@ -3,14 +3,17 @@
 certificate per plane.
 
     hack/gen-certs.py --out /tmp/relay-pki --gateway-dns localhost --gateway-ip 127.0.0.1 --plane default
+    hack/gen-certs.py --out /tmp/relay-pki --reuse --plane default --generation 1.x   # a WorkflowPlane agent
 
 Writes (keys 0600):
   gateway-ca.crt            the CA agents pin (--gateway-ca)
   gateway.crt/.key          the gateway's server certificate (serverAuth)
   agent-ca.crt              a BuildPlane's spec.clusterAgent.clientCA (value, or a Secret key)
-  agent-<plane>.crt/.key    per plane: clientAuth, URI SAN openchoreo://buildplane/<plane>
-and prints a BuildPlane snippet carrying agent-ca.crt inline. The CA keys are written too (so more agents
-can be minted later with --reuse); keep them off shared machines. ECDSA P-256, like hack/localcluster.
+  agent-<plane>.crt/.key    per plane: clientAuth, URI SAN openchoreo://buildplane/<plane> (--generation
+                            1.x: openchoreo://workflowplane/<plane>, files agent-wp-<plane>.crt/.key)
+and prints a BuildPlane (1.x: WorkflowPlane) snippet carrying agent-ca.crt inline. The CA keys are written
+too (so more agents can be minted later with --reuse); keep them off shared machines. ECDSA P-256, like
+hack/localcluster.
 """
 
 from __future__ import annotations
@@ -24,7 +27,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from localcluster.pki import CA, cert_pem, write_pair
 
-URI_PREFIX = "openchoreo://buildplane/"
+from choreo_controller.api import planes
+
+#: --generation -> (URI SAN prefix of the agent certificates, file prefix, namespaced plane kind)
+GENERATIONS = {
+    g.name: (
+        f"openchoreo://{g.identity}/",
+        "agent-" if g is planes.BUILD_PLANE_ERA else "agent-wp-",
+        kind.kind,
+    )
+    for g in planes.GENERATIONS
+    for kind in planes.PLANE_KINDS
+    if kind.generation is g and kind.namespaced
+}
 
 
 def _load(directory: Path, stem: str) -> CA | None:
@@ -55,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plane", action="append", default=[], help="planeID to mint an agent cert for")
     parser.add_argument("--days", type=int, default=30, help="validity of the leaf certificates")
     parser.add_argument("--reuse", action="store_true", help="keep existing CAs in --out (mint leaves only)")
+    parser.add_argument(
+        "--generation",
+        choices=sorted(GENERATIONS),
+        default="0.17",
+        help="agents of BuildPlanes or WorkflowPlanes",
+    )
     args = parser.parse_args(argv)
     if not args.gateway_dns and not args.gateway_ip:
         args.gateway_dns, args.gateway_ip = ["localhost"], ["127.0.0.1"]
@@ -73,16 +94,17 @@ def main(argv: list[str] | None = None) -> int:
     write_pair(out, "gateway", cert, key)
 
     agent_ca = _ca(out, "agent-ca", "choreo-relay-agent-ca", args.days * 4, reuse=args.reuse)
+    uri, stem, kind = GENERATIONS[args.generation]
     for plane in args.plane:
-        cert, key = agent_ca.issue(f"agent-{plane}", uris=(URI_PREFIX + plane,), client=True, not_after=until)
-        write_pair(out, f"agent-{plane}", cert, key)
+        cert, key = agent_ca.issue(f"{stem}{plane}", uris=(uri + plane,), client=True, not_after=until)
+        write_pair(out, f"{stem}{plane}", cert, key)
 
     ca_pem = cert_pem(agent_ca.cert).decode()
     snippet = "\n".join(f"        {line}" for line in ca_pem.strip().splitlines())
     print(f"wrote certificates to {out}", file=sys.stderr)
     for plane in args.plane or ["default"]:
         print(
-            f"---\napiVersion: openchoreo.dev/v1alpha1\nkind: BuildPlane\nmetadata:\n  name: {plane}\n"
+            f"---\napiVersion: openchoreo.dev/v1alpha1\nkind: {kind}\nmetadata:\n  name: {plane}\n"
             f"  namespace: default\nspec:\n  planeID: {plane}\n  clusterAgent:\n    clientCA:\n"
             f"      value: |\n{snippet}"
         )

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from localcluster.pki import CA, write_pair
 
 from choreo_controller.contracts import ApiResponse, Gone
-from choreo_controller.relay import protocol
+from choreo_controller.relay import authz, protocol
 from choreo_controller.relay.agent import Agent, AgentConfig
 from choreo_controller.relay.executor import Executor
 from choreo_controller.relay.gateway import Gateway, GatewayConfig
@@ -139,12 +139,12 @@ async def running_gateway(
 
 @contextlib.asynccontextmanager
 async def running_agent(
-    port: int, pki: Pki, pair, transport, *, wait=True, name="agent", ssl_context=None, **config
+    port: int, pki: Pki, pair, transport, *, wait=True, name="agent", ssl_context=None, scope=None, **config
 ):
     agent = Agent(
         AgentConfig(f"wss://localhost:{port}/v1/agent", name=name, **config),
         ssl_context or pki.context(pair),
-        Executor(transport),
+        Executor(transport, scope=scope or authz.BUILD_PLANE_SCOPE),
     )
     task = asyncio.create_task(agent.run(), name=f"test-agent-{name}")
     try:

@@ -27,7 +27,8 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         description=(
             "Dial the gateway over an mTLS websocket (outbound only), pinning the gateway CA, and run the "
             "control plane's API calls and watches against the local apiserver under a default-deny "
-            "allowlist (openchoreo-ci-* namespaces only)."
+            "allowlist: build namespaces only - openchoreo-ci-* for a certificate naming "
+            "openchoreo://buildplane/<planeID>, workflows-* for one naming openchoreo://workflowplane/<planeID>."
         ),
     )
     parser.add_argument("--gateway-url", required=True, help="e.g. wss://gateway.example.com:8443/v1/agent")
@@ -54,6 +55,7 @@ def handle(args: argparse.Namespace) -> int:
 
     preflight.pem("--gateway-ca", args.gateway_ca, "CERTIFICATE")
     preflight.key_pair("--tls-cert", args.tls_cert, "--tls-key", args.tls_key)
+    preflight.agent_identity("--tls-cert", args.tls_cert)
     preflight.kubeconfig("--kubeconfig", args.kubeconfig)
     config = AgentConfig(
         url=args.gateway_url,

@@ -140,7 +140,7 @@ def _register_build_plane_flags(parser: argparse.ArgumentParser) -> None:
         "--gateway-ca-namespace",
         action="append",
         metavar="NAMESPACE",
-        help="where BuildPlanes may keep clientCA Secrets besides their own namespace "
+        help="where BuildPlanes and WorkflowPlanes may keep clientCA Secrets besides their own namespace "
         "(repeatable; default openchoreo-control-plane)",
     )
     remote = parser.add_argument_group(

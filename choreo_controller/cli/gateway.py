@@ -25,8 +25,10 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         help="run the relay gateway: the mTLS websocket listener build-plane agents dial into",
         description=(
             "Accept build-plane agents over mTLS websockets. An agent's certificate must name its plane "
-            "(URI SAN openchoreo://buildplane/<planeID>) and be issued by the clientCA of a BuildPlane or "
-            "ClusterBuildPlane with that planeID; BuildPlane status.agentConnection is kept current."
+            "(URI SAN openchoreo://buildplane/<planeID> or openchoreo://workflowplane/<planeID>) and be "
+            "issued by the clientCA of a plane object of that family (BuildPlane or ClusterBuildPlane; "
+            "WorkflowPlane or ClusterWorkflowPlane) with that planeID; their status.agentConnection is kept "
+            "current."
         ),
     )
     parser.add_argument("--tls-cert", required=True, metavar="FILE", help="gateway server certificate (PEM)")
@@ -40,8 +42,8 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "--ca-namespace",
         action="append",
         metavar="NAMESPACE",
-        help="where BuildPlanes may also keep clientCA Secrets besides their own namespace "
-        "(repeatable; default openchoreo-control-plane)",
+        help="where BuildPlanes and WorkflowPlanes may also keep clientCA Secrets besides their own "
+        "namespace (repeatable; default openchoreo-control-plane)",
     )
     parser.add_argument(
         "--internal-client-ca",

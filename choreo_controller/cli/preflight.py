@@ -12,6 +12,8 @@ its files first, so a typo is answered with the flag and the file - not a traceb
   kubeconfig) must be readable. Returns the context entry (``runs`` takes its namespace).
 * ``pem(flag, path, block)`` - a readable file holding a PEM block (``CERTIFICATE``, ``PRIVATE KEY``).
 * ``key_pair(cert_flag, cert, key_flag, key)`` - the two load as one TLS identity (the key matches).
+* ``agent_identity(flag, cert)`` - an agent certificate names its plane (``openchoreo://buildplane/<id>`` or
+  ``openchoreo://workflowplane/<id>``), which also decides the build namespaces the agent serves.
 
 A failed check raises ``ConfigProblem``; ``cli.main`` prints it and exits ``EXIT_CONFIG``. Nothing here
 talks to a cluster: reachability is the command's own question (``EXIT_UNREACHABLE``).
@@ -123,3 +125,14 @@ def key_pair(cert_flag: str, cert: str, key_flag: str, key: str) -> None:
         raise ConfigProblem(
             f"{cert_flag} {cert} / {key_flag} {key}: not a certificate and its key ({why})"
         ) from None
+
+
+def agent_identity(flag: str, cert: str) -> None:
+    """The agent certificate names exactly one plane URI (the gateway and the allowlist need it)."""
+    from choreo_controller.relay.identity import IdentityError  # noqa: PLC0415 - only when a command runs
+    from choreo_controller.relay.serve import agent_scope  # noqa: PLC0415
+
+    try:
+        agent_scope(cert)
+    except (IdentityError, ValueError) as exc:
+        raise ConfigProblem(f"{flag} {cert}: {exc}") from None

@@ -25,6 +25,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from choreo_controller.api import planes
+
 if TYPE_CHECKING:
     import argparse
 
@@ -38,7 +40,7 @@ DESCRIPTION = (
     "nothing is printed on stdout and every problem is one line on stderr, starting with its reason."
 )
 WORKFLOW_KINDS = ("Workflow", "ClusterWorkflow")
-PLANE_KINDS = ("BuildPlane", "ClusterBuildPlane", "WorkflowPlane", "ClusterWorkflowPlane")
+PLANE_KINDS = tuple(kind.kind for kind in planes.PLANE_KINDS)
 
 
 class InputError(Exception):
@@ -153,8 +155,6 @@ def _check_pairing(workflow: dict[str, Any], run: dict[str, Any]) -> None:
 
 def _plane(workflow: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:
     """The plane to render for: ``given`` if the Workflow may use it, else the one its reference names."""
-    from choreo_controller.api import planes  # noqa: PLC0415
-
     try:
         _, candidates = planes.candidates(
             workflow, cluster_workflow=workflow.get("kind") == "ClusterWorkflow"

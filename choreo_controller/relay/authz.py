@@ -10,8 +10,11 @@ served only if all of these hold:
    engine's run kind, and what people read of a run), verbs and all; nothing else is served. The only
    subresource is ``pods/log`` (get); ``exec``, ``proxy``, ``attach``, ``portforward``, ``token``,
    ``status``... are refused.
-3. The namespace (or, for the Namespace object itself, its name) is ``openchoreo-ci-<label>``: every
-   namespaced rule is confined to build namespaces, and the only cluster-scoped resource is the Namespace
+3. The namespace (or, for the Namespace object itself, its name) is a build namespace of the agent's
+   ``Scope``: ``openchoreo-ci-<label>`` for an agent of a BuildPlane (its certificate names
+   ``openchoreo://buildplane/...``), ``workflows-<label>`` for one of a WorkflowPlane
+   (``openchoreo://workflowplane/...``) - the generation decides (``api.planes``). Every namespaced rule is
+   confined to build namespaces, and the only cluster-scoped resource is the Namespace
    prerequisite of SPEC 5.6. One exception, for the engine's informers, cleanup and orphan sweep: a kind
    the engine lists may be *listed (and watched)* across all namespaces, and then the agent cuts the
    answer down to objects in build namespaces (``Decision.filter_namespaces``) - nothing from another
@@ -22,7 +25,7 @@ served only if all of these hold:
    * no label or annotation in the ``kubernetes.io`` / ``k8s.io`` domains (``pod-security.kubernetes.io/
      enforce=privileged``, ``scheduler.alpha.kubernetes.io/node-selector``, a Secret's
      ``kubernetes.io/service-account.name``...), on any object;
-   * a Namespace is exactly what the engine writes: named ``openchoreo-ci-*``, no annotations, no spec,
+   * a Namespace is exactly what the engine writes: a build namespace, no annotations, no spec,
      labels only ``openchoreo.dev/managed-by``;
    * a Secret is not a ``kubernetes.io/service-account-token`` (that would mint a token);
    * a Role may only grant verbs on the table's ``GRANT`` rows (what an engine's pods write, e.g. task
@@ -42,7 +45,7 @@ is checked above). ``sanitize_headers`` still classifies what it drops - ``Imper
 headers named by ``Connection`` (CVE-2021-31999) - so a smuggling attempt shows in the log.
 
 The agent's ClusterRole (``manifests/build-plane``) grants the same set; RBAC is the second line, this the
-first, and it is the only one that can express "namespaces named openchoreo-ci-*".
+first, and it is the only one that can express "namespaces named openchoreo-ci-*" (or ``workflows-*``).
 """
 
 from __future__ import annotations
@@ -52,11 +55,10 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from choreo_controller.api import buildkinds, labels
+from choreo_controller.api import buildkinds, labels, planes
 from choreo_controller.engines import ENGINES
 from choreo_controller.relay.requestinfo import NotCanonical, RequestInfo, parse
 
-BUILD_NAMESPACE = re.compile(r"openchoreo-ci-[a-z0-9]([-a-z0-9]{0,47}[a-z0-9])?")
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -69,6 +71,31 @@ SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"  # noqa: S105 - a 
 FORWARDED_HEADERS: frozenset[str] = frozenset()  # none: see the module docstring
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
                          "transfer-encoding", "proxy-authorization", "proxy-authenticate"})  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The build namespaces one agent may touch: ``<prefix><label>``, a valid namespace name (<= 63)."""
+
+    prefix: str
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """The namespaces of this scope."""
+        room = 63 - len(self.prefix) - 2  # a label of at least one character, at most 63 in all
+        return re.compile(re.escape(self.prefix) + rf"[a-z0-9]([-a-z0-9]{{0,{room}}}[a-z0-9])?")
+
+    def contains(self, namespace: str) -> bool:
+        """``namespace`` is a build namespace of this scope."""
+        return bool(self.pattern.fullmatch(namespace))
+
+    def __str__(self) -> str:
+        return f"{self.prefix}*"
+
+
+#: An agent's scope by the generation its certificate names (``identity.claimed_plane``).
+SCOPES: dict[str, Scope] = {g.identity: Scope(g.namespace_prefix) for g in planes.GENERATIONS}
+BUILD_PLANE_SCOPE = SCOPES[planes.BUILD_PLANE_ERA.identity]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,13 +152,15 @@ def authorize(
     query: tuple[tuple[str, str], ...] = (),
     content_type: str | None = None,
     body: bytes | None = None,
+    *,
+    scope: Scope = BUILD_PLANE_SCOPE,
 ) -> Decision:
-    """Decide one request. ``verb`` is what the sender declared (``watch`` for a watch_start)."""
+    """Decide one request in ``scope``. ``verb`` is what the sender declared (``watch`` for a watch_start)."""
     try:
         info = parse(method, path, query)
     except NotCanonical as exc:
         return Decision(allowed=False, reason=f"not canonical: {exc}")
-    reason = _refusal(info, verb, content_type, body, query)
+    reason = _refusal(info, verb, content_type, body, query, scope)
     across = (
         reason is None
         and not info.namespace
@@ -154,6 +183,7 @@ def _refusal(
     content_type: str | None,
     body: bytes | None,
     query: tuple[tuple[str, str], ...],
+    scope: Scope,
 ) -> str | None:
     rule = _rule(info)
     reason: str | None = None
@@ -165,12 +195,12 @@ def _refusal(
         reason = "resource not in the allowlist"
     elif info.verb not in rule.verbs:
         reason = f"verb {info.verb} not allowed on {info.resource}"
-    elif not _in_build_namespace(rule, info):
-        reason = "only openchoreo-ci-* namespaces are allowed"
+    elif not _in_build_namespace(rule, info, scope):
+        reason = f"only {scope} namespaces are allowed"
     elif content_type not in _CONTENT_TYPES[info.verb] or (body is not None and content_type is None):
         reason = f"content type not allowed for {info.verb}"
     elif info.verb in {"create", "update", "patch"}:
-        reason = _check_body(info, body)
+        reason = _check_body(info, body, scope)
     elif rule.observe:
         reason = _check_observe(info, dict(query))
     return reason
@@ -226,16 +256,16 @@ def run_pod(listed: bytes) -> bool | None:
     return isinstance(pod_labels, dict) and any(isinstance(pod_labels.get(key), str) for key in POD_LABELS)
 
 
-def _in_build_namespace(rule: Rule, info: RequestInfo) -> bool:
+def _in_build_namespace(rule: Rule, info: RequestInfo, scope: Scope) -> bool:
     if rule.namespaced and not info.namespace:
         return rule.across_namespaces and info.verb in {"list", "watch"}
     if rule.namespaced:
-        return bool(BUILD_NAMESPACE.fullmatch(info.namespace))
+        return scope.contains(info.namespace)
     # The Namespace prerequisite: cluster-scoped; a create names it in the body (checked there).
-    return not info.namespace and (not info.name or bool(BUILD_NAMESPACE.fullmatch(info.name)))
+    return not info.namespace and (not info.name or scope.contains(info.name))
 
 
-def _check_body(info: RequestInfo, body: bytes | None) -> str | None:
+def _check_body(info: RequestInfo, body: bytes | None, scope: Scope) -> str | None:
     try:
         obj: Any = json.loads(body or b"null")
     except (ValueError, RecursionError):
@@ -245,12 +275,12 @@ def _check_body(info: RequestInfo, body: bytes | None) -> str | None:
     meta = obj.get("metadata")
     if meta is not None and not isinstance(meta, dict):
         return "metadata must be a JSON object"
-    return _check_metadata(meta or {}) or _check_kind(info, obj, meta or {})
+    return _check_metadata(meta or {}) or _check_kind(info, obj, meta or {}, scope)
 
 
-def _check_kind(info: RequestInfo, obj: dict[str, Any], meta: dict[str, Any]) -> str | None:
+def _check_kind(info: RequestInfo, obj: dict[str, Any], meta: dict[str, Any], scope: Scope) -> str | None:
     if info.resource == "namespaces":
-        return _check_namespace(obj, meta, info.name)
+        return _check_namespace(obj, meta, info.name, scope)
     if info.resource == "secrets" and obj.get("type") == SERVICE_ACCOUNT_TOKEN:
         return "a Secret may not be a service account token"
     if info.resource == "roles":
@@ -280,11 +310,11 @@ def _reserved(key: str) -> bool:
     return bool(slash) and any(domain == d or domain.endswith("." + d) for d in ("kubernetes.io", "k8s.io"))
 
 
-def _check_namespace(obj: dict[str, Any], meta: dict[str, Any], path_name: str) -> str | None:
+def _check_namespace(obj: dict[str, Any], meta: dict[str, Any], path_name: str, scope: Scope) -> str | None:
     name = meta.get("name")
     wanted = path_name or name
-    if not (isinstance(wanted, str) and BUILD_NAMESPACE.fullmatch(wanted) and name in {None, wanted}):
-        return "a Namespace must be named openchoreo-ci-*"
+    if not (isinstance(wanted, str) and scope.contains(wanted) and name in {None, wanted}):
+        return f"a Namespace must be named {scope}"
     extra = (set(obj) - {"apiVersion", "kind", "metadata"}) | (set(meta) - {"name", "labels"})
     if extra or set(meta.get("labels") or {}) - {labels.LABEL_MANAGED_BY}:
         return f"a Namespace may only carry the {labels.LABEL_MANAGED_BY} label (no annotations, no spec)"

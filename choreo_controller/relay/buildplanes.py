@@ -1,18 +1,21 @@
 """``RelayBuildPlanes``: the engine's ``BuildPlanes`` port, every build plane reached through the relay.
 
 Relay mode of ``choreo-controller controller`` (SPEC sections 1 and 7): the controller holds no credentials
-for any build plane. A run's plane (``PlaneTarget``: the planeID and the BuildPlane/ClusterBuildPlane object
-that named it) maps to a relay ``KubeApi`` - ``Gateway.kube_api`` in process (``--embedded-gateway``) or a
-``RemoteRelayTransport`` to a standalone gateway - that reaches only agents vouched for by that object's
-clientCA (THREAT_MODEL.md T8: a tenant's object squatting on a planeID never gets another tenant's runs).
+for any build plane. A run's plane (``PlaneTarget``: the planeID and the plane object - any of the four
+kinds of ``api.planes`` - that named it) maps to a relay ``KubeApi`` - ``Gateway.kube_api`` in process
+(``--embedded-gateway``) or a ``RemoteRelayTransport`` to a standalone gateway - that reaches only agents
+vouched for by that object's clientCA (THREAT_MODEL.md T8: a tenant's object squatting on a planeID never
+gets another tenant's runs).
 
 Each plane object gets its own view (its own relay ``KubeApi``, so a run's requests - and the errors its
 status shows - name its own plane object), but the caches of the engines' kinds (``PlaneCaches``) are
-shared per *trust group*: plane objects with the same planeID and the same clientCA (the same inline PEM,
-or the same Secret key) vouch for exactly the same agents, so one relayed informer per kind (label-selected
-across namespaces; the agent cuts it down to ``openchoreo-ci-*``) serves them all. The usual installation,
-a BuildPlane per tenant namespace all naming one plane, costs one informer per engine kind in use, not one
-per tenant. A group's watch is bound to one
+shared per *trust group*: plane objects of one generation with the same planeID and the same clientCA (the
+same inline PEM, or the same Secret key) vouch for exactly the same agents, so one relayed informer per
+kind (label-selected across namespaces; the agent cuts it down to its build namespaces) serves them all. A
+BuildPlane and a WorkflowPlane never share a group, whatever their planeID and CA: their agents claim
+different URI families (``identity``) and serve different namespaces. The usual installation, a BuildPlane
+per tenant namespace all naming one plane, costs one informer per engine kind in use, not one per tenant.
+A group's watch is bound to one
 member object, its representative; when that object leaves the group (deleted, or its planeID or
 clientCA changed) the group is rebuilt, on the next look, with the asking target as the representative.
 
@@ -24,9 +27,9 @@ Reachability, as the engine sees it:
 
 * a request waits ``write_grace`` (1 s) for an agent - a gateway restart, or a new plane object the
   gateway has not learned yet - then fails ``Unavailable`` ("no agent connected for plane ... trusted by
-  ..."); the engine reports ``BuildPlaneUnavailable`` and retries with backoff, and the gateway's
-  ``status.agentConnection`` write when an agent connects is a BuildPlane event that re-enqueues the
-  waiting runs at once;
+  ..."); the engine reports ``BuildPlaneUnavailable`` (``WorkflowPlaneUnavailable``) and retries with
+  backoff, and the gateway's ``status.agentConnection`` write when an agent connects is a plane event that
+  re-enqueues the waiting runs at once;
 * the informer's list and watch wait ``watch_grace`` (30 s) instead, so a plane that comes back is listed
   and watched at once, not after the informer's backoff (a remote gateway answers 503 at once: there the
   informer's own backoff applies);
@@ -46,25 +49,25 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import structlog
 
-from choreo_controller.api import labels
+from choreo_controller.api import labels, planes
 from choreo_controller.contracts import ObjectKey, Unavailable
 from choreo_controller.reconcilers.ports import PlaneTarget
 from choreo_controller.relay.identity import PlaneRef
 from choreo_controller.runtime.planeview import InformerPlaneView, PlaneCaches
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
     from choreo_controller.contracts import Clock, JsonObj
     from choreo_controller.kube.client import KubeClient
     from choreo_controller.runtime.handlers import EventHandler
 
 log = structlog.get_logger("choreo.relay.buildplanes")
-GroupKey = tuple[str, str]  # (planeID, clientCA identity)
+GroupKey = tuple[str, str]  # (planeID, trust_key: the agents' URI family and the clientCA)
 
 
 class PlaneCache(Protocol):
-    """What is read of the control plane's BuildPlane / ClusterBuildPlane caches (a ``Store``)."""
+    """What is read of the control plane's cache of one plane kind (a ``Store``)."""
 
     def get(self, key: ObjectKey) -> JsonObj | None:
         """One object, or ``None``."""
@@ -83,22 +86,18 @@ class _Group:
     api: KubeClient[Any]  # the representative's
 
 
-def trust_key(obj: JsonObj) -> str:
-    """Who vouches for the object's agents: its clientCA, as a comparable string (no key material)."""
+def trust_key(kind: str, obj: JsonObj) -> str:
+    """Who vouches for the object's agents: their URI family and the clientCA (no key material)."""
     meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+    family = planes.generation_of(kind).identity
     ca = (spec.get("clusterAgent") or {}).get("clientCA") or {}
     if isinstance(ca.get("value"), str):
-        return "value:" + hashlib.sha256(ca["value"].encode()).hexdigest()
-    ref = ca.get("secretRef")
+        return f"{family}|value:" + hashlib.sha256(ca["value"].encode()).hexdigest()
+    ref = ca.get("secretRef") or ca.get("secretKeyRef")
     if isinstance(ref, dict):
         namespace = ref.get("namespace") or meta.get("namespace") or ""
-        return f"secret:{namespace}/{ref.get('name')}/{ref.get('key')}"
-    return "none"
-
-
-def plane_id_of(obj: JsonObj) -> str:
-    """``spec.planeID``, defaulting to the object's name (SPEC section 2)."""
-    return str((obj.get("spec") or {}).get("planeID") or (obj.get("metadata") or {}).get("name") or "")
+        return f"{family}|secret:{namespace}/{ref.get('name')}/{ref.get('key')}"
+    return f"{family}|none"
 
 
 class RelayBuildPlanes:
@@ -107,8 +106,7 @@ class RelayBuildPlanes:
     def __init__(
         self,
         connect: Callable[[str, PlaneRef, float], KubeClient[Any]],  # (planeID, object, grace seconds)
-        build_planes: PlaneCache,
-        cluster_build_planes: PlaneCache,
+        caches: Mapping[str, PlaneCache],  # by plane kind
         *,
         clock: Clock,
         connected: Callable[[str, PlaneRef], bool] | None = None,
@@ -118,7 +116,7 @@ class RelayBuildPlanes:
     ) -> None:
         """``on_close`` runs last at shutdown (e.g. closing a session the APIs share)."""
         self._connect = connect
-        self._caches = {"BuildPlane": build_planes, "ClusterBuildPlane": cluster_build_planes}
+        self._caches = dict(caches)
         self._clock = clock
         self._handlers: list[EventHandler] = []
         self._connected = connected
@@ -147,9 +145,9 @@ class RelayBuildPlanes:
             raise Unavailable(
                 f"{ref} (planeID {target.plane_id!r}) no longer exists: no agent can be trusted for it"
             )
-        if plane_id_of(obj) != target.plane_id:
-            raise Unavailable(f"{ref} now names planeID {plane_id_of(obj)!r}, not {target.plane_id!r}")
-        key = (target.plane_id, trust_key(obj))
+        if planes.plane_id(obj) != target.plane_id:
+            raise Unavailable(f"{ref} now names planeID {planes.plane_id(obj)!r}, not {target.plane_id!r}")
+        key = (target.plane_id, trust_key(ref.kind, obj))
         group = self._groups.get(key)
         if group is None or not self._valid(group):
             group = self._build(key, ref)
@@ -170,7 +168,7 @@ class RelayBuildPlanes:
         found: dict[GroupKey, PlaneTarget] = {}
         for kind, cache in self._caches.items():
             for obj in cache.list():
-                key = (plane_id_of(obj), trust_key(obj))
+                key = (planes.plane_id(obj), trust_key(kind, obj))
                 group = self._groups.get(key)
                 ref = group.representative if group is not None and self._valid(group) else _ref_of(kind, obj)
                 if key in found or (self._connected is not None and not self._connected(key[0], ref)):
@@ -195,11 +193,13 @@ class RelayBuildPlanes:
         raise AssertionError("unreachable")  # pragma: no cover - the future above never completes
 
     def _object(self, ref: PlaneRef) -> JsonObj | None:
-        return self._caches[ref.kind].get(ObjectKey(ref.namespace, ref.name))
+        cache = self._caches.get(ref.kind)
+        return None if cache is None else cache.get(ObjectKey(ref.namespace, ref.name))
 
     def _valid(self, group: _Group) -> bool:
         obj = self._object(group.representative)
-        return group.caches.alive and obj is not None and (plane_id_of(obj), trust_key(obj)) == group.key
+        key = None if obj is None else (planes.plane_id(obj), trust_key(group.representative.kind, obj))
+        return group.caches.alive and key == group.key
 
     def _build(self, key: GroupKey, ref: PlaneRef) -> _Group:
         old = self._groups.pop(key, None)
@@ -223,15 +223,13 @@ class RelayBuildPlanes:
 
 
 def _ref(target: PlaneTarget) -> PlaneRef:
-    if target.kind == "BuildPlane" and target.namespace and target.name:
-        return PlaneRef("BuildPlane", target.namespace, target.name)
-    if target.kind == "ClusterBuildPlane" and target.name:
-        return PlaneRef("ClusterBuildPlane", "", target.name)
-    raise Unavailable(f"build plane {target.plane_id!r}: the run records no BuildPlane or ClusterBuildPlane")
+    kind = planes.plane_kind(target.kind)
+    if kind is not None and target.name and (target.namespace or not kind.namespaced):
+        return PlaneRef(kind.kind, target.namespace if kind.namespaced else "", target.name)
+    raise Unavailable(f"build plane {target.plane_id!r}: the run records no plane object")
 
 
 def _ref_of(kind: str, obj: JsonObj) -> PlaneRef:
     meta = obj.get("metadata") or {}
-    if kind == "BuildPlane":
-        return PlaneRef("BuildPlane", str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-    return PlaneRef("ClusterBuildPlane", "", str(meta.get("name") or ""))
+    namespace = str(meta.get("namespace") or "") if planes.BY_KIND[kind].namespaced else ""
+    return PlaneRef(kind, namespace, str(meta.get("name") or ""))

@@ -11,8 +11,9 @@ Invariants:
 * Bodies are bounded both ways by ``protocol.MAX_BODY`` (3 MiB): a larger apiserver response becomes a
   413 ``Status`` (not retryable: the caller should page), a larger watch line ends the watch with 413.
 * An unreachable apiserver is a 503 ``Status`` (retryable, like ``Unavailable`` in direct mode).
-* A list or watch across namespaces (allowed for a few read rules) is cut down here to objects in
-  ``openchoreo-ci-*``: list items are filtered, watch events of other namespaces are dropped (bookmarks
+* A list or watch across namespaces (allowed for a few read rules) is cut down here to objects in the
+  agent's build namespaces (``authz.Scope``: ``openchoreo-ci-*`` or ``workflows-*``, by the generation its
+  certificate names): list items are filtered, watch events of other namespaces are dropped (bookmarks
   and ``ERROR`` events pass). An answer that cannot be filtered is not passed on (502).
 * A pod's log (``log``, protocol version 2) is served only for a pod that exists and carries an engine's
   run label (``authz.run_pod``, seen with the agent's own LIST), at most ``protocol.MAX_LOG_BYTES`` per
@@ -57,13 +58,22 @@ def status_body(code: int, reason: str, message: str) -> bytes:
 class Executor:
     """Serves relay requests and watches from one apiserver, under the allowlist."""
 
-    def __init__(self, transport: Transport, *, request_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        scope: authz.Scope = authz.BUILD_PLANE_SCOPE,
+        request_timeout: float = 30.0,
+    ) -> None:
         self._transport = transport
+        self._scope = scope
         self._request_timeout = request_timeout
 
     async def request(self, msg: protocol.Request) -> Response:
         """Authorize, forward, answer. Never raises for an apiserver failure: it becomes a status."""
-        decision = authz.authorize(msg.verb, msg.method, msg.path, msg.query, msg.content_type, msg.body)
+        decision = authz.authorize(
+            msg.verb, msg.method, msg.path, msg.query, msg.content_type, msg.body, scope=self._scope
+        )
         _log_dropped_headers(msg.headers, msg.path)
         if not decision.allowed:
             return _denied(msg.id, msg.method, msg.path, decision.reason)
@@ -89,7 +99,7 @@ class Executor:
         content_type = next((v for k, v in resp.headers.items() if k.lower() == "content-type"), None)
         body = resp.body
         if decision.filter_namespaces and 200 <= resp.status <= 299:
-            filtered = _filter_list(body)
+            filtered = _filter_list(body, self._scope)
             if filtered is None:
                 message = "relay agent: a list across namespaces could not be filtered"
                 return Response(msg.id, 502, JSON, status_body(502, "BadGateway", message))
@@ -100,7 +110,7 @@ class Executor:
         self, msg: protocol.WatchStart, emit: Callable[[protocol.Message], Awaitable[None]]
     ) -> None:
         """Stream a watch through ``emit`` until the apiserver ends it; always ends with ``WatchEnd``."""
-        decision = authz.authorize("watch", "GET", msg.path, msg.query)
+        decision = authz.authorize("watch", "GET", msg.path, msg.query, scope=self._scope)
         _log_dropped_headers(msg.headers, msg.path)
         if not decision.allowed:
             denied = _denied(msg.id, "WATCH", msg.path, decision.reason)
@@ -119,7 +129,7 @@ class Executor:
                         message = f"relay agent: watch event exceeds the {protocol.MAX_BODY} byte limit"
                         await emit(WatchEnd(msg.id, 413, status_body(413, "RequestEntityTooLarge", message)))
                         return
-                    kind, rv, in_scope = _peek(line)
+                    kind, rv, in_scope = _peek(line, self._scope)
                     if kind == "BOOKMARK":
                         await emit(WatchBookmark(msg.id, rv))
                     elif in_scope or not decision.filter_namespaces or kind == "ERROR":
@@ -252,7 +262,7 @@ def _log_dropped_headers(headers: tuple[tuple[str, str], ...], path: str) -> Non
             log.warning("headers dropped", path=path[:300], dropped=dropped)
 
 
-def _peek(line: bytes) -> tuple[str, str, bool]:
+def _peek(line: bytes, scope: authz.Scope) -> tuple[str, str, bool]:
     """``(type, resourceVersion, in a build namespace)`` of a watch line ("" when it does not say)."""
     try:
         event: Any = json.loads(line)
@@ -263,16 +273,16 @@ def _peek(line: bytes) -> tuple[str, str, bool]:
     meta = event["object"].get("metadata")
     rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
     kind = str(event.get("type") or "")
-    return kind, rv if isinstance(rv, str) and len(rv) <= 128 else "", _in_scope(event["object"])
+    return kind, rv if isinstance(rv, str) and len(rv) <= 128 else "", _in_scope(event["object"], scope)
 
 
-def _in_scope(obj: Any) -> bool:
+def _in_scope(obj: Any, scope: authz.Scope) -> bool:
     meta = obj.get("metadata") if isinstance(obj, dict) else None
     namespace = meta.get("namespace") if isinstance(meta, dict) else None
-    return isinstance(namespace, str) and bool(authz.BUILD_NAMESPACE.fullmatch(namespace))
+    return isinstance(namespace, str) and scope.contains(namespace)
 
 
-def _filter_list(body: bytes) -> bytes | None:
+def _filter_list(body: bytes, scope: authz.Scope) -> bytes | None:
     """A LIST answer cut down to items in build namespaces; ``None`` if it is not a list object."""
     try:
         listed: Any = json.loads(body)
@@ -280,5 +290,5 @@ def _filter_list(body: bytes) -> bytes | None:
         return None
     if not isinstance(listed, dict) or not isinstance(listed.get("items"), list):
         return None
-    listed["items"] = [item for item in listed["items"] if _in_scope(item)]
+    listed["items"] = [item for item in listed["items"] if _in_scope(item, scope)]
     return json.dumps(listed, separators=(",", ":")).encode()

@@ -1,7 +1,9 @@
 """Who an agent is: the plane ID its certificate names, bound to the plane objects whose clientCA issued it.
 
 The choice (documented in THREAT_MODEL.md): an agent certificate names its plane in exactly one URI SAN
-``openchoreo://buildplane/<planeID>``; there is **no CN fallback**. A URI SAN is unambiguous (a CN is free
+``openchoreo://buildplane/<planeID>`` (an agent of a BuildPlane or ClusterBuildPlane, OpenChoreo 0.17) or
+``openchoreo://workflowplane/<planeID>`` (of a WorkflowPlane or ClusterWorkflowPlane, 1.x); there is **no
+CN fallback**. A URI SAN is unambiguous (a CN is free
 text that many CAs fill with host names), and the verifier below requires a SAN anyway.
 
 Two layers check a certificate (SPEC section 7):
@@ -9,21 +11,23 @@ Two layers check a certificate (SPEC section 7):
 * TLS (OpenSSL, ``tls.server_context``): the chain must verify against *some* plane's clientCA - the union
   of all of them - with a valid date and the ``clientAuth`` EKU. No system roots are ever loaded.
 * Application (``authenticate``, before the websocket upgrade): the chain must verify - again, with
-  ``cryptography``'s RFC 5280 client verifier - against the clientCA of a BuildPlane/ClusterBuildPlane whose
-  ``spec.planeID`` equals the planeID the certificate claims. A certificate from plane A's CA claiming plane B
-  is refused here. The result is bound to *objects*, not just a planeID: ``AgentIdentity.refs`` lists the
-  plane objects whose CA verified it, and the relay routes an object's traffic only to agents that verified
-  against that object's CA, so a second object squatting on a planeID with its own CA cannot attract the
-  first object's traffic.
+  ``cryptography``'s RFC 5280 client verifier - against the clientCA of a plane object of the family the
+  certificate names whose ``spec.planeID`` equals the planeID it claims. A certificate from plane A's CA
+  claiming plane B is refused here. The result is bound to *objects*, not just a planeID:
+  ``AgentIdentity.refs`` lists the plane objects whose CA verified it, and the relay routes an object's
+  traffic only to agents that verified against that object's CA, so a second object squatting on a planeID
+  with its own CA cannot attract the first object's traffic.
 
 The leaf alone is verified (Python 3.11 exposes no peer chain), so a clientCA must contain the CA that
 issued the agent certificates directly; every certificate in a clientCA bundle is a trust anchor. The
 application layer also requires the ``clientAuth`` EKU to be *present*: OpenSSL and the RFC 5280 verifier
 both treat a certificate without an EKU extension as good for any purpose.
 
-Plane kinds are data (``PLANE_KINDS``): each kind names the URI SAN family its agents claim
-(``openchoreo://<family>/<planeID>``) and whether its objects are cluster-scoped; ``authenticate`` only
-binds a certificate to records of a kind of the family it names. A new kind of plane is a new row.
+Plane kinds are data (``PLANE_KINDS``, derived from ``api.planes``: the family is the generation's
+identity): each kind names the URI SAN family its agents claim (``openchoreo://<family>/<planeID>``) and
+whether its objects are cluster-scoped; ``authenticate`` only binds a certificate to records of a kind of
+the family it names - a ``workflowplane`` certificate is never vouched for by a BuildPlane, even with the
+same planeID and CA. A new kind of plane is a new row of ``api.planes``.
 
 TLS trust per plane (``trusted_records``): OpenSSL finds a certificate's issuer by subject name and key
 identifier, so two plane CAs with the same subject (and the same or no key identifier) cannot both be in one
@@ -45,6 +49,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
+from choreo_controller.api import planes
+
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Collection, Iterable, Sequence
@@ -63,11 +69,12 @@ class PlaneKindSpec:
 
 
 PLANE_KINDS: Final[dict[str, PlaneKindSpec]] = {
-    "BuildPlane": PlaneKindSpec("buildplane", cluster_scoped=False),
-    "ClusterBuildPlane": PlaneKindSpec("buildplane", cluster_scoped=True),
+    kind.kind: PlaneKindSpec(kind.generation.identity, cluster_scoped=not kind.namespaced)
+    for kind in planes.PLANE_KINDS
 }
-URI_PREFIX = f"{URI_SCHEME}buildplane/"  # the family of the build planes (agent certificates, docs)
+URI_PREFIX = f"{URI_SCHEME}{planes.BUILD_PLANE_ERA.identity}/"  # agent certificates of the 0.17 planes
 _FAMILIES: Final = frozenset(spec.family for spec in PLANE_KINDS.values())
+_URIS: Final = " or ".join(f"{URI_SCHEME}{family}/<planeID>" for family in sorted(_FAMILIES))
 
 
 class IdentityError(Exception):
@@ -76,7 +83,7 @@ class IdentityError(Exception):
 
 @dataclass(frozen=True, slots=True, order=True)
 class PlaneRef:
-    """One BuildPlane (namespaced) or ClusterBuildPlane (``namespace=""``) object."""
+    """One plane object: a namespaced kind with its namespace, a cluster-scoped one with ``namespace=""``."""
 
     kind: PlaneKind
     namespace: str
@@ -128,7 +135,7 @@ def claimed_plane(cert: x509.Certificate) -> tuple[str, str]:
     ]
     claims = [c for c in claims if c[0] in _FAMILIES]
     if len(claims) != 1:
-        raise IdentityError(f"certificate must name exactly one plane URI ({URI_PREFIX}<planeID>)")
+        raise IdentityError(f"certificate must name exactly one plane URI ({_URIS})")
     family, _, plane_id = claims[0]
     if not PLANE_ID.fullmatch(plane_id):
         raise IdentityError("certificate names an invalid planeID")
@@ -171,7 +178,8 @@ def authenticate(der: bytes | None, records: Iterable[PlaneRecord], now: dt.date
         raise IdentityError("certificate lacks the clientAuth extended key usage")
     candidates = [r for r in records if r.plane_id == plane_id and family_of(r) == family]
     if not candidates:
-        raise IdentityError(f"no BuildPlane or ClusterBuildPlane has planeID {plane_id!r}")
+        kinds = " or ".join(k for k, spec in PLANE_KINDS.items() if spec.family == family)
+        raise IdentityError(f"no {kinds} has planeID {plane_id!r}")
     refs = frozenset(r.ref for r in candidates if verifies(cert, r.anchors, now))
     if not refs:
         raise IdentityError(

@@ -16,7 +16,7 @@ so an agent certificate cannot call it), TLS 1.2+. Two routes, both ``POST`` wit
   first line is the HTTP status; after it the response is cut short (no final chunk), which the client
   reads as a lost connection - a log line cannot carry an error.
 
-``?plane=<Kind>/<namespace>/<name>`` (namespace empty for a ClusterBuildPlane) is required: the call goes
+``?plane=<Kind>/<namespace>/<name>`` (namespace empty for a cluster-scoped kind) is required: the call goes
 only to agents vouched for by that plane object (see ``identity``) - never to "any agent of the planeID",
 which could be a squatter's. Bodies are bounded like the relay's own (3 MiB) and read within the
 listener's body deadline; everything in them is checked before use, each problem a 400 naming it:
@@ -220,7 +220,10 @@ def _ref(text: str | None) -> PlaneRef:
     namespace, _, name = rest.partition("/")
     spec = PLANE_KINDS.get(kind)
     if spec is None or not name or spec.cluster_scoped == bool(namespace):
-        raise _bad("plane must be BuildPlane/<namespace>/<name> or ClusterBuildPlane//<name>")
+        raise _bad(
+            "plane must be <Kind>/<namespace>/<name> (BuildPlane, WorkflowPlane) or <Kind>//<name> "
+            "(ClusterBuildPlane, ClusterWorkflowPlane)"
+        )
     return PlaneRef(kind, namespace, name)
 
 

@@ -1,18 +1,21 @@
-"""The gateway's view of BuildPlanes and ClusterBuildPlanes: planeID and clientCA per object.
+"""The gateway's view of the plane objects of all four kinds (``api.planes``): planeID and clientCA each.
 
 * ``PlaneDirectory`` - the current ``PlaneRecord`` per plane object, replaced wholesale; subscribers are
   called (synchronously, they must not block) only when something actually changed. Tests fill it directly.
 * ``PlaneWatcher`` - keeps a directory current from the control plane: *list as the truth, watch as the
-  trigger*. It lists both kinds, resolves every clientCA (inline PEM, or a Secret key), replaces the
-  directory, then watches both kinds and lists again on the first event that can change a record (an
+  trigger*. It lists every plane kind, resolves every clientCA (inline PEM, or a Secret key:
+  ``secretRef`` or OpenChoreo 1.x's ``secretKeyRef``), replaces the directory, then watches every kind and
+  lists again on the first event that can change a record (an
   object added or deleted, or its ``metadata.generation`` moved: a spec change) or after ``resync``
   seconds. Status-only updates - the gateway's own ``agentConnection`` writes among them - trigger
   nothing. There are few plane objects, so a full relist is cheap, and a Secret holding a clientCA needs
   no watch of its own: it is re-read at least every ``resync``.
 
-A namespaced BuildPlane may only take its clientCA from a Secret in its own namespace or in one of the
-platform's ``ca_namespaces`` (default ``openchoreo-control-plane``, where the sample keeps it): a tenant must
-not make the gateway read Secrets elsewhere on its behalf. A ClusterBuildPlane may name any namespace. A
+A namespaced plane (BuildPlane, WorkflowPlane) may only take its clientCA from a Secret in its own
+namespace or in one of the platform's ``ca_namespaces`` (default ``openchoreo-control-plane``, where the
+sample keeps it): a tenant must not make the gateway read Secrets elsewhere on its behalf. A cluster-scoped
+one may name any namespace. A kind the control plane does not serve (its CRD not installed yet) is listed
+as empty, so an installation that has not applied the 1.x CRDs keeps serving its 0.17 planes. A
 clientCA that cannot be read leaves the object with no anchors and a ``problem`` the status writer reports;
 the object's agents are then refused. So is a clientCA that collides with a more trusted plane's CA
 (``identity.trusted_records``: same subject and key identifier). Secret contents are never logged.
@@ -24,13 +27,13 @@ import asyncio
 import base64
 import binascii
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from choreo_controller.api import resources
+from choreo_controller.api import planes, resources
 from choreo_controller.contracts import ApiError, NotFound
-from choreo_controller.relay.identity import PlaneRecord, PlaneRef, load_anchors, trusted_records
+from choreo_controller.relay.identity import PLANE_KINDS, PlaneRecord, PlaneRef, load_anchors, trusted_records
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("choreo.relay.planes")
 CA_NAMESPACES = frozenset({"openchoreo-control-plane"})
+_KINDS: Final = tuple((kind.kind, kind.resource) for kind in planes.PLANE_KINDS)
 
 
 class PlaneDirectory:
@@ -113,11 +117,12 @@ class PlaneWatcher:
         records: list[PlaneRecord] = []
         versions: dict[str, str] = {}
         generations: dict[tuple[str, str, str], Any] = {}
-        for kind, res in (
-            ("BuildPlane", resources.BUILD_PLANE),
-            ("ClusterBuildPlane", resources.CLUSTER_BUILD_PLANE),
-        ):
-            listed = await self._api.list(res)
+        for kind, res in _KINDS:
+            try:
+                listed = await self._api.list(res)
+            except NotFound:
+                log.warning("plane kind not served by the control plane; its CRD is missing", kind=kind)
+                continue
             versions[kind] = listed.resource_version
             records += [await self._record(kind, obj) for obj in listed.items]
             generations.update({_identity(kind, obj): _generation(obj) for obj in listed.items})
@@ -127,9 +132,8 @@ class PlaneWatcher:
 
     async def _record(self, kind: PlaneKind, obj: JsonObj) -> PlaneRecord:
         meta = obj.get("metadata") or {}
-        ref = PlaneRef(
-            kind, str(meta.get("namespace") or "") if kind == "BuildPlane" else "", str(meta["name"])
-        )
+        namespaced = not PLANE_KINDS[kind].cluster_scoped
+        ref = PlaneRef(kind, str(meta.get("namespace") or "") if namespaced else "", str(meta["name"]))
         spec = obj.get("spec") or {}
         plane_id = str(spec.get("planeID") or ref.name)
         created = str(meta.get("creationTimestamp") or "")
@@ -145,16 +149,16 @@ class PlaneWatcher:
     async def _client_ca(self, ref: PlaneRef, ca: dict[str, Any]) -> str:
         if isinstance(ca.get("value"), str):
             return str(ca["value"])
-        secret_ref = ca.get("secretRef")
+        secret_ref = ca.get("secretRef") or ca.get("secretKeyRef")  # ours / OpenChoreo 1.x's name
         if not isinstance(secret_ref, dict):
             raise _NoCA("spec.clusterAgent.clientCA is not set")
         name, key = str(secret_ref.get("name")), str(secret_ref.get("key"))
         namespace = str(secret_ref.get("namespace") or ref.namespace)
         if ref.namespace and namespace != ref.namespace and namespace not in self._ca_namespaces:
             shared = ", ".join(sorted(self._ca_namespaces))
-            raise _NoCA(f"a BuildPlane's clientCA Secret must be in its own namespace or in {shared}")
+            raise _NoCA(f"a {ref.kind}'s clientCA Secret must be in its own namespace or in {shared}")
         if not namespace:
-            raise _NoCA("clientCA.secretRef.namespace is required for a ClusterBuildPlane")
+            raise _NoCA(f"the clientCA Secret's namespace is required for a {ref.kind}")
         try:
             secret = await self._api.get(resources.SECRET, name, namespace)
         except NotFound:
@@ -170,13 +174,11 @@ class PlaneWatcher:
             raise _NoCA(f"clientCA Secret {namespace}/{name} key {key!r} is not PEM") from None
 
     async def _changed(self, versions: dict[str, str]) -> None:
-        """Return on the first event of either kind, on a watch error, or after ``resync`` seconds."""
+        """Return on the first event of any listed kind, on a watch error, or after ``resync`` seconds."""
         watches = [
             asyncio.create_task(self._first_event(kind, res, versions[kind]), name=f"plane-watch-{kind}")
-            for kind, res in (
-                ("BuildPlane", resources.BUILD_PLANE),
-                ("ClusterBuildPlane", resources.CLUSTER_BUILD_PLANE),
-            )
+            for kind, res in _KINDS
+            if kind in versions
         ]
         try:
             await asyncio.wait(watches, timeout=self._resync, return_when=asyncio.FIRST_COMPLETED)

@@ -15,11 +15,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from cryptography import x509
 
 from choreo_controller.metrics import Metrics
+from choreo_controller.relay import authz
 from choreo_controller.relay.agent import Agent, AgentConfig
 from choreo_controller.relay.executor import Executor
 from choreo_controller.relay.gateway import Gateway, GatewayConfig
+from choreo_controller.relay.identity import claimed_plane
 from choreo_controller.relay.tls import agent_context
 from choreo_controller.runtime.endpoints import HttpServer
 
@@ -73,12 +76,26 @@ async def run_gateway(opts: GatewayOptions, control_plane: KubeApi, stop: asynci
         await _cancel(probes)
 
 
+def agent_scope(cert_file: str | Path) -> authz.Scope:
+    """The build namespaces an agent serves: those of the generation its certificate names.
+
+    ``openchoreo://buildplane/<id>`` -> ``openchoreo-ci-*``, ``openchoreo://workflowplane/<id>`` ->
+    ``workflows-*``. ``IdentityError`` if the certificate names no plane (the gateway would refuse it too).
+    """
+    with open(cert_file, "rb") as stream:  # noqa: PTH123 - a flag's path, read once at start
+        cert = x509.load_pem_x509_certificate(stream.read())
+    family, _ = claimed_plane(cert)
+    return authz.SCOPES[family]
+
+
 async def run_agent(opts: AgentOptions, local: Transport, stop: asyncio.Event) -> None:
     """Keep the connection to the gateway up until ``stop`` is set; ``local`` reaches this cluster."""
     metrics = Metrics()
     contexts = partial(agent_context, opts.gateway_ca, opts.cert_file, opts.key_file)
     contexts()  # fail at start, not in the reconnect loop, if the files are unusable
-    agent = Agent(opts.agent, contexts, Executor(local), metrics=metrics)
+    scope = agent_scope(opts.cert_file)
+    log.info("agent serves build namespaces", namespaces=str(scope))
+    agent = Agent(opts.agent, contexts, Executor(local, scope=scope), metrics=metrics)
 
     def ready() -> list[str]:
         return [] if agent.connected.is_set() else ["not connected to the gateway"]

@@ -1,4 +1,4 @@
-"""``status.agentConnection`` of every BuildPlane / ClusterBuildPlane, as the gateway sees it (SPEC 2, 7).
+"""``status.agentConnection`` of every plane object (all four kinds), as the gateway sees it (SPEC 2, 7).
 
 ``StatusWriter`` is the single writer. Connects and disconnects mark the affected plane objects dirty and
 are written at once (well, on the next loop turn); while agents are connected every object is rewritten
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from choreo_controller.api import resources
+from choreo_controller.api import planes
 from choreo_controller.contracts import ApiError, NotFound
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ class StatusWriter:
 
 
 def _resource(ref: PlaneRef) -> Any:
-    return resources.BUILD_PLANE if ref.kind == "BuildPlane" else resources.CLUSTER_BUILD_PLANE
+    return planes.BY_KIND[ref.kind].resource
 
 
 def _rfc3339(seconds: float) -> str:

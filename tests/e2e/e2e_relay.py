@@ -1,14 +1,17 @@
 """Relay mode for the end-to-end suites: the same controller, the build plane reached only through the relay.
 
 * ``RelayPki`` - certificates minted by ``hack/gen-certs.py``, as an operator would: the gateway's CA and
-  server certificate (``localhost``/``127.0.0.1``), the agents' CA (a BuildPlane's ``clientCA``) and the
-  agent certificate of planeID ``default`` (URI SAN ``openchoreo://buildplane/default``).
+  server certificate (``localhost``/``127.0.0.1``), the agents' CA (a plane's ``clientCA``) and two agent
+  certificates of planeID ``default``: one of a BuildPlane (URI SAN ``openchoreo://buildplane/default``),
+  one of a WorkflowPlane (``openchoreo://workflowplane/default``, ``--generation 1.x``).
 * ``RelayController`` (mode ``relay``) - ``choreo-controller controller --embedded-gateway`` with *no* build-plane
   kubeconfig, and ``choreo-controller agent`` dialling it from the build plane's side, running as the
   least-privilege ServiceAccount of ``manifests/build-plane`` (a TokenRequest token); both CLI child
   processes, restartable and killable on their own. A bootstrap BuildPlane (namespace ``e2e-relay``)
   vouches for the agent from the start; every test's own BuildPlane ``default`` (planeID ``default``, the
-  same clientCA) joins that trust group, so one agent and one relayed Argo informer serve every test.
+  same clientCA) joins that trust group, so one agent and one relayed Argo informer serve every test. A
+  second agent, of the 1.x identity, serves the WorkflowPlane kinds the same way (bootstrap WorkflowPlane,
+  ``workflows-*`` namespaces): one controller serves both generations at once.
 * ``StandaloneRelayController`` (mode ``remote``) - the same, with ``choreo-controller gateway`` as its own
   process and the controller reaching it through its internal API (``--gateway-url``).
 
@@ -48,6 +51,11 @@ class RelayPki:
              "--gateway-dns", "localhost", "--gateway-ip", "127.0.0.1"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
+        subprocess.run(  # noqa: S603 - the same CA, an agent of the 1.x plane kinds
+            [sys.executable, str(GEN_CERTS), "--out", str(directory), "--reuse", "--plane", PLANE_ID,
+             "--generation", "1.x"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
         self.dir = directory
         self.client_ca = (directory / "agent-ca.crt").read_text()
 
@@ -66,17 +74,23 @@ class RelayController(Controller):
         flags = self._build_plane_flags(control_plane, logdir)
         super().__init__(control_plane, build_plane, logdir, build_planes=flags)
         self.client_ca = self.pki.client_ca
-        self.agent_port = free_port()
         agent_kubeconfig = _agent_kubeconfig(build_plane, logdir / "agent.kubeconfig")
-        self.agent = Proc("choreo-agent", [
+        self.agent_port, self.agent = self._agent("e2e-agent", "agent-default", agent_kubeconfig, logdir)
+        self.agent_1x_port, self.agent_1x = self._agent(
+            "e2e-agent-1x", "agent-wp-default", agent_kubeconfig, logdir
+        )
+        control_plane.apply(stdin=_bootstrap(self.client_ca))
+
+    def _agent(self, name: str, stem: str, kubeconfig: Path, logdir: Path) -> tuple[int, Proc]:
+        port = free_port()
+        return port, Proc(f"choreo-{name}", [
             str(Path(sys.executable).parent / "choreo-controller"), "agent",
             f"--gateway-url=wss://localhost:{self.gateway_port}/v1/agent",
             f"--gateway-ca={self.pki['gateway-ca.crt']}",
-            f"--tls-cert={self.pki['agent-default.crt']}", f"--tls-key={self.pki['agent-default.key']}",
-            f"--kubeconfig={agent_kubeconfig}", f"--probe-listen=127.0.0.1:{self.agent_port}",
-            "--name=e2e-agent", "--log-level=debug",
+            f"--tls-cert={self.pki[stem + '.crt']}", f"--tls-key={self.pki[stem + '.key']}",
+            f"--kubeconfig={kubeconfig}", f"--probe-listen=127.0.0.1:{port}",
+            f"--name={name}", "--log-level=debug",
         ], logdir, env={"PYTHONUNBUFFERED": "1"})  # fmt: skip
-        control_plane.apply(stdin=_bootstrap(self.client_ca))
 
     def _build_plane_flags(self, control_plane, logdir: Path) -> list[str]:
         del control_plane, logdir
@@ -87,33 +101,35 @@ class RelayController(Controller):
 
     @property
     def running(self) -> bool:
-        return self.proc.running and self.agent.running
+        return self.proc.running and self.agent.running and self.agent_1x.running
 
     def start(self, *, wait: bool = True) -> None:
         if not self.proc.running:
             super().start(wait=wait)
-        if not self.agent.running:
-            self.agent.start()
+        for agent in (self.agent, self.agent_1x):
+            if not agent.running:
+                agent.start()
         if wait:
             self.wait_agent()
 
     def stop(self) -> None:
         self.agent.stop()
+        self.agent_1x.stop()
         super().stop()
 
     def wait_agent(self, timeout: float = 60.0) -> None:
         wait_until(
-            "agent connected to the gateway",
-            self.agent_connected,
+            "both agents connected to the gateway",
+            lambda: self.agent_connected() and self.agent_connected(self.agent_1x_port),
             timeout=timeout,
-            procs=(self.proc, self.agent),
+            procs=(self.proc, self.agent, self.agent_1x),
             interval=0.05,
         )
 
-    def agent_connected(self) -> bool:
-        """The agent's ``/readyz``: connected to the gateway (TLS, identity and hello done)."""
+    def agent_connected(self, port: int | None = None) -> bool:
+        """An agent's ``/readyz`` (the 0.17 one's by default): connected (TLS, identity and hello done)."""
         try:
-            return http_ok(f"http://127.0.0.1:{self.agent_port}/readyz")
+            return http_ok(f"http://127.0.0.1:{port or self.agent_port}/readyz")
         except OSError:
             return False
 
@@ -132,7 +148,11 @@ class RelayController(Controller):
         await self.agent_back(within)
 
     def tails(self, lines: int = 60) -> list[tuple[str, str]]:
-        return [*super().tails(lines), ("agent log (tail)", self.agent.tail(lines))]
+        return [
+            *super().tails(lines),
+            ("agent log (tail)", self.agent.tail(lines)),
+            ("1.x agent log (tail)", self.agent_1x.tail(lines)),
+        ]
 
 
 class StandaloneRelayController(RelayController):
@@ -209,9 +229,13 @@ def _agent_kubeconfig(build_plane, path: Path) -> Path:
 
 def _bootstrap(client_ca: str) -> str:
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": BOOTSTRAP_NAMESPACE}}
-    plane = {
-        "apiVersion": r.API_VERSION, "kind": "BuildPlane",
-        "metadata": {"name": "default", "namespace": BOOTSTRAP_NAMESPACE},
-        "spec": {"planeID": PLANE_ID, "clusterAgent": {"clientCA": {"value": client_ca}}},
-    }  # fmt: skip
-    return json.dumps(namespace) + "\n---\n" + json.dumps(plane)
+    docs = [namespace] + [
+        {
+            "apiVersion": r.API_VERSION,
+            "kind": kind,
+            "metadata": {"name": "default", "namespace": BOOTSTRAP_NAMESPACE},
+            "spec": {"planeID": PLANE_ID, "clusterAgent": {"clientCA": {"value": client_ca}}},
+        }
+        for kind in ("BuildPlane", "WorkflowPlane")
+    ]
+    return "\n---\n".join(json.dumps(doc) for doc in docs)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import copy
 
 import pytest
-from e2e_support import completed, docker_workflow
+from e2e_support import BOTH_MODES, completed, docker_workflow
 
 from choreo_controller.api import conditions as c
 from choreo_controller.api import resources as r
 
-pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
+pytestmark = [pytest.mark.cluster, pytest.mark.e2e, BOTH_MODES]
 
 
 def cluster_workflow_of(world, name: str, plane: str) -> dict:

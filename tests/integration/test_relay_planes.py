@@ -1,6 +1,8 @@
-"""The gateway against the real control plane: it learns planeIDs and clientCAs from BuildPlane and
-ClusterBuildPlane objects (inline PEM and Secret references), keeps ``status.agentConnection`` current, and
-drops an agent the moment its plane object stops trusting the agent's CA."""
+"""The gateway against the real control plane: it learns planeIDs and clientCAs from the plane objects of
+both generations (BuildPlane, ClusterBuildPlane, WorkflowPlane, ClusterWorkflowPlane; inline PEM and Secret
+references, ``secretRef`` or ``secretKeyRef``), keeps ``status.agentConnection`` current, binds an agent to
+the kinds its certificate's URI names, and drops an agent the moment its plane object stops trusting the
+agent's CA."""
 
 import asyncio
 import base64
@@ -128,6 +130,41 @@ async def test_client_ca_from_a_secret(tmp_path, control, namespace):
         "or in openchoreo-control-plane"
     )
     assert (False, expected) == (borrower["connected"], borrower["message"])
+
+
+async def test_each_generation_is_served_by_agents_of_its_own_identity(tmp_path, control, namespace):
+    """A BuildPlane and a WorkflowPlane with the same planeID and CA: each counts only its own agents."""
+    pki = Pki(tmp_path)
+    plane_id = f"gen-{uuid.uuid4().hex[:6]}"
+    pem = cert_pem(pki.plane_ca(plane_id).cert)
+    data = {"ca.crt": base64.b64encode(pem).decode()}
+    await control.create(resources.SECRET, {"apiVersion": "v1", "kind": "Secret",
+                                            "metadata": {"name": "agent-ca", "namespace": namespace}, "data": data})  # fmt: skip
+    await control.create(
+        resources.BUILD_PLANE, build_plane(namespace, "default", plane_id, {"value": pem.decode()})
+    )
+    await control.create(resources.WORKFLOW_PLANE, {
+        "apiVersion": "openchoreo.dev/v1alpha1", "kind": "WorkflowPlane", "metadata": {"name": "default", "namespace": namespace},
+        "spec": {"planeID": plane_id, "clusterAgent": {"clientCA": {"secretKeyRef": {"name": "agent-ca", "key": "ca.crt"}}}},
+    })  # fmt: skip
+    legacy = connection(control, resources.BUILD_PLANE, "default", namespace)
+    modern = connection(control, resources.WORKFLOW_PLANE, "default", namespace)
+    async with (
+        running_gateway(pki, control_plane=control) as gateway,
+        running_agent(gateway.port, pki, pki.agent(plane_id), FakeApiserver(), name="a017"),
+    ):
+        await async_wait_for("BuildPlane connected", until(legacy, lambda c: c["connected"]), within=30)
+        alone = await async_wait_for("WorkflowPlane status", modern, within=30)
+        pair = pki.agent(plane_id, uris=(f"openchoreo://workflowplane/{plane_id}",))
+        async with running_agent(gateway.port, pki, pair, FakeApiserver(), name="a1x"):
+            both = await async_wait_for(
+                "WorkflowPlane connected", until(modern, lambda c: c["connected"]), within=30
+            )
+            refs = sorted(str(ref) for s in gateway.registry.sessions() for ref in s.identity.refs)
+            counted = (await legacy())["connectedAgents"]
+    assert (False, "no agent connected") == (alone["connected"], alone["message"])
+    assert (1, 1) == (both["connectedAgents"], counted)
+    assert [f"BuildPlane/{namespace}/default", f"WorkflowPlane/{namespace}/default"] == refs
 
 
 async def test_status_writes_do_not_trigger_relists_and_spec_changes_do(tmp_path, control, namespace):

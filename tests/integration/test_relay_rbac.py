@@ -5,8 +5,9 @@ the gateway as the one of manifests/gateway, each with a real token from the Tok
   Role and RoleBinding, which RBAC's escalation check only allows because the ClusterRole holds what the
   Role grants - Argo Workflows, and every extra kind of ``api.buildkinds``), while the same token is refused
   kinds outside that table (pods, events) directly.
-* The gateway lists plane objects, reads a clientCA Secret from openchoreo-control-plane and writes
-  ``status.agentConnection``.
+* The gateway lists plane objects of both generations, reads a clientCA Secret from
+  openchoreo-control-plane (``secretRef``, and 1.x's ``secretKeyRef``) and writes ``status.agentConnection``
+  of a BuildPlane and of a ClusterWorkflowPlane.
 """
 
 import asyncio
@@ -107,19 +108,30 @@ async def test_the_gateway_role_is_enough(tmp_path, control_plane):
     secret_ref = {"name": secret, "namespace": "openchoreo-control-plane", "key": "ca.crt"}
     plane = {"apiVersion": "openchoreo.dev/v1alpha1", "kind": "BuildPlane", "metadata": {"name": "default", "namespace": ns},
              "spec": {"planeID": plane_id, "clusterAgent": {"clientCA": {"secretRef": secret_ref}}}}  # fmt: skip
-    await asyncio.to_thread(control_plane.apply, stdin=json.dumps(plane))
+    # The 1.x twin: a ClusterWorkflowPlane taking the same CA through OpenChoreo 1.x's secretKeyRef.
+    modern = {"apiVersion": "openchoreo.dev/v1alpha1", "kind": "ClusterWorkflowPlane", "metadata": {"name": plane_id},
+              "spec": {"planeID": plane_id, "clusterAgent": {"clientCA": {"secretKeyRef": secret_ref}}}}  # fmt: skip
+    await asyncio.to_thread(control_plane.apply, stdin=json.dumps(plane) + "\n---\n" + json.dumps(modern))
+    modern_agent = pki.agent(plane_id, uris=(f"openchoreo://workflowplane/{plane_id}",))
     async with (
         kube.connect(kubeconfig) as as_gateway,
         kube.connect(control_plane.kubeconfig) as admin,
         running_gateway(pki, control_plane=as_gateway) as gateway,
         running_agent(gateway.port, pki, pki.agent(plane_id), FakeApiserver()),
+        running_agent(gateway.port, pki, modern_agent, FakeApiserver(), name="agent-1x"),
     ):
 
-        async def connected():
-            obj = await admin.get(resources.BUILD_PLANE, "default", ns)
+        async def connected(resource, name, namespace=None):
+            obj = await admin.get(resource, name, namespace)
             return ((obj.get("status") or {}).get("agentConnection") or {}).get("connected")
 
-        assert await async_wait_for("status written by the gateway's own identity", connected, within=30)
+        for resource, name, namespace in ((resources.BUILD_PLANE, "default", ns), (resources.CLUSTER_WORKFLOW_PLANE, plane_id, None)):  # fmt: skip
+            assert await async_wait_for(
+                f"{resource.kind} status written by the gateway's own identity",
+                lambda r=resource, n=name, s=namespace: connected(r, n, s),
+                within=30,
+            )
         with pytest.raises(Forbidden):
             await as_gateway.list(resources.SECRET, ns)
     await kubectl(control_plane, "delete", "namespace", ns, "--wait=false")
+    await kubectl(control_plane, "delete", "clusterworkflowplane", plane_id, "--wait=false")

@@ -1,6 +1,9 @@
 """Which Components a push builds (repository, provider/host, branch, app path) and the run it creates."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 from gitpayloads import COMMIT
 
 from choreo_controller.contracts import ObjectKey
@@ -145,8 +148,14 @@ def test_clean_path(path, expected):
         pytest.param(
             component(),
             workflow(mapping=None),
-            "no openchoreo.dev/component-workflow-parameters",
-            id="no-annotation",
+            "its workflow maps no repository parameter",
+            id="component-workflow-without-mapping",
+        ),
+        pytest.param(
+            component(),
+            workflow(mapping=None, annotations={"openchoreo.dev/description": "x"}),
+            "its workflow is no component workflow",
+            id="not-a-component-workflow",
         ),
         pytest.param(
             component(), workflow(mapping="branch: parameters.b"), "no repoUrl", id="no-repo-mapping"
@@ -312,3 +321,33 @@ def test_build_run_refuses_a_malformed_commit():
 
 def test_source_key():
     assert ObjectKey("team", "shop") == component_source(component(), workflow()).key
+
+
+V1 = Path(__file__).resolve().parents[1] / "data" / "openchoreo" / "v1.2.3"
+
+
+def test_a_1x_component_is_matched_through_the_schema_extensions_of_its_clusterworkflow():
+    """OpenChoreo v1.2.3's own dockerfile-builder and latency-lab frontend, unchanged."""
+    (builder,) = yaml.safe_load_all(
+        (V1 / "samples/getting-started/ci-workflows/dockerfile-builder.yaml").read_text()
+    )
+    frontend = next(
+        yaml.safe_load_all(
+            (V1 / "samples/from-source/projects/latency-lab/components/frontend.yaml").read_text()
+        )
+    )
+    source = component_source({**frontend, "spec": {**frontend["spec"], "autoBuild": True}}, builder)
+    assert not isinstance(source, str), source
+    assert (
+        "ClusterWorkflow",
+        "https://github.com/openchoreo/sample-workloads",
+        "main",
+        "project-latency-lab/frontend",
+        {
+            "repoUrl": "parameters.repository.url",
+            "branch": "parameters.repository.revision.branch",
+            "commit": "parameters.repository.revision.commit",
+            "appPath": "parameters.repository.appPath",
+            "secretRef": "parameters.repository.secretRef",
+        },
+    ) == (source.workflow_kind, source.repository, source.branch, source.app_path, source.mapping)

@@ -31,6 +31,9 @@ def files(tmp_path_factory) -> dict[str, str]:
     ca = CA.new("cli-test")
     cert, key = write_pair(d, "good", *ca.issue("localhost", client=True))
     _, other_key = write_pair(d, "other", *ca.issue("other", client=True))
+    agent_cert, agent_key = write_pair(
+        d, "agent", *ca.issue("agent", client=True, uris=("openchoreo://workflowplane/p1",))
+    )
     texts = {
         "kc": KUBECONFIG,
         "kc-no-current": KUBECONFIG.replace("current-context: x", ""),
@@ -40,7 +43,14 @@ def files(tmp_path_factory) -> dict[str, str]:
         "junk": "not a certificate\n",
         "binary": "\udcff",
     }
-    paths = {"cert": str(cert), "key": str(key), "other-key": str(other_key), "ca": str(ca.write(d, "ca")[0])}
+    paths = {
+        "cert": str(cert),
+        "key": str(key),
+        "other-key": str(other_key),
+        "ca": str(ca.write(d, "ca")[0]),
+        "agent-cert": str(agent_cert),
+        "agent-key": str(agent_key),
+    }
     for name, text in texts.items():
         (d / name).write_bytes(text.encode("utf-8", "surrogateescape"))
         paths[name] = str(d / name)
@@ -54,8 +64,8 @@ def gateway(**flags: str) -> list[str]:
 
 
 def agent(**flags: str) -> list[str]:
-    base = {"--gateway-url": "wss://gw:8443/v1/agent", "--gateway-ca": "{ca}", "--tls-cert": "{cert}",
-            "--tls-key": "{key}", "--kubeconfig": "{kc}"}  # fmt: skip
+    base = {"--gateway-url": "wss://gw:8443/v1/agent", "--gateway-ca": "{ca}", "--tls-cert": "{agent-cert}",
+            "--tls-key": "{agent-key}", "--kubeconfig": "{kc}"}  # fmt: skip
     return ["agent", *(f"{k}={v}" for k, v in {**base, **flags}.items())]
 
 
@@ -195,6 +205,12 @@ CASES = [
         EXIT_CONFIG,
         "--tls-cert {junk}: no PEM CERTIFICATE",
         id="agent-certificate-not-pem",
+    ),
+    pytest.param(
+        agent(**{"--tls-cert": "{cert}", "--tls-key": "{key}"}),
+        EXIT_CONFIG,
+        "--tls-cert {cert}: certificate has no subjectAltName naming a plane",
+        id="agent-certificate-names-no-plane",
     ),
     pytest.param(
         agent(**{"--kubeconfig": "{yaml}"}),

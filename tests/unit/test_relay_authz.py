@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from choreo_controller.engines import ENGINES
 from choreo_controller.reconcilers.workflowrun.submit import prerequisites
-from choreo_controller.relay.authz import authorize, sanitize_headers
+from choreo_controller.relay.authz import SCOPES, authorize, sanitize_headers
 from choreo_controller.relay.requestinfo import RequestInfo, parse
 
 NS = "openchoreo-ci-acme"
@@ -362,6 +362,49 @@ def test_the_engines_own_prerequisites_pass_the_body_checks(engine):
         path = resource.path(meta.get("namespace"))
         decision = authorize("create", "POST", path, (), JSON, body(obj))
         assert (True, "allowed") == (decision.allowed, decision.reason), resource.plural
+
+
+@pytest.mark.parametrize(
+    ("scope", "namespace", "reason"),
+    [
+        pytest.param("buildplane", "openchoreo-ci-acme", "allowed", id="0.17-agent-own-namespace"),
+        pytest.param(
+            "buildplane",
+            "workflows-acme",
+            "only openchoreo-ci-* namespaces are allowed",
+            id="0.17-agent-1x-ns",
+        ),
+        pytest.param("workflowplane", "workflows-acme", "allowed", id="1x-agent-own-namespace"),
+        pytest.param(
+            "workflowplane",
+            "openchoreo-ci-acme",
+            "only workflows-* namespaces are allowed",
+            id="1x-agent-0.17-ns",
+        ),
+        pytest.param("workflowplane", "workflows-" + "a" * 53, "allowed", id="1x-longest-namespace"),
+        pytest.param(
+            "workflowplane", "workflows", "only workflows-* namespaces are allowed", id="1x-no-label"
+        ),
+    ],
+)
+def test_the_agents_scope_is_the_build_namespaces_of_its_generation(scope, namespace, reason):
+    """An agent serves the namespaces of the generation its certificate names (api.planes); nothing else."""
+    path = f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/workflows/w"
+    decision = authorize("get", "GET", path, scope=SCOPES[scope])
+    assert reason == decision.reason
+
+
+@pytest.mark.parametrize("engine", ENGINES, ids=lambda e: e.name)
+def test_the_1x_agent_creates_its_namespace_prerequisites_and_no_other(engine):
+    scope = SCOPES["workflowplane"]
+    for resource, obj in prerequisites("workflows-acme", engine):
+        path = resource.path(obj["metadata"].get("namespace"))
+        assert "allowed" == authorize("create", "POST", path, (), JSON, body(obj), scope=scope).reason
+    other = body({"metadata": {"name": NS}})
+    assert (
+        "a Namespace must be named workflows-*"
+        == authorize("create", "POST", "/api/v1/namespaces", (), JSON, other, scope=scope).reason
+    )
 
 
 CONTENT_TYPES = [

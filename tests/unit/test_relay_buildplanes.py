@@ -15,8 +15,9 @@ from waiting import async_wait_for
 
 from choreo_controller.api import labels
 from choreo_controller.api.resources import ARGO_WORKFLOW as WF
-from choreo_controller.contracts import ApiResponse, ObjectKey, Unavailable
+from choreo_controller.contracts import ApiResponse, Forbidden, ObjectKey, Unavailable
 from choreo_controller.reconcilers.ports import PlaneTarget
+from choreo_controller.relay import authz
 from choreo_controller.relay.buildplanes import RelayBuildPlanes, trust_key
 from choreo_controller.relay.identity import PlaneRef, pem_of
 from choreo_controller.relay.planes import PlaneDirectory
@@ -60,16 +61,20 @@ class World:
         for namespace in TENANTS:
             self.caches.upsert(plane_object(namespace, "p1", self.agents_ca))
         self.caches.upsert(plane_object("evil", "p1", self.squatter_ca))
+        # The 1.x twin of team-a's plane: the same planeID and CA, another kind (and URI family).
+        self.workflow_planes = Store()
+        self.workflow_planes.upsert({**plane_object("team-a", "p1", self.agents_ca), "kind": "WorkflowPlane"})
         self.directory = PlaneDirectory(self.records())
         self.apiserver = FakeApiserver(handler=self.list_workflows)
         self.events = []
 
     def records(self):
         records = []
-        for obj in self.caches.list():
-            meta = obj["metadata"]
-            ca = self.pki.plane_ca("p1" if meta["namespace"] != "evil" else "squatter")
-            records.append(self.pki.record("p1", PlaneRef("BuildPlane", meta["namespace"], "default"), ca))
+        for kind, cache in (("BuildPlane", self.caches), ("WorkflowPlane", self.workflow_planes)):
+            for obj in cache.list():
+                meta = obj["metadata"]
+                ca = self.pki.plane_ca("p1" if meta["namespace"] != "evil" else "squatter")
+                records.append(self.pki.record("p1", PlaneRef(kind, meta["namespace"], "default"), ca))
         return records
 
     async def list_workflows(self, _req):
@@ -86,8 +91,11 @@ async def relay_planes(world, **options):
     async with running_gateway(world.pki, world.directory) as gateway:
         planes = RelayBuildPlanes(
             lambda plane_id, ref, grace: gateway.kube_api(plane_id, ref, connect_grace=grace),
-            world.caches,
-            Store(),
+            {
+                "BuildPlane": world.caches,
+                "WorkflowPlane": world.workflow_planes,
+                "ClusterBuildPlane": Store(),
+            },
             clock=RealClock(),
             connected=lambda plane_id, ref: gateway.registry.pick(plane_id, ref) is not None,
             **options,
@@ -169,15 +177,49 @@ async def test_the_group_is_rebuilt_when_its_representative_leaves_and_errors_na
     assert [] == targets  # no agent connected: nothing for the orphan sweep
 
 
-def test_trust_key_names_the_client_ca_without_key_material():
-    by_value = trust_key(plane_object("a", "p1", "-----BEGIN CERTIFICATE-----x"))
+def test_trust_key_names_the_agents_family_and_client_ca_without_key_material():
+    by_value = trust_key("BuildPlane", plane_object("a", "p1", "-----BEGIN CERTIFICATE-----x"))
     secret = {"metadata": {"namespace": "a"}, "spec": {"clusterAgent": {"clientCA": {
         "secretRef": {"name": "ca", "key": "ca.crt"}}}}}  # fmt: skip
-    assert (True, "secret:a/ca/ca.crt", "none") == (
-        by_value.startswith("value:") and "BEGIN" not in by_value,
-        trust_key(secret),
-        trust_key({"spec": {}}),
+    key_ref = {"metadata": {}, "spec": {"clusterAgent": {"clientCA": {  # OpenChoreo 1.x's name
+        "secretKeyRef": {"name": "ca", "namespace": "cp", "key": "ca.crt"}}}}}  # fmt: skip
+    assert (
+        True,
+        "buildplane|secret:a/ca/ca.crt",
+        "workflowplane|secret:cp/ca/ca.crt",
+        "buildplane|none",
+    ) == (
+        by_value.startswith("buildplane|value:") and "BEGIN" not in by_value,
+        trust_key("BuildPlane", secret),
+        trust_key("ClusterWorkflowPlane", key_ref),
+        trust_key("ClusterBuildPlane", {"spec": {}}),
     )
+
+
+async def test_a_workflowplane_is_served_only_by_an_agent_of_the_1x_identity(tmp_path):
+    """Same planeID, same CA: a BuildPlane's agent still never serves a WorkflowPlane, and the other way."""
+    world = World(Pki(tmp_path))
+    await world.apiserver.emit_object("ADDED", argo("w1", 1))
+    modern = PlaneTarget("p1", "WorkflowPlane", "team-a", "default")
+    async with relay_planes(world, write_grace=0.2) as (gateway, planes):
+        async with running_agent(gateway.port, world.pki, world.pki.agent("p1"), world.apiserver):
+            legacy = await planes.plane(target("team-a")).api.get(WF, "w1", NS)
+            with pytest.raises(
+                Unavailable, match="no agent connected for plane p1 trusted by WorkflowPlane/team-a"
+            ):
+                await planes.plane(modern).api.get(WF, "w1", NS)
+            both_groups = planes.targets()
+        pair = world.pki.agent("p1", uris=("openchoreo://workflowplane/p1",))
+        async with running_agent(
+            gateway.port, world.pki, pair, world.apiserver, scope=authz.SCOPES["workflowplane"]
+        ):
+            served = await planes.plane(modern).api.get(WF, "w1", "workflows-acme")
+            with pytest.raises(Forbidden, match=r"relay policy: only workflows-\* namespaces are allowed"):
+                await planes.plane(modern).api.get(WF, "w1", NS)  # its scope is workflows-*
+            with pytest.raises(Unavailable, match="trusted by BuildPlane/team-a"):
+                await planes.plane(target("team-a")).api.get(WF, "w1", NS)
+    assert ("WorkflowList", "WorkflowList") == (legacy["kind"], served["kind"])
+    assert [target("team-a")] == both_groups  # the 1.x group has no agent yet: not swept
 
 
 async def _synced(view):

@@ -119,6 +119,36 @@ def test_records_of_another_family_never_vouch():
         authenticate(der(CA_A), [record], NOW)
 
 
+WP = "openchoreo://workflowplane/"
+REF_WP = PlaneRef("WorkflowPlane", "team-a", "default")  # the 1.x twin of REF_A: same planeID, same CA
+REF_CWP = PlaneRef("ClusterWorkflowPlane", "", "shared")
+
+
+@pytest.mark.parametrize(
+    ("uris", "vouching", "refs"),
+    [
+        pytest.param(
+            (URI_PREFIX + "plane-a",), [REF_A, REF_WP], {REF_A}, id="buildplane-cert-buildplane-only"
+        ),
+        pytest.param((WP + "plane-a",), [REF_A, REF_WP, REF_CWP], {REF_WP, REF_CWP}, id="workflowplane-cert"),
+    ],
+)
+def test_a_certificate_is_bound_to_the_plane_kinds_its_uri_names(uris, vouching, refs):
+    records = [PlaneRecord(ref, "plane-a", (CA_A.cert,)) for ref in vouching]
+    identity = authenticate(der(CA_A, uris=uris), records, NOW)
+    assert (frozenset(refs), uris[0].split("/")[2]) == (identity.refs, identity.family)
+
+
+def test_a_workflowplane_certificate_is_refused_by_buildplanes_alone():
+    with pytest.raises(IdentityError, match="no WorkflowPlane or ClusterWorkflowPlane has planeID 'plane-a'"):
+        authenticate(der(CA_A, uris=(WP + "plane-a",)), RECORDS, NOW)
+
+
+def test_two_plane_uris_of_different_families_are_refused():
+    with pytest.raises(IdentityError, match="exactly one plane URI"):
+        authenticate(der(CA_A, uris=(URI_PREFIX + "plane-a", WP + "plane-a")), RECORDS, NOW)
+
+
 V_CA = key_identified_ca("plane-ca")
 LOOKALIKE = lookalike(V_CA)  # same subject and key identifier, another key
 SUBJECT_ONLY = lookalike(V_CA, copy_key_id=False)  # same subject, its own key identifier

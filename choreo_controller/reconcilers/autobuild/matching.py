@@ -1,10 +1,14 @@
 """Which Components a push builds, and the WorkflowRun each gets (SPEC section 6). Pure.
 
 A Component takes part in auto-build when ``spec.autoBuild`` is true and its Workflow (or
-ClusterWorkflow) carries ``openchoreo.dev/component-workflow-parameters``: a map from the logical keys
-``repoUrl``, ``branch``, ``commit``, ``appPath``, ``secretRef`` to dotted paths under ``parameters``,
-either YAML (``repoUrl: parameters.repository.url`` per line) or OpenChoreo's one-line form
-(``repoUrl: parameters.repository.url, branch: parameters.repository.revision.branch``).
+ClusterWorkflow) maps its repository parameters - the logical keys ``repoUrl``, ``branch``, ``commit``,
+``appPath``, ``secretRef`` to dotted paths under ``parameters`` - in one of OpenChoreo's two ways:
+
+* 0.17: the annotation ``openchoreo.dev/component-workflow-parameters``, either YAML
+  (``repoUrl: parameters.repository.url`` per line) or the one-line form
+  (``repoUrl: parameters.repository.url, branch: parameters.repository.revision.branch``);
+* 1.x: the Workflow is labelled a component workflow (``api.componentworkflows``) and its
+  ``openAPIV3Schema`` marks the fields ``x-openchoreo-component-parameter-repository-url: true`` etc.
 
 ``component_source`` reads the Component's ``spec.workflow.parameters`` through that map: the repository
 (required), the branch (the Workflow schema's default when the Component leaves it empty; empty after
@@ -39,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
-from choreo_controller.api import labels
+from choreo_controller.api import componentworkflows, labels
 from choreo_controller.api.resources import API_VERSION
 from choreo_controller.contracts import ObjectKey
 from choreo_controller.reconcilers.autobuild.gitrefs import commit_problem, path_problem
@@ -139,15 +143,30 @@ def _defaulted(workflow: JsonObj, parameters: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def component_source(component: JsonObj, workflow: JsonObj) -> ComponentSource | str:
-    """The Component's source, or why it does not take part in auto-build."""
+def component_source(component: JsonObj, workflow: JsonObj, *, kind: str = "") -> ComponentSource | str:
+    """The Component's source, or why it does not take part in auto-build.
+
+    ``kind``: what the Component's workflow reference resolved to when it names no kind (``api.refs``).
+    """
     meta, spec = as_map(component.get("metadata")), as_map(component.get("spec"))
     ref = as_map(spec.get("workflow"))
     annotations = as_map(as_map(workflow.get("metadata")).get("annotations"))
     text = annotations.get(labels.ANNOTATION_COMPONENT_WORKFLOW_PARAMETERS)
-    if not isinstance(text, str):
-        return f"its workflow has no {labels.ANNOTATION_COMPONENT_WORKFLOW_PARAMETERS} annotation"
-    mapping = parse_mapping(text)
+    if isinstance(text, str):
+        mapping = parse_mapping(text)
+    elif componentworkflows.is_component_workflow(workflow):
+        mapping = componentworkflows.schema_mapping(workflow)
+    else:
+        return (
+            f"its workflow is no component workflow (label {componentworkflows.LABEL_WORKFLOW_TYPE}: "
+            f"component, or annotation {labels.ANNOTATION_COMPONENT_WORKFLOW_PARAMETERS})"
+        )
+    if not mapping:
+        return (
+            f"its workflow maps no repository parameter (annotation "
+            f"{labels.ANNOTATION_COMPONENT_WORKFLOW_PARAMETERS}, or {componentworkflows.EXTENSION_PREFIX}url "
+            "in its openAPIV3Schema)"
+        )
     if "repoUrl" not in mapping:
         return "the workflow's parameter mapping has no repoUrl"
     parameters = as_map(ref.get("parameters"))
@@ -165,7 +184,7 @@ def component_source(component: JsonObj, workflow: JsonObj) -> ComponentSource |
     return ComponentSource(
         key=ObjectKey(str(meta.get("namespace") or ""), str(meta.get("name") or "")),
         project=str(as_map(spec.get("owner")).get("projectName") or ""),
-        workflow_kind=str(ref.get("kind") or "Workflow"),
+        workflow_kind=str(ref.get("kind") or kind or "Workflow"),
         workflow_name=str(ref.get("name") or ""),
         repository=repository,
         branch=branch if isinstance(branch, str) else "",

@@ -210,13 +210,16 @@ class AutoBuildReceiver:
             key = ObjectKey.of(component)
             if scope_of(key, provider_key, keys) != scope:
                 continue  # another secret builds this Component
-            kind, name = str(ref.get("kind") or "Workflow"), str(ref["name"])
+            kind, name = str(ref.get("kind") or ""), str(ref["name"])
+            if not kind:  # the namespace's Workflow if one exists, else the ClusterWorkflow (api.refs)
+                namespaced = await self._workflow(workflows, ("Workflow", key.namespace, name))
+                kind = "Workflow" if namespaced is not None else "ClusterWorkflow"
             wf_key = (kind, "" if kind == "ClusterWorkflow" else key.namespace, name)
-            if wf_key not in workflows:
-                workflows[wf_key] = await self._source.workflow(*wf_key)
-            workflow = workflows[wf_key]
+            workflow = await self._workflow(workflows, wf_key)
             source = (
-                component_source(component, workflow) if workflow is not None else "its workflow is missing"
+                component_source(component, workflow, kind=kind)
+                if workflow is not None
+                else "its workflow is missing"
             )
             if isinstance(source, str):
                 log.debug("component skipped", component=str(key), why=source)
@@ -235,6 +238,14 @@ class AutoBuildReceiver:
                     outcome.affected.append(str(key))
                 await self._create(outcome, key, run)
         return outcome
+
+    async def _workflow(
+        self, seen: dict[tuple[str, str, str], JsonObj | None], wf_key: tuple[str, str, str]
+    ) -> JsonObj | None:
+        """``(kind, namespace, name)``'s Workflow or ClusterWorkflow, read once per delivery."""
+        if wf_key not in seen:
+            seen[wf_key] = await self._source.workflow(*wf_key)
+        return seen[wf_key]
 
     async def _create(self, outcome: _Outcome, key: ObjectKey, run: JsonObj) -> None:
         name = f"{key.namespace}/{run['metadata']['name']}"
