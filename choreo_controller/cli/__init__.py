@@ -52,9 +52,16 @@ Registrar = Callable[["Subparsers[argparse.ArgumentParser]"], None]
 def _registrars() -> list[Registrar]:
     # Each subcommand module exposes `register(sub)`; its handler imports heavy modules (aiohttp,
     # kubernetes_asyncio) lazily so `render` and `--help` stay fast.
-    from choreo_controller.cli import agent, controller, gateway, render, runs  # noqa: PLC0415 - registrars load on demand
+    from choreo_controller.cli import agent, controller, gateway, migrate, render, runs  # noqa: PLC0415 - registrars load on demand
 
-    return [render.register, controller.register, gateway.register, agent.register, runs.register]
+    return [
+        render.register,
+        controller.register,
+        gateway.register,
+        agent.register,
+        runs.register,
+        migrate.register,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
