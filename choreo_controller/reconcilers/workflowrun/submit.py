@@ -2,11 +2,11 @@
 
 Everything is *create if missing* with deterministic names, so a crash at any point repeats safely:
 
-* Prerequisites of the build namespace ``openchoreo-ci-<ns>`` - the Namespace, ServiceAccount
-  ``workflow-sa``, and the engine's own (``Engine.prerequisites``: a Role + RoleBinding granting
-  ``workflow-sa`` the engine's ``GRANT`` rows of ``api.buildkinds``, when it has any). GET, then create;
-  ``AlreadyExists`` from a racing writer is success. They are shared by every run of the namespace and
-  never deleted by a run's cleanup. A namespace checked once for an engine is remembered per plane until a
+* Prerequisites of the build namespace (``openchoreo-ci-<ns>`` or ``workflows-<ns>``) - the Namespace,
+  ServiceAccount ``workflow-sa``, and the engine's own (``Engine.prerequisites``: a Role + RoleBinding
+  granting ``workflow-sa`` the engine's ``GRANT`` rows of ``api.buildkinds``, when it has any). GET, then
+  create; ``AlreadyExists`` from a racing writer is success. They are shared by every run of the namespace
+  and never deleted by a run's cleanup. A namespace checked once for an engine is remembered per plane until a
   create in it fails.
 * Each planned object is created. On ``AlreadyExists`` the existing object is read: carrying this run's
   ``openchoreo.dev/workflowrun-uid`` label it is *adopted* (we created it before a crash); being deleted
