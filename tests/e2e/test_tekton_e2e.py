@@ -158,6 +158,11 @@ async def test_three_task_pipeline_run_succeeds_with_three_tasks_in_status(tekto
         {"name": "git-revision", "value": "0123456789abcdef0123456789abcdef01234567"},
         {"name": "image", "value": tag},
     ] == pipeline_run["status"]["results"]  # the parameters went through Tekton's own substitution
+    # the Workflow's declared results, from the TaskRuns' results (issue 17's results on the second engine)
+    assert [
+        {"name": "image", "value": tag},
+        {"name": "commit", "value": "0123456789abcdef0123456789abcdef01234567"},
+    ] == st["results"]
     events = await world.cp.list(r.EVENT, world.namespace)
     submitted = [e["message"] for e in events.items if e["reason"] == "Submitted"]
     assert [
