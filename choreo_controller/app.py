@@ -6,8 +6,8 @@ Build planes, one of two modes behind the same port (``reconcilers.ports.BuildPl
 
 * direct (SPEC section 1, for development and tests): one kubeconfig reaches the build plane and serves
   every planeID (``DirectBuildPlanes``); our objects of each engine kind tracking reads are watched by one
-  informer per kind, label-selected (``openchoreo.dev/managed-by=workflowrun-controller``) across
-  namespaces, started when first read (``runtime.planeview.PlaneCaches``);
+  informer per kind, label-selected (``labels.MANAGED_SELECTOR``: ``openchoreo.dev/managed-by`` of this
+  release or an earlier one) across namespaces, started when first read (``runtime.planeview.PlaneCaches``);
 * relay (``app_relay``): no build-plane credentials at all; each plane is reached through the agents
   connected to an embedded or a standalone gateway (``relay.buildplanes.RelayBuildPlanes``), with relayed
   informers per plane.

@@ -123,7 +123,7 @@ async def label_selectors(api: KubeApi, ns: str) -> Any:
     for name, labels in (("a", {"k": "1"}), ("b", {"k": "2"}), ("c", {})):
         await api.create(r.CONFIG_MAP, {**configmap(ns, name), "metadata": {"name": name, "namespace": ns, "labels": labels}})  # fmt: skip
     answers = []
-    for selector in ("k=1", "k!=1", "k", "!k", "k=1,k"):
+    for selector in ("k=1", "k!=1", "k", "!k", "k=1,k", "k in (1,2)", "k notin (1,3)", "k in (2, 3),k!=3"):
         listed = await api.list(r.CONFIG_MAP, ns, label_selector=selector)
         answers.append(sorted(o["metadata"]["name"] for o in listed.items if o["metadata"]["name"] in "abc"))
     return answers
@@ -138,5 +138,9 @@ CASES: list[tuple[str, Any, Any]] = [
     ("status-subresource", status_subresource, ({"completedAt": "2026-01-02T00:00:00Z"}, {"x": "y"}, None)),
     ("generation", generation, [1, 1, 1, 2]),
     ("finalizers", finalizers, (True, "ok", "Invalid", "NotFound")),
-    ("label-selectors", label_selectors, [["a"], ["b", "c"], ["a", "b"], ["c"], ["a"]]),
+    (
+        "label-selectors",
+        label_selectors,
+        [["a"], ["b", "c"], ["a", "b"], ["c"], ["a"], ["a", "b"], ["b", "c"], ["b"]],
+    ),
 ]

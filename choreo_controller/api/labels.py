@@ -9,6 +9,8 @@ LABEL_WORKFLOWRUN_NAMESPACE = f"{PREFIX}/workflowrun-namespace"
 LABEL_WORKFLOWRUN_UID = f"{PREFIX}/workflowrun-uid"
 LABEL_MANAGED_BY = f"{PREFIX}/managed-by"
 MANAGED_BY = "workflowrun-controller"  # OpenChoreo's value: its tooling selects on it
+MANAGED_BY_BEFORE = "choreo-controller"  # written by earlier releases: their runs' objects stay ours
+MANAGED_BY_VALUES = frozenset({MANAGED_BY, MANAGED_BY_BEFORE})
 LABEL_PROJECT = f"{PREFIX}/project"
 LABEL_COMPONENT = f"{PREFIX}/component"
 LABEL_CONCURRENCY_GROUP = f"{PREFIX}/concurrency-group"  # hash of a generic run's rendered group
@@ -36,4 +38,5 @@ def run_labels(run_name: str, run_namespace: str, run_uid: str) -> dict[str, str
     }
 
 
-MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+#: Every object we created, before and after the value became OpenChoreo's (set-based: one list, one watch).
+MANAGED_SELECTOR = f"{LABEL_MANAGED_BY} in ({MANAGED_BY},{MANAGED_BY_BEFORE})"

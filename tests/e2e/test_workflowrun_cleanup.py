@@ -83,24 +83,57 @@ async def test_the_finalizer_stays_while_the_build_plane_is_down(world, build_pl
     assert [] == await world.build_objects()
 
 
+def external_secret(name: str, namespace: str, obj_labels: dict[str, str]) -> dict:
+    return {
+        "apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
+        "metadata": {"name": name, "namespace": namespace, "labels": obj_labels},
+        "spec": {"secretStoreRef": {"kind": "ClusterSecretStore", "name": "openbao"}, "target": {"name": name}},
+    }  # fmt: skip
+
+
+async def test_a_run_labelled_by_the_previous_release_is_tracked_and_cleaned_up(world):
+    """Objects of a run submitted before the upgrade carry ``managed-by: choreo-controller``: still ours."""
+    await world.setup()
+    await world.workflow(steps={"build-image": {"delay": "8s"}})
+    n = "before-1"
+    await world.submit(n)
+    run = await world.wait_reason(n, c.R_RUNNING, status="False", within=60)
+    before = {labels.LABEL_MANAGED_BY: labels.MANAGED_BY_BEFORE}
+    for resource, name in ((r.ARGO_WORKFLOW, n), (r.EXTERNAL_SECRET, f"{n}-git")):
+        await world.bp.merge_patch(
+            resource, name, {"metadata": {"labels": before}}, namespace=world.build_namespace
+        )
+    # created for this run by the previous release before a crash, never recorded in its status
+    uid = run["metadata"]["uid"]
+    leftover = {**labels.run_labels(n, world.namespace, uid), **before}
+    await world.bp.create(r.EXTERNAL_SECRET, external_secret(f"{n}-left", world.build_namespace, leftover))
+
+    # the Argo Workflow's progress after the relabel reaches the run by watch (the safety resync is 600 s)
+    done = await world.wait_completed(n, within=60)
+    assert ("True", c.R_SUCCEEDED) == completed(done), done["status"].get("conditions")
+    objects = [("ExternalSecret", f"{n}-git"), ("ExternalSecret", f"{n}-left"), ("Workflow", n)]
+    assert objects == await world.build_objects()
+    await world.cp.delete(r.WORKFLOW_RUN, n, namespace=world.namespace)
+    await world.wait_gone(n, within=30)
+    assert [] == await world.build_objects()
+
+
 async def test_the_orphan_sweep_deletes_objects_whose_run_is_gone(world, controller):
     await world.setup()
     ghost = labels.run_labels("ghost", world.namespace, "00000000-0000-0000-0000-00000000dead")
+    ghost_before = {**ghost, labels.LABEL_MANAGED_BY: labels.MANAGED_BY_BEFORE}  # the previous release's
     keep = {**ghost, labels.LABEL_MANAGED_BY: "someone-else"}
     await world.bp.create(
         r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": world.build_namespace}}
     )
-    for name, obj_labels in (("ghost", ghost), ("not-ours", keep)):
+    for name, obj_labels in (("ghost", ghost), ("ghost-before", ghost_before), ("not-ours", keep)):
         meta = {"name": name, "namespace": world.build_namespace, "labels": obj_labels}
         await world.bp.create(r.ARGO_WORKFLOW, {
             "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": meta,
             "spec": {"entrypoint": "main", "templates": [{"name": "main", "suspend": {}}]},
         })  # fmt: skip
-        await world.bp.create(r.EXTERNAL_SECRET, {
-            "apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret", "metadata": meta,
-            "spec": {"secretStoreRef": {"kind": "ClusterSecretStore", "name": "openbao"}, "target": {"name": name}},
-        })  # fmt: skip
-    assert 4 == len(await world.build_objects())
+        await world.bp.create(r.EXTERNAL_SECRET, external_secret(name, world.build_namespace, obj_labels))
+    assert 6 == len(await world.build_objects())
 
     controller.kill()  # and a fresh process sweeps once its caches have synced (and, relayed, its agent is back)
     await controller.restarted()

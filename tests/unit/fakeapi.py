@@ -14,7 +14,8 @@ What it does as kube-apiserver does (each point is what a lost update, a race or
   write that removes the last finalizer of a deleting object deletes it; no finalizer may be added to an
   object being deleted (``Invalid``);
 * watches replay history from a resourceVersion (``compact()`` makes older ones ``Gone``, 410); label
-  selectors ``k=v``, ``k!=v``, ``k``, ``!k``; field selectors ``metadata.name``/``metadata.namespace``.
+  selectors ``k=v``, ``k!=v``, ``k``, ``!k``, ``k in (a,b)``, ``k notin (a,b)``; field selectors
+  ``metadata.name``/``metadata.namespace``.
 
 Pod logs: ``logs[(namespace, pod, container)]`` is a list of lines; ``log`` serves them (``tail_lines``,
 ``timestamps`` as ``<time> <line>`` when the line carries none); a pod that is not stored is ``NotFound``.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import re
 from datetime import UTC, datetime
 
 from choreo_controller.contracts import (
@@ -62,13 +64,25 @@ def merge(target, patch):
     return out
 
 
+SET_TERM = re.compile(r"\s*([^\s!=,()]+)\s+(in|notin)\s*\(([^)]*)\)\s*")
+
+
+def _label_terms(selector):
+    """The selector's terms: split at commas outside a set's parentheses."""
+    return [t.strip() for t in re.split(r",(?![^()]*\))", selector) if t.strip()]
+
+
 def _matches(obj, label_selector, field_selector, namespace=None):
     meta = obj["metadata"]
     if namespace is not None and meta.get("namespace") != namespace:
         return False
     labels = meta.get("labels") or {}
-    for term in filter(None, (label_selector or "").split(",")):
-        if "!=" in term:
+    for term in _label_terms(label_selector or ""):
+        if set_based := SET_TERM.fullmatch(term):
+            key, op, values = set_based.groups()
+            inside = labels.get(key) in {v.strip() for v in values.split(",")}
+            ok = inside if op == "in" else not inside  # notin: a missing key matches, as in kube-apiserver
+        elif "!=" in term:
             key, value = term.split("!=", 1)
             ok = labels.get(key) != value
         elif "=" in term:

@@ -42,10 +42,11 @@ def uid_selector(uid: str) -> str:
 def run_labels_of(obj: JsonObj) -> tuple[str, str, str] | None:
     """``(namespace, name, uid)`` of the run ``obj``'s labels name; ``None`` unless all are set and ours.
 
-    An object managed by someone else is never ours to judge, whatever else it carries.
+    An object managed by someone else is never ours to judge, whatever else it carries; one an earlier
+    release created (``labels.MANAGED_BY_BEFORE``) is ours.
     """
     found = (obj.get("metadata") or {}).get("labels") or {}
-    if found.get(labels.LABEL_MANAGED_BY) != labels.MANAGED_BY:
+    if found.get(labels.LABEL_MANAGED_BY) not in labels.MANAGED_BY_VALUES:
         return None
     keys = (labels.LABEL_WORKFLOWRUN_NAMESPACE, labels.LABEL_WORKFLOWRUN, labels.LABEL_WORKFLOWRUN_UID)
     values = tuple(str(found.get(key) or "") for key in keys)
