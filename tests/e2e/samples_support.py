@@ -9,11 +9,15 @@ back whatever had those names before (the project's own samples use some of the 
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import uuid
 from typing import TYPE_CHECKING
 
 import yaml
 from argo_outputs import StepOutputs
+from localcluster.buildplane import seed_secret_store
 from waiting import async_wait_for
 
 from choreo_controller.api import conditions as c
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
 CI_STEPS = ["checkout-source", "build-image", "publish-image", "generate-workload-cr"]
 REVISION = "9f4c2a1e"  # what the checkout step reports
 PVC = ApiResource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+GIT_CREDENTIALS = {"username": "x-access-token", "password": "ghp_not_a_real_token"}
 
 
 def docs(path: Path) -> list[dict]:
@@ -163,3 +168,45 @@ async def step_pod(world, workflow: str, step: str) -> dict:
     node = "workflows.argoproj.io/node-name"
     (pod,) = [p for p in listed.items if p["metadata"]["annotations"][node].endswith(f".{step}")]
     return pod
+
+
+async def git_secret_reference(world, build_plane, name: str) -> None:
+    """A private repository's SecretReference as OpenChoreo's docs write it (basic-auth; the token under
+    ``password``), its remote key a fresh Secret of the build plane's store holding ``GIT_CREDENTIALS``."""
+    store_key = f"{name}-{uuid.uuid4().hex[:6]}"
+    entry = {"username": GIT_CREDENTIALS["username"], "token": GIT_CREDENTIALS["password"]}
+    await asyncio.to_thread(seed_secret_store, build_plane, store_key, entry)
+    await world.cp.create(r.SECRET_REFERENCE, {
+        "apiVersion": "openchoreo.dev/v1alpha1", "kind": "SecretReference",
+        "metadata": {"name": name, "namespace": world.namespace},
+        "spec": {"template": {"type": "kubernetes.io/basic-auth"}, "refreshInterval": "1h", "data": [
+            {"secretKey": "username", "remoteRef": {"key": store_key, "property": "username"}},
+            {"secretKey": "password", "remoteRef": {"key": store_key, "property": "token"}}]},
+    })  # fmt: skip
+
+
+async def assert_credentials_through_eso_gone_with_the_run(world, run: dict) -> None:
+    """A succeeded CI run's Git and registry credentials: ExternalSecrets the run created, Secrets ESO made
+    of them in the build namespace (the Git one with the store's values, mounted by the checkout step);
+    deleting the run removes all four and the Argo Workflow."""
+    name, ns = run["metadata"]["name"], world.build_namespace
+    git, registry = f"{name}-git-secret", f"{name}-registry-push-secret"
+    assert [git, registry] == [ref["name"] for ref in run["status"]["resources"]]
+    secret = await world.bp.get(r.SECRET, git, ns)
+    assert "kubernetes.io/basic-auth" == secret["type"]
+    assert GIT_CREDENTIALS == {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert ["ExternalSecret"] == [o["kind"] for o in secret["metadata"]["ownerReferences"]]
+    pushing = await world.bp.get(r.SECRET, registry, ns)
+    assert "kubernetes.io/dockerconfigjson" == pushing["type"]
+    checkout = await step_pod(world, name, "checkout-source")
+    assert f"secret/{git}" in json.loads(checkout["metadata"]["annotations"]["kwok.choreo.dev/resolved"])
+
+    await world.cp.delete(r.WORKFLOW_RUN, name, namespace=world.namespace)
+    await world.wait_gone(name)
+    owned = [(kind, n) for kind in (r.EXTERNAL_SECRET, r.SECRET) for n in (git, registry)]
+
+    async def gone():
+        return [(k.kind, n) for k, n in owned if await exists(world.bp, k, n, ns)] == [] or None
+
+    await async_wait_for("the run's ExternalSecrets and their Secrets gone", gone, within=60)
+    assert await world.argo(name) is None

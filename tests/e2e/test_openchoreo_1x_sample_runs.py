@@ -10,6 +10,8 @@ namespace, as in OpenChoreo 1.x:
   (no sample Component uses them) for a Component of the samples' ClusterComponentType ``service``;
   ``dockerfile-builder-linter`` (custom steps) after its README's steps, the ClusterComponentType patched to
   allow it;
+* a private repository (dockerfile-builder, ``repository.secretRef``): SecretReference -> ExternalSecret ->
+  Secret in ``workflows-<ns>``, gone with the run;
 * ``github-stats-report`` with its volume claim;
 * the generic ``aws-rds-postgres`` and ``azure-sql-database`` (create and delete) Workflows and the
   ``scm-create-repo`` ClusterWorkflows: their steps read a credentials Secret the README has the user create
@@ -38,6 +40,7 @@ import yaml
 from samples_support import (
     CI_STEPS,
     PVC,
+    assert_credentials_through_eso_gone_with_the_run,
     assert_succeeded_with,
     bound_claim,
     cluster_templates,
@@ -45,6 +48,7 @@ from samples_support import (
     create_all,
     docs,
     follow_component_run,
+    git_secret_reference,
     missing,
     one,
     wait_ready,
@@ -146,6 +150,26 @@ async def test_latency_lab_component_builds_with_dockerfile_builder(world_1x, co
     assert {"kind": "ClusterWorkflow", "name": "dockerfile-builder"} == {
         k: done["status"]["resolvedWorkflow"][k] for k in ("kind", "name")
     }
+
+
+async def test_private_repository_credentials_go_through_external_secrets_and_leave_with_the_run(
+    world_1x, build_plane
+):
+    """dockerfile-builder with ``repository.secretRef``: the ClusterWorkflow's own git-secret ExternalSecret,
+    from the SecretReference as OpenChoreo's docs write it, becomes a Secret in ``workflows-<ns>``."""
+    await git_secret_reference(world_1x, build_plane, "github-token")
+    repository = {"url": "https://github.com/myorg/private-repo", "secretRef": "github-token",
+                  "revision": {"branch": "main"}, "appPath": "/"}  # fmt: skip
+    component = component_of(
+        "my-private-app", "deployment/service", "dockerfile-builder", {"repository": repository}
+    )
+    await create_all(world_1x, (r.COMPONENT, component))
+
+    done = await follow_component_run(world_1x, component_run(component, "my-private-app-build-01"))
+
+    assert_succeeded_with(done, CI_STEPS)
+    assert_on_the_workflow_plane(world_1x, done)
+    await assert_credentials_through_eso_gone_with_the_run(world_1x, done)
 
 
 @pytest.mark.parametrize(

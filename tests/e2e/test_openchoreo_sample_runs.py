@@ -27,29 +27,24 @@ place for its tests and restores what was there afterwards.
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import json
-import uuid
 from pathlib import Path
 
 import pytest
 from e2e_support import BOTH_MODES
-from localcluster.buildplane import seed_secret_store
 from samples_support import (
     CI_STEPS,
     PVC,
     REVISION,
+    assert_credentials_through_eso_gone_with_the_run,
     assert_succeeded_with,
     bound_claim,
     cluster_templates,
     component_run,
     create_all,
-    exists,
     follow_component_run,
+    git_secret_reference,
     missing,
     one,
-    step_pod,
     wait_ready,
 )
 from waiting import async_wait_for
@@ -162,16 +157,7 @@ async def test_private_repository_credentials_go_through_external_secrets_and_le
     """The CI README's private repository (google-cloud-buildpacks, ``secretRef: github-token``): the
     SecretReference as OpenChoreo's docs write it, its remote key naming a Secret of the local store."""
     world = samples_world
-    store_key = f"github-token-{uuid.uuid4().hex[:6]}"
-    credentials = {"username": "x-access-token", "token": "ghp_not_a_real_token"}
-    await asyncio.to_thread(seed_secret_store, build_plane, store_key, credentials)
-    await world.cp.create(r.SECRET_REFERENCE, {
-        "apiVersion": "openchoreo.dev/v1alpha1", "kind": "SecretReference",
-        "metadata": {"name": "github-token", "namespace": world.namespace},
-        "spec": {"template": {"type": "kubernetes.io/basic-auth"}, "refreshInterval": "1h", "data": [
-            {"secretKey": "username", "remoteRef": {"key": store_key, "property": "username"}},
-            {"secretKey": "password", "remoteRef": {"key": store_key, "property": "token"}}]},
-    })  # fmt: skip
+    await git_secret_reference(world, build_plane, "github-token")
     component = {
         "apiVersion": "openchoreo.dev/v1alpha1", "kind": "Component", "metadata": {"name": "my-private-app"},
         "spec": {"owner": {"projectName": "default"},
@@ -187,38 +173,7 @@ async def test_private_repository_credentials_go_through_external_secrets_and_le
     )
 
     assert_succeeded_with(done, CI_STEPS)
-    name, ns = "my-private-app-build-01", world.build_namespace
-    git, registry = f"{name}-git-secret", f"{name}-registry-push-secret"
-    assert [git, registry] == [ref["name"] for ref in done["status"]["resources"]]
-    secret = await world.bp.get(r.SECRET, git, ns)
-    assert "kubernetes.io/basic-auth" == secret["type"]
-    assert {"username": "x-access-token", "password": "ghp_not_a_real_token"} == {
-        k: base64.b64decode(v).decode() for k, v in secret["data"].items()
-    }
-    assert ["ExternalSecret"] == [o["kind"] for o in secret["metadata"]["ownerReferences"]]
-    pushing = await world.bp.get(r.SECRET, registry, ns)
-    assert "kubernetes.io/dockerconfigjson" == pushing["type"]
-    checkout = await step_pod(world, name, "checkout-source")
-    assert f"secret/{git}" in json.loads(checkout["metadata"]["annotations"]["kwok.choreo.dev/resolved"])
-
-    await world.cp.delete(r.WORKFLOW_RUN, name, namespace=world.namespace)
-    await world.wait_gone(name)
-
-    async def gone():
-        left = [
-            (res.kind, n)
-            for res, n in (
-                (r.EXTERNAL_SECRET, git),
-                (r.EXTERNAL_SECRET, registry),
-                (r.SECRET, git),
-                (r.SECRET, registry),
-            )
-            if await exists(world.bp, res, n, ns)
-        ]
-        return left == [] or None
-
-    await async_wait_for("the run's ExternalSecrets and their Secrets gone", gone, within=60)
-    assert await world.argo(name) is None
+    await assert_credentials_through_eso_gone_with_the_run(world, done)
 
 
 async def test_github_stats_report_runs_with_its_volume_claim(samples_world):
