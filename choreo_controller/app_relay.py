@@ -9,6 +9,9 @@ Two shapes, one port (``relay.buildplanes.RelayBuildPlanes``):
   reconciles are done and before it releases the lease (agents get close 1001); the agents' reconnects -
   backoff from 200 ms - land on the new leader once it listens. The gateway also keeps
   ``status.agentConnection`` of the plane objects current, whose writes re-enqueue runs waiting for a plane.
+  Given ``internal`` (``--gateway-internal-client-ca``), it also serves the internal API (``relay.internal``,
+  the standalone gateway's own code) on the leader, so ``runs logs --gateway-url`` reaches it as it would a
+  standalone gateway.
 * ``RemoteGateway`` (``--gateway-url``): a standalone ``choreo-controller gateway`` with its internal API
   enabled; each plane object's ``KubeApi`` is ``KubeClient(RemoteRelayTransport)`` over mTLS - one shared
   connection pool - the gateway's CA pinned and the controller's client certificate presented
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from choreo_controller.metrics import Metrics
     from choreo_controller.relay.buildplanes import PlaneCache
     from choreo_controller.relay.identity import PlaneRef
+    from choreo_controller.relay.internal import InternalConfig
     from choreo_controller.runtime.manager import Manager
 
 PAGE_SIZE = 100  # relayed LIST pages stay well under the relay's 3 MiB body cap
@@ -56,6 +60,7 @@ class EmbeddedGateway:
     host: str = "0.0.0.0"  # noqa: S104 - agents dial in from other clusters
     port: int = 8443
     ca_namespaces: frozenset[str] = CA_NAMESPACES
+    internal: InternalConfig | None = None  # the internal API, for other processes (``runs logs``)
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,7 @@ def relay_planes(
         config = GatewayConfig(
             relay.cert_file, relay.key_file, relay.host, relay.port, ca_namespaces=relay.ca_namespaces
         )
-        gateway = Gateway(config, control_plane=control_plane, metrics=metrics)
+        gateway = Gateway(config, control_plane=control_plane, metrics=metrics, internal=relay.internal)
 
         def connect(plane_id: str, ref: PlaneRef, grace: float) -> KubeClient[Any]:
             return gateway.kube_api(plane_id, ref, connect_grace=grace)

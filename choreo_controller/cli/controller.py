@@ -4,7 +4,8 @@ Exactly one build-plane mode (SPEC sections 1 and 7):
 
 * direct - ``--build-plane-kubeconfig`` reaches one build plane for every planeID (development, tests);
 * relay, embedded - ``--embedded-gateway --gateway-cert --gateway-key``: agents dial this process (the
-  leader) on ``--gateway-bind-address``; the controller holds no build-plane credentials;
+  leader) on ``--gateway-bind-address``; the controller holds no build-plane credentials; with
+  ``--gateway-internal-client-ca`` the leader also serves the gateway's internal API (``runs logs``);
 * relay, standalone - ``--gateway-url --gateway-ca --gateway-client-cert --gateway-client-key``: build
   planes through a ``choreo-controller gateway`` started with ``--internal-client-ca``.
 
@@ -143,6 +144,18 @@ def _register_build_plane_flags(parser: argparse.ArgumentParser) -> None:
         help="where BuildPlanes and WorkflowPlanes may keep clientCA Secrets besides their own namespace "
         "(repeatable; default openchoreo-control-plane)",
     )
+    embedded.add_argument(
+        "--gateway-internal-client-ca",
+        metavar="FILE",
+        help="also serve the gateway's internal API (runs logs --gateway-url, runs get): client "
+        "certificates must chain to this CA (never the agents' CA); mTLS with --gateway-cert/--gateway-key",
+    )
+    embedded.add_argument(
+        "--gateway-internal-bind-address",
+        default=":8444",
+        metavar="ADDR",
+        help="internal API listener host:port (:8444), with --gateway-internal-client-ca",
+    )
     remote = parser.add_argument_group(
         "build planes through the relay, standalone gateway (choreo-controller gateway --internal-client-ca)"
     )
@@ -154,8 +167,7 @@ def _register_build_plane_flags(parser: argparse.ArgumentParser) -> None:
 
 def _relay(args: argparse.Namespace) -> tuple[RelayOptions | None, list[tuple[str, str | None]], str]:
     """``(relay options, files that must exist, usage error)`` for the chosen build-plane mode."""
-    from choreo_controller.app import parse_address  # noqa: PLC0415 - heavy imports only when the command runs
-    from choreo_controller.app_relay import EmbeddedGateway, RemoteGateway  # noqa: PLC0415
+    from choreo_controller.app_relay import RemoteGateway  # noqa: PLC0415 - heavy, only when it runs
 
     chosen = [bool(args.build_plane_kubeconfig), args.embedded_gateway, bool(args.gateway_url)]
     if sum(chosen) != 1:
@@ -163,15 +175,7 @@ def _relay(args: argparse.Namespace) -> tuple[RelayOptions | None, list[tuple[st
     if args.build_plane_kubeconfig:
         return None, [("--build-plane-kubeconfig", args.build_plane_kubeconfig)], ""
     if args.embedded_gateway:
-        files = [("--gateway-cert", args.gateway_cert), ("--gateway-key", args.gateway_key)]
-        try:
-            bound = parse_address(args.gateway_bind_address)
-        except ValueError:
-            bound = None
-        if bound is None or not all(path for _, path in files):
-            return None, [], "--embedded-gateway needs --gateway-cert, --gateway-key and a bind address"
-        namespaces = frozenset(args.gateway_ca_namespace or ("openchoreo-control-plane",))
-        return EmbeddedGateway(args.gateway_cert, args.gateway_key, *bound, namespaces), files, ""
+        return _embedded(args)
     files = [
         ("--gateway-ca", args.gateway_ca),
         ("--gateway-client-cert", args.gateway_client_cert),
@@ -183,6 +187,39 @@ def _relay(args: argparse.Namespace) -> tuple[RelayOptions | None, list[tuple[st
         args.gateway_url, args.gateway_ca, args.gateway_client_cert, args.gateway_client_key
     )
     return remote, files, ""
+
+
+def _embedded(args: argparse.Namespace) -> tuple[RelayOptions | None, list[tuple[str, str | None]], str]:
+    """``_relay`` for ``--embedded-gateway`` (with its internal API when given a client CA)."""
+    from choreo_controller.app_relay import EmbeddedGateway  # noqa: PLC0415 - heavy, only when it runs
+    from choreo_controller.relay.internal import InternalConfig  # noqa: PLC0415
+
+    files = [("--gateway-cert", args.gateway_cert), ("--gateway-key", args.gateway_key)]
+    bound = _address(args.gateway_bind_address)
+    if bound is None or not all(path for _, path in files):
+        return None, [], "--embedded-gateway needs --gateway-cert, --gateway-key and a bind address"
+    internal = None
+    if args.gateway_internal_client_ca:
+        internal_bound = _address(args.gateway_internal_bind_address)
+        if internal_bound is None:
+            return None, [], "--gateway-internal-bind-address must be host:port"
+        files.append(("--gateway-internal-client-ca", args.gateway_internal_client_ca))
+        internal = InternalConfig(
+            args.gateway_cert, args.gateway_key, args.gateway_internal_client_ca, *internal_bound
+        )
+    namespaces = frozenset(args.gateway_ca_namespace or ("openchoreo-control-plane",))
+    embedded = EmbeddedGateway(args.gateway_cert, args.gateway_key, *bound, namespaces, internal)
+    return embedded, files, ""
+
+
+def _address(text: str) -> tuple[str, int] | None:
+    """``host:port`` as a tuple, or None when it is not one (a usage error)."""
+    from choreo_controller.app import parse_address  # noqa: PLC0415 - heavy imports only when the command runs
+
+    try:
+        return parse_address(text)
+    except ValueError:
+        return None
 
 
 def _numbers_wrong(args: argparse.Namespace) -> str:
@@ -207,8 +244,9 @@ def _preflight(args: argparse.Namespace, files: list[tuple[str, str | None]]) ->
     for cert, key in (("--gateway-cert", "--gateway-key"), ("--gateway-client-cert", "--gateway-client-key")):
         if cert in paths and key in paths:
             preflight.key_pair(cert, paths[cert], key, paths[key])
-    if "--gateway-ca" in paths:
-        preflight.pem("--gateway-ca", paths["--gateway-ca"], "CERTIFICATE")
+    for ca in ("--gateway-ca", "--gateway-internal-client-ca"):
+        if ca in paths:
+            preflight.pem(ca, paths[ca], "CERTIFICATE")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -97,7 +97,12 @@ def instant(stamp: str) -> Instant:
 def add_plane_arguments(parser: argparse.ArgumentParser) -> None:
     """How to reach the run's build plane (``runs logs``; ``runs get`` for its steps' Warning events)."""
     plane = parser.add_argument_group("the run's build plane (one of)")
-    plane.add_argument("--gateway-url", metavar="URL", help="a gateway's internal API, e.g. https://gw:8444")
+    plane.add_argument(
+        "--gateway-url",
+        metavar="URL",
+        help="a gateway's internal API (a standalone gateway's, or an embedded one's: controller "
+        "--gateway-internal-client-ca), e.g. https://gw:8444",
+    )
     plane.add_argument("--gateway-ca", metavar="FILE", help="the only CA trusted for the gateway (pinned)")
     plane.add_argument("--gateway-client-cert", metavar="FILE", help="a client certificate it accepts")
     plane.add_argument("--gateway-client-key", metavar="FILE", help="its private key (PEM)")

@@ -4,12 +4,15 @@
   server certificate (``localhost``/``127.0.0.1``), the agents' CA (a plane's ``clientCA``) and two agent
   certificates of planeID ``default``: one of a BuildPlane (URI SAN ``openchoreo://buildplane/default``),
   one of a WorkflowPlane (``openchoreo://workflowplane/default``, ``--generation 1.x``).
+  Plus a controllers' CA and a client certificate from it, for the gateway's internal API.
 * ``RelayController`` (mode ``relay``) - ``choreo-controller controller --embedded-gateway`` with *no* build-plane
   kubeconfig, and ``choreo-controller agent`` dialling it from the build plane's side, running as the
   least-privilege ServiceAccount of ``manifests/build-plane`` (a TokenRequest token); both CLI child
-  processes, restartable and killable on their own. A bootstrap BuildPlane (namespace ``e2e-relay``)
-  vouches for the agent from the start; every test's own BuildPlane ``default`` (planeID ``default``, the
-  same clientCA) joins that trust group, so one agent and one relayed Argo informer serve every test. A
+  processes, restartable and killable on their own. The embedded gateway also serves its internal API
+  (``--gateway-internal-client-ca``: the controllers' CA of ``RelayPki``) for the CLI's ``runs logs``. A
+  bootstrap BuildPlane (namespace ``e2e-relay``) vouches for the agent from the start; every test's own
+  BuildPlane ``default`` (planeID ``default``, the same clientCA) joins that trust group, so one agent and
+  one relayed Argo informer serve every test. A
   second agent, of the 1.x identity, serves the WorkflowPlane kinds the same way (bootstrap WorkflowPlane,
   ``workflows-*`` namespaces): one controller serves both generations at once.
 * ``StandaloneRelayController`` (mode ``remote``) - the same, with ``choreo-controller gateway`` as its own
@@ -58,6 +61,9 @@ class RelayPki:
         )  # fmt: skip
         self.dir = directory
         self.client_ca = (directory / "agent-ca.crt").read_text()
+        controllers = CA.new("e2e-controllers")  # a CA of its own for the internal API: never the agents'
+        controllers.write(directory, "controllers")
+        write_pair(directory, "controller", *controllers.issue("controller", client=True))
 
     def __getitem__(self, stem: str) -> str:
         return str(self.dir / stem)
@@ -94,9 +100,12 @@ class RelayController(Controller):
 
     def _build_plane_flags(self, control_plane, logdir: Path) -> list[str]:
         del control_plane, logdir
+        self.internal_port = free_port()
         return [
             "--embedded-gateway", f"--gateway-bind-address=127.0.0.1:{self.gateway_port}",
             f"--gateway-cert={self.pki['gateway.crt']}", f"--gateway-key={self.pki['gateway.key']}",
+            f"--gateway-internal-client-ca={self.pki['controllers.crt']}",
+            f"--gateway-internal-bind-address=127.0.0.1:{self.internal_port}",
         ]  # fmt: skip
 
     @property
@@ -166,9 +175,6 @@ class StandaloneRelayController(RelayController):
     mode = "remote"
 
     def _build_plane_flags(self, control_plane, logdir: Path) -> list[str]:
-        controllers = CA.new("e2e-controllers")
-        controllers.write(self.pki.dir, "controllers")
-        write_pair(self.pki.dir, "controller", *controllers.issue("controller", client=True))
         self.internal_port, self.gateway_probe = free_port(), free_port()
         self.gateway = Proc("choreo-gateway", [
             str(Path(sys.executable).parent / "choreo-controller"), "gateway",

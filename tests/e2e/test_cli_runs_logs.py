@@ -1,6 +1,7 @@
 """``choreo-controller runs logs`` through the real relay: the CLI as a child process, the controller and a
 standalone gateway (mode ``remote``: the CLI reads the build plane through the gateway's internal API, with the
-controller's client certificate), the agent with the build plane's least-privilege RBAC, Argo, and kwok
+controller's client certificate) or the gateway embedded in the controller (mode ``relay``: the same internal
+API, served by the controller with ``--gateway-internal-client-ca``), the agent with the build plane's least-privilege RBAC, Argo, and kwok
 serving every simulated container's log (``localcluster.buildplane.POD_LOG_LINES``: its first line dated 2020).
 The demo pipeline has three steps of ``stepSeconds`` each, so ``--follow`` meets running steps. Also: a failed
 step's last log lines in the run's message (read by the controller through the relay when the failure is
@@ -34,8 +35,8 @@ def lines_of(*steps: str, first: int = 0) -> list[str]:
     return [f"[{step}] {line}" for step in steps for line in POD_LOG_LINES[first:]]
 
 
-@pytest.mark.timeout(300)  # the first test of a session boots the planes and the remote-mode controller
-@pytest.mark.parametrize("controller", ["remote"], indirect=True)
+@pytest.mark.timeout(300)  # the first test of a session boots the planes and a relay-mode controller
+@pytest.mark.parametrize("controller", ["relay", "remote"], indirect=True)
 async def test_logs_follow_a_run_through_the_relay_then_filter(demo, controller):
     ns, kube, flags = demo.namespace, demo.kubeconfig, relay_flags(controller)
     await submit(demo, "build-1", stepSeconds=3)

@@ -66,6 +66,22 @@ current-context: x
             id="embedded-bad-address",
         ),
         pytest.param(
+            [
+                "--embedded-gateway",
+                "--gateway-cert",
+                __file__,
+                "--gateway-key",
+                __file__,
+                "--gateway-internal-client-ca",
+                __file__,
+                "--gateway-internal-bind-address",
+                "nowhere",
+            ],
+            EXIT_USAGE,
+            "--gateway-internal-bind-address must be host:port",
+            id="embedded-internal-api-bad-address",
+        ),
+        pytest.param(
             ["--gateway-url", "https://gw:8444", "--gateway-ca", __file__],
             EXIT_USAGE,
             "--gateway-url needs --gateway-ca, --gateway-client-cert and --gateway-client-key",

@@ -137,6 +137,13 @@ CASES = [
         id="controller-key-of-another-certificate",
     ),
     pytest.param(
+        controller("--embedded-gateway", "--gateway-cert={cert}", "--gateway-key={key}",
+                   "--gateway-internal-client-ca={junk}"),
+        EXIT_CONFIG,
+        "--gateway-internal-client-ca {junk}: no PEM CERTIFICATE",
+        id="controller-internal-client-ca-not-pem",
+    ),
+    pytest.param(
         controller(
             "--gateway-url=https://gw",
             "--gateway-ca={junk}",
