@@ -191,9 +191,18 @@ def banner(mode: str, cp: Plane, bp: Plane, workdir: Path, metrics_port: int, pr
         "try:",
         f"  {cli} runs list -n {NAMESPACE} {kube}",
         f"  {cli} runs get {RUN} -n {NAMESPACE} {kube}",
+        f"  {cli} runs logs {RUN} -n {NAMESPACE} {_plane_flags(procs)} {kube}",
         f"  {cli} runs rerun {RUN} -n {NAMESPACE} --set stepSeconds=5 --set publish=false --watch {kube}",
         f"  {cli} runs cancel RUN -n {NAMESPACE} {kube}",
     ])  # fmt: skip
+
+
+def _plane_flags(procs: list[Proc]) -> str:
+    """How the CLI reaches the build plane for logs: the controller's gateway flags, or its kubeconfig."""
+    controller = next(p for p in procs if p.name == "choreo-controller")
+    flags = [a for a in controller.argv if a.startswith(("--gateway-", "--build-plane-kubeconfig="))]
+    return " ".join(f"{flag}={_short(Path(value))}" if flag != "--gateway-url" else f"{flag}={value}"
+                    for flag, value in (a.split("=", 1) for a in flags))  # fmt: skip
 
 
 def _git_secret(bp: Plane, build_ns: str) -> str:

@@ -41,6 +41,10 @@ def test_demo_reaches_succeeded_keeps_running_and_stops(tmp_path):
         )
         listed = run(suggested.group(1).split())
         assert (0, ["demo-build-1", "demo-build", "WorkflowSucceeded"]) == (listed.returncode, listed.stdout.splitlines()[1].split()[:3])  # fmt: skip
+        suggested = re.search(r"^  (\S+choreo-controller runs logs demo-build-1 .+)$", text, re.MULTILINE)
+        logs = run(suggested.group(1).split())
+        prefixes = list(dict.fromkeys(line.split()[0] for line in logs.stdout.splitlines()))
+        assert (0, ["[checkout]", "[build]", "[publish]"]) == (logs.returncode, prefixes), logs.stderr
         children = descendants(demo.pid)
         assert len(children) >= 8, "planes and our processes run as children of the demo"
         stop = run([*DEMO, "--stop", f"--workdir={workdir}"])
