@@ -260,6 +260,18 @@ def stamped(name, created, commit_time=None):
             None,
             id="same-second-older-commit",
         ),
+        pytest.param(
+            stamped("shop-run-late", T1, "2026-11-27T09:58:00Z"),
+            run(annotations=AUTO_BUILD),
+            None,
+            id="created-later-from-an-older-commit",
+        ),
+        pytest.param(
+            stamped("shop-run-early", "2026-11-27T09:00:00Z", "2026-11-27T09:59:30Z"),
+            run(annotations=AUTO_BUILD),
+            "shop-run-early",
+            id="created-earlier-from-a-newer-commit",
+        ),
     ],
 )
 def test_a_run_never_overwrites_a_newer_runs_workload(existing, me, expected):

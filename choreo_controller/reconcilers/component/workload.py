@@ -17,8 +17,9 @@ What is forced, and why:
   for an auto-build, its commit and commit time - whatever the document says about them. No ownerReference
   to the run: runs are deleted by their TTL and the Workload must outlive them.
 
-The order guard (``newer_writer``): a run never overwrites a Workload whose stamp names a newer run, in
-``concurrency.order_key``'s order (creation time, then commit time, then name). Whatever the concurrency
+The order guard (``newer_writer``): a run never overwrites a Workload whose stamp names a newer run: by
+commit time when both are builds of known commits, else in ``concurrency.order_key``'s order (creation
+time, then commit time, then name). Whatever the concurrency
 policy - ``Allow`` included - builds finishing out of order leave the newest build's Workload. A Workload
 without a stamp (written by hand, or before the stamp existed) is overwritten as before.
 
@@ -188,7 +189,12 @@ def newer_writer(existing: JsonObj | None, run: JsonObj) -> str | None:
     if not name or not created:
         return None  # written by hand, or before stamps existed: overwritten as it always was
     theirs = (str(created), str(stamp.get(labels.ANNOTATION_COMMIT_TIME) or ""), str(name))
-    return str(name) if theirs > order_key(run) else None
+    ours = order_key(run)
+    if theirs[1] and ours[1] and theirs[1] != ours[1]:
+        # Both are builds of known commits: the commit decides, since a burst's webhooks may arrive (and its
+        # runs be created) out of commit order.
+        return str(name) if theirs[1] > ours[1] else None
+    return str(name) if theirs > ours else None
 
 
 def with_outcome(
