@@ -135,26 +135,43 @@ async def test_submit_from_a_file_with_sets_then_watch_exits_with_the_outcome(de
         "repository": {"url": "https://github.com/acme/payments"}, "stepSeconds": 1, "publish": False}}  # fmt: skip
     assert expected == run["spec"]["workflow"]
 
-    # A ClusterWorkflow (no namespaced Workflow of that name) whose step fails: --watch exits 1.
+    # A ClusterWorkflow (no namespaced Workflow of that name): the run names it, and - as docs/planes.md says
+    # of ClusterWorkflows - waits for a cluster-scoped plane, which this namespace's BuildPlane is not.
     name = f"fails-{ns}"[:60]
+    schema = {"parameters": {"fail": "boolean | default=false"}}
     failing = {"apiVersion": r.API_VERSION, "kind": "ClusterWorkflow", "metadata": {"name": name},
-               "spec": {"schema": {"parameters": {"fail": "boolean | default=false"}},
-                        "runTemplate": _one_step_workflow("${string(parameters.fail)}")}}  # fmt: skip
+               "spec": {"schema": schema, "runTemplate": _one_step_workflow("${string(parameters.fail)}")}}  # fmt: skip
     await demo.cp.create(r.CLUSTER_WORKFLOW, failing)
     try:
         await async_wait_for("the ClusterWorkflow Ready", lambda: _ready(demo, r.CLUSTER_WORKFLOW, name))
-        code, out, err = await cli(
-            "runs", "submit", name, "-n", ns, "--set", "fail=true", "--watch", kubeconfig=kube
-        )
-        created = out.splitlines()[0].split()[1]
-        assert (1, "", True) == (code, err, created.startswith(f"{ns}/{name[:50]}-"))
-        assert f"run {created} WorkflowFailed in " in out.splitlines()[-1]
+        code, out, err = await cli("runs", "submit", name, "-n", ns, "--set", "fail=true", kubeconfig=kube)
+        created = out.split()[1].split("/")[1]
+        assert (0, "") == (code, err)
+        run = await demo.cp.get(r.WORKFLOW_RUN, created, ns)
+        assert {"kind": "ClusterWorkflow", "name": name, "parameters": {"fail": True}} == run["spec"][
+            "workflow"
+        ]
+        waiting = await demo.wait_reason(created, c.R_BUILD_PLANE_NOT_FOUND, status="False", within=30)
+        message = c.find(waiting["status"]["conditions"], c.COMPLETED)["message"]
+        assert "ClusterBuildPlane 'default' or ClusterWorkflowPlane 'default' does not exist" in message
         code, out, err = await cli(
             "runs", "submit", name, "-n", ns, "--cluster", "--set", "fail=maybe", kubeconfig=kube
         )
         assert (1, f"error: invalid parameters for ClusterWorkflow '{name}': parameters.fail: 'maybe' is not of type 'boolean'\n") == (code, err)  # fmt: skip
     finally:
         await demo.cp.delete(r.CLUSTER_WORKFLOW, name)
+
+    # A Workflow whose step fails: --watch exits 1.
+    failing = {"apiVersion": r.API_VERSION, "kind": "Workflow", "metadata": {"name": "fails", "namespace": ns},
+               "spec": {"schema": schema, "runTemplate": _one_step_workflow("${string(parameters.fail)}")}}  # fmt: skip
+    await demo.cp.create(r.WORKFLOW, failing)
+    await async_wait_for("the Workflow Ready", lambda: _ready(demo, r.WORKFLOW, "fails", ns))
+    code, out, err = await cli(
+        "runs", "submit", "fails", "-n", ns, "--set", "fail=true", "--watch", kubeconfig=kube
+    )
+    created = out.splitlines()[0].split()[1]
+    assert (1, "", True) == (code, err, created.startswith(f"{ns}/fails-"))
+    assert f"run {created} WorkflowFailed in " in out.splitlines()[-1]
 
 
 def _one_step_workflow(fail: str) -> dict:

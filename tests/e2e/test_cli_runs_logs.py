@@ -93,23 +93,7 @@ async def test_get_shows_the_warning_events_of_an_unschedulable_step(demo, contr
         "nodeSelector": {"choreo.dev/no-such-node": "true"},
         "container": {"image": "alpine:3.20", "command": ["true"]},
     }
-    run_template = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"name": "${metadata.workflowRunName}", "namespace": "${metadata.namespace}"},
-        "spec": {"entrypoint": "main", "templates": [pod]},
-    }
-    workflow = {
-        "apiVersion": r.API_VERSION,
-        "kind": "Workflow",
-        "metadata": {"name": "stuck", "namespace": ns},
-        "spec": {"runTemplate": run_template},
-    }
-    run = {"apiVersion": r.API_VERSION, "kind": "WorkflowRun", "metadata": {"name": "stuck-1", "namespace": ns},
-           "spec": {"workflow": {"name": "stuck"}}}  # fmt: skip
-    await demo.cp.create(r.WORKFLOW, workflow)
-    await async_wait_for("the Workflow Ready", lambda: ready(demo, "stuck"))
-    await demo.cp.create(r.WORKFLOW_RUN, run)
+    await one_pod_run(demo, "stuck", pod)
     build_ns = f"openchoreo-ci-{ns}"
 
     async def failed_scheduling() -> bool:
@@ -130,30 +114,31 @@ async def test_get_shows_the_warning_events_of_an_unschedulable_step(demo, contr
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("controller", ["remote"], indirect=True)
 async def test_a_failed_steps_last_log_lines_stay_in_the_runs_message(demo, controller):
-    ns = demo.namespace
     pod = {
         "name": "main",
         "metadata": {"annotations": {"kwok.choreo.dev/fail": "true"}},
         "container": {"image": "alpine:3.20", "command": ["false"]},
     }
+    await one_pod_run(demo, "fails", pod)
+    failed = await demo.wait_reason("fails-1", c.R_FAILED, within=120)
+    message = c.find(failed["status"]["conditions"], c.FAILED)["message"]
+    tail = message.split("\n")[1:]
+    assert ["--- step fails-1: last 3 log lines ---", *POD_LOG_LINES] == tail, message
+
+
+async def one_pod_run(demo, workflow: str, pod: dict) -> None:
+    """A Workflow ``workflow`` of the one template ``pod`` (waited Ready), and its run ``<workflow>-1``."""
+    ns = demo.namespace
     run_template = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
         "metadata": {"name": "${metadata.workflowRunName}", "namespace": "${metadata.namespace}"},
         "spec": {"entrypoint": "main", "templates": [pod]},
     }
-    workflow = {
-        "apiVersion": r.API_VERSION,
-        "kind": "Workflow",
-        "metadata": {"name": "fails", "namespace": ns},
-        "spec": {"runTemplate": run_template},
-    }
-    run = {"apiVersion": r.API_VERSION, "kind": "WorkflowRun", "metadata": {"name": "fails-1", "namespace": ns},
-           "spec": {"workflow": {"name": "fails"}}}  # fmt: skip
-    await demo.cp.create(r.WORKFLOW, workflow)
-    await async_wait_for("the Workflow Ready", lambda: ready(demo, "fails"))
-    await demo.cp.create(r.WORKFLOW_RUN, run)
-    failed = await demo.wait_reason("fails-1", c.R_FAILED, within=120)
-    message = c.find(failed["status"]["conditions"], c.FAILED)["message"]
-    tail = message.split("\n")[1:]
-    assert ["--- step fails-1: last 3 log lines ---", *POD_LOG_LINES] == tail, message
+    await demo.cp.create(r.WORKFLOW, {"apiVersion": r.API_VERSION, "kind": "Workflow",
+                                      "metadata": {"name": workflow, "namespace": ns},
+                                      "spec": {"runTemplate": run_template}})  # fmt: skip
+    await async_wait_for("the Workflow Ready", lambda: ready(demo, workflow))
+    await demo.cp.create(r.WORKFLOW_RUN, {"apiVersion": r.API_VERSION, "kind": "WorkflowRun",
+                                          "metadata": {"name": f"{workflow}-1", "namespace": ns},
+                                          "spec": {"workflow": {"name": workflow}}})  # fmt: skip
