@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from component_support import component_templates, component_world  # noqa: F401 - fixtures, for every e2e file
 from demo_support import demo, demo_templates  # noqa: F401 - fixtures, for every e2e file
 from e2e_relay import RelayController, StandaloneRelayController
 from e2e_support import CWT, STEP_INPUTS, TEMPLATES, Controller, World
