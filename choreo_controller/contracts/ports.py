@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Mapping
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
     from datetime import datetime
 
     from choreo_controller.contracts.resources import ApiResource
@@ -88,10 +88,15 @@ class LogOptions:
 
 @dataclass(frozen=True, slots=True)
 class ObjectList:
-    """A LIST result: items plus the collection resourceVersion to watch from."""
+    """A LIST result (or one page of it): items plus the collection resourceVersion to watch from.
+
+    ``first``: this page starts a list. A later page with ``first`` means the list started over (its
+    continue token expired) and supersedes every page before it.
+    """
 
     items: list[JsonObj]
     resource_version: str
+    first: bool = True
 
 
 class KubeApi(Protocol):
@@ -110,6 +115,17 @@ class KubeApi(Protocol):
         field_selector: str | None = None,
     ) -> ObjectList:
         """List (all pages)."""
+        ...
+
+    def list_pages(
+        self,
+        res: ApiResource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> AsyncGenerator[ObjectList, None]:
+        """List page by page, each yielded as it arrives (see ``ObjectList.first``)."""
         ...
 
     def watch(

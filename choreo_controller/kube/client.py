@@ -12,8 +12,10 @@ Invariants:
   (JSON is YAML) with ``fieldManager`` and ``force``; CRDs reject strategic merge patch and the generated
   client's default for a dict body (json-patch).
 * ``list`` follows ``continue`` tokens until the last page and returns the first page's resourceVersion
-  (every page of one consistent list carries the same one). If a token expires mid-way, it lists again in
-  one unpaginated request, as client-go's pager does. A list is bounded (``ListLimits``: pages, objects,
+  (every page of one consistent list carries the same one); ``list_pages`` yields each page as it arrives,
+  so an informer stores 500 objects at a time instead of holding the whole list decoded. If a token
+  expires mid-way, it lists again in one unpaginated request, as client-go's pager does (that page comes
+  with ``first`` set: it supersedes the pages before it). A list is bounded (``ListLimits``: pages, objects,
   response bytes, seconds): a server - or a hostile relay agent - that pages for ever or answers huge
   pages gets ``ListTooLarge`` naming the bound, never the process's memory. The relay's client uses
   tighter bounds than a client of one's own apiserver.
@@ -36,7 +38,7 @@ from choreo_controller.contracts.ports import WatchEventType
 from choreo_controller.kube.errors import error_for, raise_for_status
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncGenerator, AsyncIterator
 
     from choreo_controller.contracts import ApiResource, ApiResponse, JsonObj, LogOptions
 
@@ -101,11 +103,29 @@ class KubeClient(Generic[T]):
         field_selector: str | None = None,
     ) -> ObjectList:
         """List all pages."""
-        selectors = _selectors(label_selector, field_selector)
-        path = res.path(namespace)
         items: list[JsonObj] = []
         resource_version = ""
-        token = ""
+        pages = self.list_pages(res, namespace, label_selector=label_selector, field_selector=field_selector)
+        async for page in pages:
+            if page.first:
+                items = []
+            items.extend(page.items)
+            resource_version = page.resource_version
+        return ObjectList(items, resource_version)
+
+    async def list_pages(
+        self,
+        res: ApiResource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> AsyncGenerator[ObjectList, None]:
+        """List page by page; each page is yielded before the next is requested."""
+        selectors = _selectors(label_selector, field_selector)
+        path = res.path(namespace)
+        resource_version = token = ""
+        first = True
         budget = _ListBudget(self._limits, res.plural)
         while True:
             query = (*selectors, ("limit", str(self._page_size)))
@@ -118,14 +138,17 @@ class KubeClient(Generic[T]):
                     raise
                 # The continue token expired (etcd compacted past it): start over in one piece.
                 page = await self._call(ApiRequest("GET", path, selectors), budget)
-                items, resource_version, token = [], "", ""
+                resource_version, token, first = "", "", True
             budget.page(len(page.get("items") or ()))
             meta = page.get("metadata") or {}
             resource_version = resource_version or str(meta.get("resourceVersion") or "")
-            items.extend(_typed(res, item) for item in page.get("items") or ())
+            items = [_typed(res, item) for item in page.get("items") or ()]
             token = str(meta.get("continue") or "")
+            del page  # the caller may store this page before the next one arrives; hold one at a time
+            yield ObjectList(items, resource_version, first=first)
+            first = False
             if not token:
-                return ObjectList(items, resource_version)
+                return
 
     async def watch(
         self,

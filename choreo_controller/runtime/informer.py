@@ -6,11 +6,13 @@ direct client or the relay's - and never imports an HTTP library.
 
 The loop (client-go's reflector):
 
-1. LIST. Every listed object is upserted; keys cached but not listed are deleted *and reported to the
-   handlers*, so a delete that happened while we were not watching still reaches them (client-go's
-   ``DeletedFinalStateUnknown``; we pass the last cached version). A listed object whose uid differs from
-   the cached one was deleted and recreated meanwhile: a delete then an add. After the first LIST the
-   store is synced.
+1. LIST, page by page: each page is stored (and reported) as it arrives, so neither the whole list nor
+   the wait for its last page comes before the first objects are cached. After the last page, keys cached
+   but not listed are deleted *and reported to the handlers*, so a delete that happened while we were not
+   watching still reaches them (client-go's ``DeletedFinalStateUnknown``; we pass the last cached
+   version). A listed object whose uid differs from the cached one was deleted and recreated meanwhile: a
+   delete then an add. The store is synced after the last page of the first LIST, and the watch starts
+   from that list's resourceVersion.
 2. WATCH from the last resourceVersion with bookmarks (they only move the resourceVersion), for a random
    300-600 s server-side timeout, then watch again from where it ended.
 3. ``Gone`` (410: the resourceVersion was compacted away, e.g. after an apiserver restart): relist at
@@ -28,6 +30,7 @@ after the informer has synced is first told about every cached object as an add.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
@@ -143,33 +146,30 @@ class Informer:
         await self._clock.sleep(delay)
 
     async def _relist(self) -> None:
-        listed = await self._api.list(
+        pages = self._api.list_pages(
             self.resource,
             self.namespace,
             label_selector=self.label_selector,
             field_selector=self.field_selector,
         )
-        self._backoff.reset()
         seen: set[ObjectKey] = set()
-        for i, obj in enumerate(listed.items):
-            key = ObjectKey.of(obj)
-            seen.add(key)
-            cached_uid = self.store.uid(key)
-            changed, old = self.store.upsert(obj)
-            if changed and old is None:
-                self._notify("on_add", obj)
-            elif changed and old is not None and cached_uid != self.store.uid(key):
-                self._notify("on_delete", old)  # deleted and recreated while we were away
-                self._notify("on_add", obj)
-            elif changed and old is not None:
-                self._notify("on_update", old, obj)
-            if i % _YIELD_EVERY == _YIELD_EVERY - 1:
-                await asyncio.sleep(0)
+        resource_version = ""
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                self._backoff.reset()
+                if page.first:
+                    seen.clear()  # the list started over: only its own pages decide what is gone
+                resource_version = page.resource_version
+                for i, obj in enumerate(page.items):
+                    seen.add(ObjectKey.of(obj))
+                    self._store_listed(obj)
+                    if i % _YIELD_EVERY == _YIELD_EVERY - 1:
+                        await asyncio.sleep(0)
         for key in [k for k in self.store.list_keys() if k not in seen]:
             gone = self.store.delete(key)
             if gone is not None:
                 self._notify("on_delete", gone)
-        self._rv = self._listed_rv = listed.resource_version
+        self._rv = self._listed_rv = resource_version
         self.lists += 1
         if not self.store.has_synced:
             self.store.mark_synced()
@@ -177,6 +177,18 @@ class Informer:
             log.info("informer synced", informer=self.name, objects=len(self.store))
         else:
             log.info("informer relisted", informer=self.name, objects=len(self.store))
+
+    def _store_listed(self, obj: JsonObj) -> None:
+        key = ObjectKey.of(obj)
+        cached_uid = self.store.uid(key)
+        changed, old = self.store.upsert(obj)
+        if changed and old is None:
+            self._notify("on_add", obj)
+        elif changed and old is not None and cached_uid != self.store.uid(key):
+            self._notify("on_delete", old)  # deleted and recreated while we were away
+            self._notify("on_add", obj)
+        elif changed and old is not None:
+            self._notify("on_update", old, obj)
 
     async def _watch(self, resource_version: str) -> None:
         timeout = self._rng.randint(self._watch_timeout, 2 * self._watch_timeout)

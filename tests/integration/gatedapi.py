@@ -35,6 +35,12 @@ class GatedApi:
         await self._pass()
         return await self._api.list(*args, **kwargs)
 
+    async def list_pages(self, *args, **kwargs):
+        await self._pass()
+        async with contextlib.aclosing(self._api.list_pages(*args, **kwargs)) as pages:
+            async for page in pages:
+                yield page
+
     async def watch(self, *args, **kwargs):
         self.watches += 1
         await self._pass()

@@ -93,7 +93,7 @@ async def test_consistent_through_restart_compaction_and_deletes_while_down(cont
     for i in range(30):
         await api.create(CM, config_map(namespace, f"cm-{i:02}"))
     await api.create(CM, config_map(namespace, "unrelated", labels={"suite": "other"}))
-    gate = GatedApi(api)
+    gate = GatedApi(kube.KubeClient(api.transport, page_size=4))  # each (re)list streams 8-9 pages
     informer = Informer(
         gate,
         CM,
@@ -166,6 +166,48 @@ async def test_resumes_across_watch_timeouts_without_relisting(api, namespace):
         await async_wait_for("the delete", lambda: _true("t-0" in rec.deletes))
         fresh = await listed_versions(api, namespace)
 
+    assert fresh == cached_versions(informer)
+    assert (1, 0) == (informer.lists, informer.expired)
+
+
+class StoreAtEachRequest:
+    """The apiserver's transport, noting how many objects the informer had stored at each LIST request."""
+
+    def __init__(self, transport, informer_ref):
+        self._transport, self._informer_ref = transport, informer_ref
+        self.stored_before_list = []
+
+    async def request(self, req):
+        if req.method == "GET" and any(key == "limit" for key, _ in req.query):
+            self.stored_before_list.append(len(self._informer_ref[0].store))
+        return await self._transport.request(req)
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+async def test_a_paged_list_is_stored_page_by_page(api, namespace):
+    for i in range(7):
+        await api.create(CM, config_map(namespace, f"p-{i}"))
+    ref = []
+    transport = StoreAtEachRequest(api.transport, ref)
+    informer = Informer(
+        kube.KubeClient(transport, page_size=3), CM, clock=RealClock(), namespace=namespace,
+        label_selector="suite=informer",
+    )  # fmt: skip
+    ref.append(informer)
+    rec = Recorder()
+    informer.add_handler(rec.handler())
+
+    async with running(informer):
+        await asyncio.wait_for(informer.wait_synced(), 30)
+        await api.create(CM, config_map(namespace, "after"))  # the watch starts from the list's version
+        await async_wait_for("the watch", lambda: _true("after" in rec.adds))
+        fresh = await listed_versions(api, namespace)
+
+    # 7 objects, 3 a page: the first page was stored before the second page was asked for, and so on.
+    assert [0, 3, 6] == transport.stored_before_list
+    assert [f"p-{i}" for i in range(7)] + ["after"] == rec.adds
     assert fresh == cached_versions(informer)
     assert (1, 0) == (informer.lists, informer.expired)
 

@@ -248,6 +248,9 @@ class FakeApi:
         ]
         return ObjectList(items, str(self.current_rv))
 
+    async def list_pages(self, res, namespace=None, *, label_selector=None, field_selector=None):
+        yield await self.list(res, namespace, label_selector=label_selector, field_selector=field_selector)
+
     async def watch(
         self,
         res,

@@ -6,13 +6,15 @@ until a condition holds, under a deadline.
 
 import asyncio
 import contextlib
+import json
 import random
 
 import pytest
 from fakeapi import FakeApi
 
 from choreo_controller.api.resources import CONFIG_MAP
-from choreo_controller.contracts import ObjectKey, ServerError, Unavailable
+from choreo_controller.contracts import ApiResponse, ObjectKey, ServerError, Unavailable
+from choreo_controller.kube.client import KubeClient
 from choreo_controller.runtime.backoff import Backoff
 from choreo_controller.runtime.clock import FakeClock
 from choreo_controller.runtime.handlers import EventHandler
@@ -240,3 +242,116 @@ def test_backoff_is_capped_jittered_and_resettable():
 def test_informer_name_and_key_type():
     informer = Informer(FakeApi(), CONFIG_MAP, clock=FakeClock())
     assert ("configmaps", ObjectKey("ns", "a")) == (informer.name, ObjectKey.of(cm("a")))
+
+
+class PagedApiserver:
+    """A ``Transport`` answering a paginated LIST from scripted pages, and watches with nothing.
+
+    Before answering page ``n`` it records the keys the informer had stored by then, so a test can see
+    what was cached while the list was still under way.
+    """
+
+    def __init__(self, informer_ref, *pages):
+        self.pages = list(pages)
+        self.informer_ref = informer_ref
+        self.stored_before = []  # per LIST request: names in the store when it was made
+        self.watched_from = []
+
+    async def request(self, _req):
+        self.stored_before.append(sorted(k.name for k in self.informer_ref[0].store.list_keys()))
+        answer = self.pages.pop(0)
+        return answer if isinstance(answer, ApiResponse) else _page_response(*answer)
+
+    async def stream(self, req):
+        self.watched_from.append(dict(req.query)["resourceVersion"])
+        await asyncio.Event().wait()  # a watch with no events, until cancelled
+        yield b""
+
+    async def close(self):
+        pass
+
+
+def _page_response(names, rv, token=""):
+    items = [{**cm(n), "metadata": {**cm(n)["metadata"], "resourceVersion": rv}} for n in names]
+    body = {"kind": "ConfigMapList", "metadata": {"resourceVersion": rv, "continue": token}, "items": items}
+    return ApiResponse(200, json.dumps(body).encode())
+
+
+def paged_informer(clock, *pages, page_size=2):
+    ref = []
+    server = PagedApiserver(ref, *pages)
+    informer = informer_for(KubeClient(server, page_size=page_size), clock)
+    ref.append(informer)
+    return informer, server
+
+
+async def test_list_pages_are_stored_as_they_arrive_and_sync_after_the_last(clock):
+    informer, server = paged_informer(
+        clock, (["a", "b"], "10", "t1"), (["c", "d"], "10", "t2"), (["e"], "10")
+    )
+    rec = Recorder()
+    informer.add_handler(rec.handler())
+    synced_at_last_request = []
+    server.request = _also(server.request, lambda: synced_at_last_request.append(informer.has_synced))
+
+    async with running(informer):
+        await informer.wait_synced()
+        await until(lambda: server.watched_from)
+
+    # The first page was in the store (and told to the handlers) before the second was requested.
+    assert [[], ["a", "b"], ["a", "b", "c", "d"]] == server.stored_before
+    assert [False, False, False] == synced_at_last_request
+    assert [("add", n) for n in "abcde"] == rec.events
+    assert ["10"] == server.watched_from  # the watch starts from the list's resourceVersion
+
+
+async def test_a_relist_deletes_what_is_missing_only_after_its_last_page(clock):
+    informer, server = paged_informer(clock, (["a", "gone", "b"], "5"), page_size=3)
+    rec = Recorder()
+    informer.add_handler(rec.handler())
+    async with running(informer):
+        await informer.wait_synced()
+        await until(lambda: server.watched_from)
+    rec.events.clear()
+    # The second LIST (after a Gone): page 1 lacks "gone", which is still cached while page 2 is fetched.
+    server.pages = [(["a", "b"], "20", "t"), (["c"], "20")]
+    server.stored_before.clear()
+    informer._rv = None  # as after a Gone
+    async with running(informer):
+        await until(lambda: informer.lists == 2)
+
+    assert [["a", "b", "gone"], ["a", "b", "gone"]] == server.stored_before
+    assert [
+        ("update", "a", "1", "1"),
+        ("update", "b", "1", "1"),
+        ("add", "c"),
+        ("delete", "gone"),
+    ] == rec.events
+    assert ["a", "b", "c"] == sorted(cached(informer))
+    assert "20" == informer._rv
+
+
+async def test_a_list_that_starts_over_forgets_its_earlier_pages(clock):
+    # Page 1 holds "stale"; then the continue token expires and the list starts over in one piece, which
+    # no longer holds it: it must be deleted (it was stored from page 1), and the watch starts from the
+    # new list's resourceVersion.
+    expired = ApiResponse(410, json.dumps({"kind": "Status", "code": 410, "reason": "Expired"}).encode())
+    informer, server = paged_informer(clock, (["a", "stale"], "10", "t1"), expired, (["a", "b"], "12"))
+    rec = Recorder()
+    informer.add_handler(rec.handler())
+
+    async with running(informer):
+        await informer.wait_synced()
+        await until(lambda: server.watched_from)
+
+    assert ["a", "b"] == sorted(cached(informer))
+    assert ("delete", "stale") in rec.events
+    assert ["12"] == server.watched_from
+
+
+def _also(call, before):
+    async def wrapped(req):
+        before()
+        return await call(req)
+
+    return wrapped
