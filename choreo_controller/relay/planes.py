@@ -2,23 +2,26 @@
 
 * ``PlaneDirectory`` - the current ``PlaneRecord`` per plane object, replaced wholesale; subscribers are
   called (synchronously, they must not block) only when something actually changed. Tests fill it directly.
-* ``PlaneWatcher`` - keeps a directory current from the control plane: *list as the truth, watch as the
-  trigger*. It lists every plane kind, resolves every clientCA (inline PEM, or a Secret key:
-  ``secretRef`` or OpenChoreo 1.x's ``secretKeyRef``), replaces the directory, then watches every kind and
-  lists again on the first event that can change a record (an
-  object added or deleted, or its ``metadata.generation`` moved: a spec change) or after ``resync``
-  seconds. Status-only updates - the gateway's own ``agentConnection`` writes among them - trigger
-  nothing. There are few plane objects, so a full relist is cheap, and a Secret holding a clientCA needs
-  no watch of its own: it is re-read at least every ``resync``.
+* ``PlaneWatcher`` - keeps a directory current from the control plane without polling: one informer per
+  plane kind and one per clientCA Secret the plane objects name (``secretRef``, or OpenChoreo 1.x's
+  ``secretKeyRef``), each Secret's watched alone (field selector ``metadata.name``, in its namespace). Any
+  event that can change a record - a plane object added or deleted, its ``metadata.generation`` moved (a
+  spec change), a watched Secret added, changed or deleted - rebuilds every record from the caches and
+  replaces the directory; status-only updates (the gateway's own ``agentConnection`` writes among them)
+  trigger nothing. A Secret no longer named by any plane object stops being watched. After the first
+  list, nothing is read again except through watches: a CA rotated in its Secret, or the Secret deleted,
+  takes effect when the watch delivers it.
 
 A namespaced plane (BuildPlane, WorkflowPlane) may only take its clientCA from a Secret in its own
 namespace or in one of the platform's ``ca_namespaces`` (default ``openchoreo-control-plane``, where the
-sample keeps it): a tenant must not make the gateway read Secrets elsewhere on its behalf. A cluster-scoped
-one may name any namespace. A kind the control plane does not serve (its CRD not installed yet) is listed
-as empty, so an installation that has not applied the 1.x CRDs keeps serving its 0.17 planes. A
-clientCA that cannot be read leaves the object with no anchors and a ``problem`` the status writer reports;
-the object's agents are then refused. So is a clientCA that collides with a more trusted plane's CA
-(``identity.trusted_records``: same subject and key identifier). Secret contents are never logged.
+sample keeps it): a tenant must not make the gateway read Secrets elsewhere on its behalf - such a Secret is
+not even watched. A cluster-scoped one may name any namespace. A kind the control plane does not serve (its
+CRD not installed yet) has no objects until it is (its informer retries with backoff), so an installation
+that has not applied the 1.x CRDs keeps serving its 0.17 planes. A clientCA that cannot be read (the
+Secret or key missing, or its watch not answering within ``secret_wait`` seconds, e.g. no RBAC) leaves the
+object with no anchors and a ``problem`` the status writer reports; the object's agents are then refused.
+So is a clientCA that collides with a more trusted plane's CA (``identity.trusted_records``: same subject
+and key identifier). Secret contents are never logged.
 """
 
 from __future__ import annotations
@@ -27,23 +30,27 @@ import asyncio
 import base64
 import binascii
 import contextlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import structlog
 
 from choreo_controller.api import planes, resources
-from choreo_controller.contracts import ApiError, NotFound
+from choreo_controller.contracts import ObjectKey
 from choreo_controller.relay.identity import PLANE_KINDS, PlaneRecord, PlaneRef, load_anchors, trusted_records
+from choreo_controller.runtime.clock import RealClock
+from choreo_controller.runtime.handlers import EventHandler, generation_changed
+from choreo_controller.runtime.informer import Informer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from choreo_controller.contracts import ApiResource, JsonObj, KubeApi
+    from choreo_controller.contracts import Clock, JsonObj, KubeApi
     from choreo_controller.relay.identity import PlaneKind
 
 log = structlog.get_logger("choreo.relay.planes")
 CA_NAMESPACES = frozenset({"openchoreo-control-plane"})
 _KINDS: Final = tuple((kind.kind, kind.resource) for kind in planes.PLANE_KINDS)
+SecretName = tuple[str, str]  # (namespace, name)
 
 
 class PlaneDirectory:
@@ -81,74 +88,134 @@ class PlaneDirectory:
 
 
 class PlaneWatcher:
-    """Keeps a ``PlaneDirectory`` in step with the control plane's plane objects."""
+    """Keeps a ``PlaneDirectory`` in step with the control plane's plane objects and clientCA Secrets."""
 
     def __init__(
         self,
         api: KubeApi,
         directory: PlaneDirectory,
         *,
-        resync: float = 60.0,
-        retry: float = 2.0,
+        clock: Clock | None = None,
+        secret_wait: float = 5.0,
         ca_namespaces: frozenset[str] = CA_NAMESPACES,
     ) -> None:
         self._api = api
+        self._clock = clock if clock is not None else RealClock()
         self._ca_namespaces = ca_namespaces
         self.directory = directory
-        self._resync = resync
-        self._retry = retry
-        self._generations: dict[tuple[str, str, str], Any] = {}  # (kind, namespace, name) as last listed
-        self.lists = 0  # full relists so far (both kinds): observability and tests
+        self._secret_wait = secret_wait
+        self._changed = asyncio.Event()
+        poke = EventHandler(self._poke, self._poke_on_spec, self._poke)
+        self.planes = {kind: Informer(api, res, clock=self._clock) for kind, res in _KINDS}
+        for informer in self.planes.values():
+            informer.add_handler(poke)
+        self.secrets: dict[SecretName, Informer] = {}  # the clientCA Secrets watched now
+        self._secret_tasks: dict[SecretName, asyncio.Task[None]] = {}
+        self.rebuilds = 0  # directory rebuilds so far: observability and tests
 
-    async def run(self) -> None:
-        """List, publish, wait for a change; forever (cancel to stop)."""
-        while True:
-            try:
-                records, versions = await self.load()
-            except ApiError as exc:
-                log.warning("plane list failed", error=str(exc)[:200])
-                await asyncio.sleep(self._retry)
-                continue
-            self.directory.replace(trusted_records(records, self._ca_namespaces))
-            await self._changed(versions)
+    async def run(self) -> NoReturn:
+        """Watch, rebuild, publish on every change; forever (cancel to stop)."""
+        tasks = [asyncio.create_task(i.run(), name=f"plane-informer-{k}") for k, i in self.planes.items()]
+        try:
+            # The apiserver answers one kind first; a kind it does not serve (no CRD) must not hold the rest.
+            waits = [asyncio.ensure_future(i.wait_synced()) for i in self.planes.values()]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await self._settle(waits)
+            while True:
+                self._changed.clear()
+                self._follow_secrets()
+                await self._settle(informer.wait_synced() for informer in self.secrets.values())
+                self.directory.replace(trusted_records(self.records(), self._ca_namespaces))
+                self.rebuilds += 1
+                await self._changed.wait()
+        finally:
+            for task in [*tasks, *self._secret_tasks.values()]:
+                task.cancel()
+            for task in [*tasks, *self._secret_tasks.values()]:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
-    async def load(self) -> tuple[list[PlaneRecord], dict[str, str]]:
-        """Every plane object as a record, and the list resourceVersion per kind."""
-        records: list[PlaneRecord] = []
-        versions: dict[str, str] = {}
-        generations: dict[tuple[str, str, str], Any] = {}
-        for kind, res in _KINDS:
-            try:
-                listed = await self._api.list(res)
-            except NotFound:
-                log.warning("plane kind not served by the control plane; its CRD is missing", kind=kind)
-                continue
-            versions[kind] = listed.resource_version
-            records += [await self._record(kind, obj) for obj in listed.items]
-            generations.update({_identity(kind, obj): _generation(obj) for obj in listed.items})
-        self._generations = generations
-        self.lists += 1
-        return records, versions
+    def records(self) -> list[PlaneRecord]:
+        """Every cached plane object as a record (clientCAs resolved from the Secret caches)."""
+        return [
+            self._record(kind, obj) for kind, informer in self.planes.items() for obj in informer.store.list()
+        ]
 
-    async def _record(self, kind: PlaneKind, obj: JsonObj) -> PlaneRecord:
-        meta = obj.get("metadata") or {}
-        namespaced = not PLANE_KINDS[kind].cluster_scoped
-        ref = PlaneRef(kind, str(meta.get("namespace") or "") if namespaced else "", str(meta["name"]))
-        spec = obj.get("spec") or {}
+    def _poke(self, _obj: JsonObj) -> None:
+        self._changed.set()
+
+    def _poke_on_spec(self, old: JsonObj, new: JsonObj) -> None:
+        if generation_changed(old, new) or not (new.get("metadata") or {}).get("generation"):
+            self._changed.set()
+
+    async def _settle(self, waits: Iterable[Any]) -> None:
+        """Wait for caches to sync, at most ``secret_wait`` seconds.
+
+        A cache that never answers is a problem of its plane objects (reported in their status), not a
+        reason to hold back the others.
+        """
+        pending = [asyncio.ensure_future(w) for w in waits]
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=self._secret_wait)
+        for task in late:
+            task.cancel()
+
+    def _follow_secrets(self) -> None:
+        """Watch exactly the clientCA Secrets the plane objects name (and may name)."""
+        wanted: set[SecretName] = set()
+        for kind, informer in self.planes.items():
+            for obj in informer.store.list():
+                with contextlib.suppress(_NoCA):
+                    located = self._secret_of(_ref_of(kind, obj), _client_ca(obj))
+                    if located is not None:
+                        wanted.add(located[:2])
+        for name in set(self.secrets) - wanted:
+            del self.secrets[name]
+            self._secret_tasks.pop(name).cancel()
+        for name in wanted - set(self.secrets):
+            informer = Informer(
+                self._api,
+                resources.SECRET,
+                clock=self._clock,
+                namespace=name[0],
+                field_selector=f"metadata.name={name[1]}",
+            )
+            informer.add_handler(EventHandler(self._poke, lambda _old, _new: self._changed.set(), self._poke))
+            self.secrets[name] = informer
+            self._secret_tasks[name] = asyncio.create_task(
+                self._watch_secret(informer), name="client-ca-secret"
+            )
+
+    async def _watch_secret(self, informer: Informer) -> None:
+        """Run the informer; once synced, rebuild (a Secret that does not exist yields no event)."""
+        runner = asyncio.create_task(informer.run())
+        try:
+            await informer.wait_synced()
+            self._changed.set()
+            await runner
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+
+    def _record(self, kind: PlaneKind, obj: JsonObj) -> PlaneRecord:
+        ref = _ref_of(kind, obj)
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
         plane_id = str(spec.get("planeID") or ref.name)
         created = str(meta.get("creationTimestamp") or "")
-        ca = (spec.get("clusterAgent") or {}).get("clientCA") or {}
         try:
-            pem = await self._client_ca(ref, ca)
+            pem = self._pem(ref, _client_ca(obj))
             return PlaneRecord(ref, plane_id, load_anchors(pem), created=created)
         except _NoCA as exc:
             return PlaneRecord(ref, plane_id, (), str(exc), created)
         except ValueError:
             return PlaneRecord(ref, plane_id, (), "clientCA holds no PEM CA certificate", created)
 
-    async def _client_ca(self, ref: PlaneRef, ca: dict[str, Any]) -> str:
+    def _secret_of(self, ref: PlaneRef, ca: dict[str, Any]) -> tuple[str, str, str] | None:
+        """``(namespace, name, key)`` of the clientCA Secret; ``None``: inline; ``_NoCA``: not allowed."""
         if isinstance(ca.get("value"), str):
-            return str(ca["value"])
+            return None
         secret_ref = ca.get("secretRef") or ca.get("secretKeyRef")  # ours / OpenChoreo 1.x's name
         if not isinstance(secret_ref, dict):
             raise _NoCA("spec.clusterAgent.clientCA is not set")
@@ -159,12 +226,19 @@ class PlaneWatcher:
             raise _NoCA(f"a {ref.kind}'s clientCA Secret must be in its own namespace or in {shared}")
         if not namespace:
             raise _NoCA(f"the clientCA Secret's namespace is required for a {ref.kind}")
-        try:
-            secret = await self._api.get(resources.SECRET, name, namespace)
-        except NotFound:
-            raise _NoCA(f"clientCA Secret {namespace}/{name} not found") from None
-        except ApiError as exc:
-            raise _NoCA(f"clientCA Secret {namespace}/{name} unreadable ({type(exc).__name__})") from None
+        return namespace, name, key
+
+    def _pem(self, ref: PlaneRef, ca: dict[str, Any]) -> str:
+        located = self._secret_of(ref, ca)
+        if located is None:
+            return str(ca["value"])
+        namespace, name, key = located
+        informer = self.secrets.get((namespace, name))
+        if informer is None or not informer.has_synced:
+            raise _NoCA(f"clientCA Secret {namespace}/{name} unreadable (its watch has not answered)")
+        secret = informer.store.get(ObjectKey(namespace, name))
+        if secret is None:
+            raise _NoCA(f"clientCA Secret {namespace}/{name} not found")
         value = (secret.get("data") or {}).get(key)
         if not isinstance(value, str):
             raise _NoCA(f"clientCA Secret {namespace}/{name} has no key {key!r}")
@@ -173,48 +247,15 @@ class PlaneWatcher:
         except (binascii.Error, ValueError):
             raise _NoCA(f"clientCA Secret {namespace}/{name} key {key!r} is not PEM") from None
 
-    async def _changed(self, versions: dict[str, str]) -> None:
-        """Return on the first event of any listed kind, on a watch error, or after ``resync`` seconds."""
-        watches = [
-            asyncio.create_task(self._first_event(kind, res, versions[kind]), name=f"plane-watch-{kind}")
-            for kind, res in _KINDS
-            if kind in versions
-        ]
-        try:
-            await asyncio.wait(watches, timeout=self._resync, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in watches:
-                task.cancel()
-            for task in watches:
-                with contextlib.suppress(asyncio.CancelledError, ApiError):
-                    await task
 
-    async def _first_event(self, kind: str, res: ApiResource, resource_version: str) -> None:
-        """Return on the first event that can change a record."""
-        timeout = max(1, int(self._resync))
-        try:
-            async for event in self._api.watch(
-                res, resource_version=resource_version, timeout_seconds=timeout
-            ):
-                if event.type == "BOOKMARK":
-                    continue
-                key = _identity(kind, event.object)
-                if event.type == "MODIFIED" and self._generations.get(key) == _generation(event.object):
-                    continue  # status or metadata only: the record (planeID, clientCA) cannot have changed
-                return
-        except ApiError as exc:
-            log.info("plane watch ended", resource=res.plural, error=type(exc).__name__)
-            await asyncio.sleep(self._retry)
-
-
-def _identity(kind: str, obj: JsonObj) -> tuple[str, str, str]:
+def _ref_of(kind: PlaneKind, obj: JsonObj) -> PlaneRef:
     meta = obj.get("metadata") or {}
-    return kind, str(meta.get("namespace") or ""), str(meta.get("name") or "")
+    namespaced = not PLANE_KINDS[kind].cluster_scoped
+    return PlaneRef(kind, str(meta.get("namespace") or "") if namespaced else "", str(meta["name"]))
 
 
-def _generation(obj: JsonObj) -> Any:
-    """``metadata.generation``; when absent, a fresh sentinel that matches nothing (so: relist)."""
-    return (obj.get("metadata") or {}).get("generation") or object()
+def _client_ca(obj: JsonObj) -> dict[str, Any]:
+    return dict(((obj.get("spec") or {}).get("clusterAgent") or {}).get("clientCA") or {})
 
 
 class _NoCA(Exception):

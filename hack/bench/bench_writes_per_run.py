@@ -20,9 +20,10 @@ toward the target (they are best-effort notifications, recorded in the run's nam
 (the leader-election Lease, Workflow status, the gateway's BuildPlane ``status.agentConnection``) are not
 per run. Polls: GET/LIST requests (not watches) after startup, by resource - a GET of a WorkflowRun is a
 read-your-writes re-read (``writer.StatusWriter.fresh``: the cache had not caught up with the controller's
-own write when another event for the run arrived); LISTs of BuildPlanes/ClusterBuildPlanes are the embedded
-gateway's ``relay.planes.PlaneWatcher`` (list as the truth, watch as the trigger: a relist on every plane
-event, and every 60 s), reported on their own line.
+own write when another event for the run arrived); a LIST of a plane kind or of Secrets after startup would
+be the embedded gateway's ``relay.planes.PlaneWatcher`` relisting (it lists once, then only watches the
+plane objects and their clientCA Secrets; a relist happens only when a watch expires), reported on its own
+line.
 
 Targets: <= 6 WorkflowRun writes per run excluding coalesced progress updates; 0 polls.
 
@@ -71,11 +72,15 @@ WRITES = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 READS = frozenset({"get", "list"})
 PHASE_KEYS = frozenset({"conditions", "completedAt", "startedAt", "runReference", "plane"})
 TARGET_WRITES = 6
-PLANE_KINDS = frozenset({"buildplanes", "clusterbuildplanes"})
+PLANE_KINDS = frozenset(
+    {"buildplanes", "clusterbuildplanes", "workflowplanes", "clusterworkflowplanes", "secrets"}
+)
 READ_NOTES = {
     ("get", "workflowruns"): "read-your-writes: the cache lagged the controller's own write",
-    ("list", "buildplanes"): "embedded gateway's PlaneWatcher: relist on a plane event, or its 60 s resync",
-    ("list", "clusterbuildplanes"): "the same",
+    **{
+        ("list", kind): "embedded gateway's PlaneWatcher: a relist after a watch expired"
+        for kind in PLANE_KINDS
+    },
 }
 
 

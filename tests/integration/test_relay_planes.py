@@ -16,7 +16,7 @@ from waiting import async_wait_for
 
 from choreo_controller import kube
 from choreo_controller.api import resources
-from choreo_controller.relay.identity import PlaneRef
+from choreo_controller.relay.identity import PlaneRef, load_anchors
 from choreo_controller.relay.planes import PlaneDirectory, PlaneWatcher
 
 pytestmark = pytest.mark.cluster
@@ -167,28 +167,23 @@ async def test_each_generation_is_served_by_agents_of_its_own_identity(tmp_path,
     assert [f"BuildPlane/{namespace}/default", f"WorkflowPlane/{namespace}/default"] == refs
 
 
-async def test_status_writes_do_not_trigger_relists_and_spec_changes_do(tmp_path, control, namespace):
-    """The watcher relists on a spec change (planeID) but not on status-only writes, such as the gateway's
-    own ``agentConnection`` updates (each once triggered a full relist of both kinds)."""
+async def test_status_writes_trigger_nothing_and_spec_changes_are_watched_not_relisted(
+    control, namespace, tmp_path
+):
+    """After the first list the watcher never lists again: a spec change (planeID) arrives by watch, and
+    status-only writes, such as the gateway's own ``agentConnection`` updates, do not even rebuild."""
     pki = Pki(tmp_path)
     plane_id = f"gen-{uuid.uuid4().hex[:6]}"
     ca = {"value": cert_pem(pki.plane_ca(plane_id).cert).decode()}
     await control.create(resources.BUILD_PLANE, build_plane(namespace, "default", plane_id, ca))
     directory = PlaneDirectory()
-    watcher = PlaneWatcher(control, directory, resync=3600)
+    watcher = PlaneWatcher(control, directory)
     ref = PlaneRef("BuildPlane", namespace, "default")
-
-    def plane_id_is(expected):
-        async def probe():
-            record = directory.record(ref)
-            return record is not None and record.plane_id == expected
-
-        return probe
-
-    task = asyncio.create_task(watcher.run())
-    try:
-        await async_wait_for("the plane listed", plane_id_is(plane_id), within=30)
-        lists = watcher.lists
+    async with watching(watcher):
+        await async_wait_for(
+            "the plane listed", record_is(directory, ref, lambda r: r.plane_id == plane_id), within=30
+        )
+        rebuilds = watcher.rebuilds
         for i in range(5):
             await control.merge_patch(
                 resources.BUILD_PLANE, "default", {"status": {"agentConnection": {"connectedAgents": i}}},
@@ -197,8 +192,76 @@ async def test_status_writes_do_not_trigger_relists_and_spec_changes_do(tmp_path
         await control.merge_patch(
             resources.BUILD_PLANE, "default", {"spec": {"planeID": f"{plane_id}-b"}}, namespace=namespace
         )
-        await async_wait_for("the new planeID listed", plane_id_is(f"{plane_id}-b"), within=30)
-        assert lists + 1 == watcher.lists
+        await async_wait_for(
+            "the new planeID", record_is(directory, ref, lambda r: r.plane_id == f"{plane_id}-b"), within=30
+        )
+        assert rebuilds + 1 == watcher.rebuilds
+        assert {1} == {informer.lists for informer in watcher.planes.values()}
+
+
+async def test_a_rotated_or_deleted_ca_secret_is_watched(control, namespace, tmp_path):
+    """The clientCA Secret is watched on its own (no re-read): rotating its CA replaces the plane's anchors,
+    deleting it leaves the plane with no anchors and a problem, recreating it restores them - each within
+    the watch's delivery, not a resync period. A Secret no plane names any more is no longer watched."""
+    pki = Pki(tmp_path)
+    plane_id = f"rot-{uuid.uuid4().hex[:6]}"
+    first, second = (cert_pem(pki.plane_ca(name).cert) for name in (plane_id, f"{plane_id}-next"))
+
+    def secret(pem):
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "agent-ca", "namespace": namespace},
+                "data": {"ca.crt": base64.b64encode(pem).decode()}}  # fmt: skip
+
+    await control.create(resources.SECRET, secret(first))
+    ref_ca = {"secretRef": {"name": "agent-ca", "key": "ca.crt"}}
+    await control.create(resources.BUILD_PLANE, build_plane(namespace, "default", plane_id, ref_ca))
+    directory = PlaneDirectory()
+    watcher = PlaneWatcher(control, directory)
+    ref = PlaneRef("BuildPlane", namespace, "default")
+    anchored = {pem: load_anchors(pem.decode()) for pem in (first, second)}
+    async with watching(watcher):
+        await async_wait_for(
+            "the first CA", record_is(directory, ref, lambda r: r.anchors == anchored[first]), within=30
+        )
+        await control.merge_patch(
+            resources.SECRET, "agent-ca", {"data": secret(second)["data"]}, namespace=namespace
+        )
+        await async_wait_for(
+            "the rotated CA", record_is(directory, ref, lambda r: r.anchors == anchored[second]), within=30
+        )
+        await control.delete(resources.SECRET, "agent-ca", namespace=namespace)
+        gone = await async_wait_for(
+            "the CA withdrawn", record_is(directory, ref, lambda r: not r.anchors), within=30
+        )
+        assert f"clientCA Secret {namespace}/agent-ca not found" == gone.problem
+        await control.create(resources.SECRET, secret(first))
+        await async_wait_for(
+            "the CA restored", record_is(directory, ref, lambda r: r.anchors == anchored[first]), within=30
+        )
+        assert [(namespace, "agent-ca")] == list(watcher.secrets)
+        await control.merge_patch(resources.BUILD_PLANE, "default",
+                                  {"spec": {"clusterAgent": {"clientCA": {"value": first.decode(), "secretRef": None}}}},
+                                  namespace=namespace)  # fmt: skip
+        await async_wait_for("the Secret unwatched", lambda: _true(not watcher.secrets), within=30)
+        assert {1} == {informer.lists for informer in watcher.planes.values()}
+
+
+async def _true(value):
+    return value or None
+
+
+def record_is(directory, ref, predicate):
+    async def probe():
+        record = directory.record(ref)
+        return record if record is not None and predicate(record) else None
+
+    return probe
+
+
+@contextlib.asynccontextmanager
+async def watching(watcher):
+    task = asyncio.create_task(watcher.run())
+    try:
+        yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
