@@ -5,9 +5,11 @@ bounded queue (full -> dropped and counted) and returns; ``run`` drains it, writ
 never raises on API errors (a failed write is logged at debug level and dropped). A reconcile therefore
 never waits for, nor fails because of, an Event.
 
-Deduplication (client-go's ``EventCorrelator``, simplified): an event equal to a recent one for the same
-object - same involved uid, type, reason and message - is not created again; the existing Event's
-``count`` goes up and ``lastTimestamp`` moves, with one merge patch. Recent events are remembered in an LRU
+Aggregation (client-go's ``EventCorrelator``, simplified): an event with the same object (involved uid),
+type and reason as a recent one is not created again - whatever its message; the existing Event's
+``count`` goes up, ``lastTimestamp`` moves and ``message`` becomes the latest, with one merge patch. So a
+run waiting for its plane, or a cleanup retried with backoff, holds one Event that counts its retries, and
+every Event object stands for one distinct (object, type, reason). Recent events are remembered in an LRU
 of ``cache_size`` entries. If the remembered Event is gone (TTL'd by the apiserver), a new one is created.
 
 Names follow client-go: ``<object name>.<hex of the timestamp in ns>``; the Event lives in the object's
@@ -47,6 +49,7 @@ class _Seen(NamedTuple):
     name: str
     namespace: str
     times: int
+    message: str
 
 
 class KubeEventRecorder:
@@ -67,7 +70,7 @@ class KubeEventRecorder:
         self._component = component
         self._instance = instance
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(max_pending)
-        self._seen: OrderedDict[tuple[str, str, str, str], _Seen] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, str, str], _Seen] = OrderedDict()
         self._cache_size = cache_size
         self._seq = itertools.count()
         self.dropped = 0
@@ -110,14 +113,16 @@ class KubeEventRecorder:
 
     async def _emit(self, item: _Pending) -> None:
         inv = item.involved
-        key = (inv["uid"] or f"{inv['namespace']}/{inv['name']}", item.event_type, item.reason, item.message)
+        key = (inv["uid"] or f"{inv['namespace']}/{inv['name']}", item.event_type, item.reason)
         now = rfc3339(self._clock.now())
         seen = self._seen.get(key)
         if seen is not None:
+            patch = {"count": seen.times + 1, "lastTimestamp": now}
+            if item.message != seen.message:
+                patch["message"] = item.message
             try:
-                patch = {"count": seen.times + 1, "lastTimestamp": now}
                 await self._api.merge_patch(EVENT, seen.name, patch, namespace=seen.namespace)
-                self._remember(key, seen._replace(times=seen.times + 1))
+                self._remember(key, seen._replace(times=seen.times + 1, message=item.message))
             except NotFound:
                 pass
             else:
@@ -141,9 +146,9 @@ class KubeEventRecorder:
             "reportingInstance": self._instance or self._component,
         }
         await self._api.create(EVENT, event)
-        self._remember(key, _Seen(name, namespace, 1))
+        self._remember(key, _Seen(name, namespace, 1, item.message))
 
-    def _remember(self, key: tuple[str, str, str, str], seen: _Seen) -> None:
+    def _remember(self, key: tuple[str, str, str], seen: _Seen) -> None:
         self._seen[key] = seen
         self._seen.move_to_end(key)
         while len(self._seen) > self._cache_size:

@@ -45,16 +45,29 @@ async def test_record_queues_and_flush_writes_an_event():
 
 
 async def test_repeated_event_counts_up_instead_of_creating():
+    """One object per (object, type, reason): a repeat patches count, time and the latest message."""
     api = FakeApi()
-    recorder = KubeEventRecorder(api, FakeClock())
+    clock = FakeClock()
+    recorder = KubeEventRecorder(api, clock)
     for _ in range(3):
         await recorder.record(RUN, "Warning", "CleanupPending", "plane down")
+    await recorder.flush()
+    clock.step(30)
     await recorder.record(RUN, "Warning", "CleanupPending", "plane still down")
+    await recorder.record(RUN, "Normal", "CleanupPending", "other type")
+    await recorder.record(RUN, "Warning", "BuildPlaneGone", "other reason")
+    await recorder.record(
+        {**RUN, "metadata": {**RUN["metadata"], "uid": "u-2"}}, "Warning", "CleanupPending", "x"
+    )
     await recorder.flush()
     assert [
-        ("CleanupPending", "plane down", 3, "Warning"),
-        ("CleanupPending", "plane still down", 1, "Warning"),
+        ("BuildPlaneGone", "other reason", 1, "Warning"),
+        ("CleanupPending", "other type", 1, "Normal"),
+        ("CleanupPending", "plane still down", 4, "Warning"),
+        ("CleanupPending", "x", 1, "Warning"),
     ] == events(api)
+    (counted,) = [o for (p, _, _), o in api.objects.items() if p == "events" and o["count"] == 4]
+    assert counted["lastTimestamp"] > counted["firstTimestamp"]
 
 
 async def test_api_failures_are_dropped_not_raised():

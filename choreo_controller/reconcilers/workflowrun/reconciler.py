@@ -5,8 +5,10 @@
 1. deleted -> ``finalize.cleanup`` in the recorded build plane, then drop the finalizer (plane unreachable:
    the error propagates, the finalizer stays, the key is retried with backoff; the plane *object* gone -
    a namespace deleted with runs in it - the run is released with a ``BuildPlaneGone`` Event and the
-   orphan sweep collects its objects). Otherwise ensure the finalizer (a merge patch carrying the
-   resourceVersion, so other finalizers are never lost).
+   orphan sweep collects its objects). Otherwise ensure the finalizer and, on a run not submitted yet,
+   the Workflow's ``ttlAfterCompletion`` in an empty ``spec.ttlAfterCompletion`` (SPEC section 2; so TTL
+   applies even to early failures): one merge patch for both, carrying the resourceVersion, so other
+   finalizers are never lost.
 2. completed -> TTL: ``Result(requeue_after=remaining)``, then delete with a uid precondition (a run
    recreated under the same name is never deleted by its predecessor's TTL). A run that failed before
    submission only because its Workflow was missing or invalid is revived once that Workflow exists in
@@ -57,7 +59,7 @@ from choreo_controller.reconcilers.workflowrun.resolve import (
 from choreo_controller.reconcilers.workflowrun.submit import RequeueSoon
 from choreo_controller.reconcilers.workflowrun.submitting import Attempt, Submission
 from choreo_controller.reconcilers.workflowrun.tracking import PlaneNotSynced, Tracker
-from choreo_controller.reconcilers.workflowrun.ttl import parse_time, parse_ttl, seconds_left
+from choreo_controller.reconcilers.workflowrun.ttl import inherited_ttl, parse_time, parse_ttl, seconds_left
 from choreo_controller.reconcilers.workflowrun.writer import StatusWriter
 
 if TYPE_CHECKING:
@@ -107,7 +109,7 @@ class WorkflowRunReconciler:
             return Result()
         if state.is_deleting(run):
             return await self._finalize(key, run)
-        run = await self._ensure_finalizer(run)
+        run = await self._ensure_meta(run)
         if state.is_completed(run):
             if not (state.is_revivable(run) and self._workflow_changed(run)):
                 self._forget(key)
@@ -179,12 +181,17 @@ class WorkflowRunReconciler:
         return Result()
 
     # ---- finalizer ---------------------------------------------------------------------------------------
-    async def _ensure_finalizer(self, run: JsonObj) -> JsonObj:
-        if state.has_finalizer(run):
+    async def _ensure_meta(self, run: JsonObj) -> JsonObj:
+        """The finalizer and the copied TTL, in one patch (nothing to change: no request)."""
+        body: dict[str, Any] = {}
+        if not state.has_finalizer(run):
+            body["metadata"] = {"finalizers": [*(state.meta(run).get("finalizers") or []), labels.FINALIZER]}
+        ttl = None if state.is_submitted(run) else inherited_ttl(run, find_workflow(self._d.caches, run)[1])
+        if ttl:
+            body["spec"] = {"ttlAfterCompletion": ttl}
+        if not body:
             return run
-        meta = state.meta(run)
-        finalizers = [*(meta.get("finalizers") or []), labels.FINALIZER]
-        return await self._patch_meta(run, {"finalizers": finalizers})
+        return await self._patch(run, body)
 
     async def _finalize(self, key: ObjectKey, run: JsonObj) -> Result:
         if not state.has_finalizer(run):
@@ -207,7 +214,7 @@ class WorkflowRunReconciler:
         meta = state.meta(run)
         rest = [f for f in meta.get("finalizers") or [] if f != labels.FINALIZER]
         with contextlib.suppress(NotFound):  # NotFound: a stale cache, it was released and is gone
-            await self._patch_meta(run, {"finalizers": rest})  # remembered: a stale cache re-reads
+            await self._patch(run, {"metadata": {"finalizers": rest}})  # remembered: a stale cache re-reads
         self._forget(key)
         return Result()
 
@@ -226,9 +233,11 @@ class WorkflowRunReconciler:
         log.warning("run released: its build plane object is gone", plane=target.plane_id)
         await self._d.events.record(run, "Warning", "BuildPlaneGone", message)
 
-    async def _patch_meta(self, run: JsonObj, changes: dict[str, Any]) -> JsonObj:
+    async def _patch(self, run: JsonObj, body: dict[str, Any]) -> JsonObj:
+        """Merge-patch the run (not its status) on the version ``run`` shows."""
         meta = state.meta(run)
-        body = {"metadata": {**changes, "resourceVersion": meta.get("resourceVersion")}}
+        version = {"resourceVersion": meta.get("resourceVersion")}
+        body = {**body, "metadata": {**body.get("metadata", {}), **version}}
         updated = await self._d.api.merge_patch(WORKFLOW_RUN, meta["name"], body, namespace=meta["namespace"])
         return self._writer.remember(updated)
 

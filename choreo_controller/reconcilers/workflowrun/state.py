@@ -57,8 +57,6 @@ REVIVABLE: Final = frozenset({c.R_WORKFLOW_RESOLUTION_FAILED, c.R_INVALID_TEMPLA
 WAITING: Final = frozenset(
     reason for g in planes.GENERATIONS for reason in (g.not_found, g.unavailable, g.forbidden, g.kind_missing)
 )
-#: Of those, the ones a submission meets after the plane resolved (``status.plane`` is recorded).
-SUBMIT_WAITING: Final = WAITING - {g.not_found for g in planes.GENERATIONS}
 
 
 # ---- predicates ---------------------------------------------------------------------------------------

@@ -3,25 +3,32 @@
 In order, each step either passes or raises with the reason the run will show:
 
 1. cancel requested -> terminal ``Cancelled`` (nothing is submitted);
-2. Workflow resolved (terminal ``WorkflowResolutionFailed``); its ``ttlAfterCompletion`` copied into an
-   empty ``spec.ttlAfterCompletion`` (SPEC section 2), so TTL applies even to early failures;
+2. Workflow resolved (terminal ``WorkflowResolutionFailed``); its ``ttlAfterCompletion`` was already copied
+   with the finalizer (``reconciler``);
 3. Workflow valid (terminal ``InvalidSchema``/``InvalidTemplate``);
 4. component runs: governance (the hook for SPEC section 6);
 5. plane resolved (``WaitForPlane``: not terminal), any of the four kinds (``api.planes``);
 6. parameters, external refs, render (``plan_run``: terminal reasons);
    then the concurrency gate (``gate``): queued (``WaitForEvent``), superseded (terminal ``Cancelled``),
    or admitted - a run that would fail never waits in a queue;
-7. status: ``startedAt``, ``WorkflowPending``, ``plane`` and ``resolvedWorkflow`` - recorded *before*
-   anything exists in the plane, so cleanup always knows where to look (a retry of a run already waiting
-   for that plane keeps its waiting condition instead);
-8. build namespace prerequisites (``openchoreo-ci-<ns>`` or ``workflows-<ns>``, by the plane's
+7. build namespace prerequisites (``openchoreo-ci-<ns>`` or ``workflows-<ns>``, by the plane's
    generation), extra resources, the run object (``submit.Submitter``); every error answer of the plane
    is a specific condition (``refused``), named by the plane's generation (``BuildPlane...`` or
    ``WorkflowPlane...``): unreachable, throttling or a 5xx (directly or through the relay's agent)
    ``...Unavailable``, 401/403 ``...Forbidden``, a kind it does not serve (404) ``...KindMissing`` - all
    waiting, with backoff - and a rejected object terminal ``RenderFailed``; the waiting transitions are
    Warning Events (``writer``);
-9. status: ``resources`` and ``runReference``.
+8. one status write: ``startedAt``, ``WorkflowPending``, ``plane``, ``resolvedWorkflow``, ``resources``
+   and ``runReference``.
+
+No status write precedes the create (one request per run fewer): the names are deterministic and the
+create idempotent (``submit``), so a crash between the create and step 8 repeats the submission, adopts
+the objects and records them. A run deleted in that window has no plane recorded for its finalizer: if
+the controller is running, step 8's write fails with ``Conflict`` and the submission deletes what it
+created (``_record``); if it was down, the objects carry the run's uid label and the orphan sweep deletes
+them (``sweep``). A run admitted by a concurrency
+group has its plane recorded before the create all the same (``gate`` writes ``admittedAt``); a run that
+has to wait for its plane records it with the waiting condition.
 
 ``Attempt`` carries the latest version of the run (each write returns a newer one) and the status fields
 learned so far, so that a failure at any step is written on top of them with the right resourceVersion.
@@ -37,6 +44,7 @@ from choreo_controller.api.resources import WORKFLOW_RUN
 from choreo_controller.contracts import (
     ApiError,
     BadRequest,
+    Conflict,
     Forbidden,
     Invalid,
     NotFound,
@@ -46,7 +54,7 @@ from choreo_controller.contracts import (
     Unauthorized,
     Unavailable,
 )
-from choreo_controller.reconcilers.workflowrun import state
+from choreo_controller.reconcilers.workflowrun import finalize, state
 from choreo_controller.reconcilers.workflowrun.cancel import cancelled_before_submission
 from choreo_controller.reconcilers.workflowrun.gate import ConcurrencyGate
 from choreo_controller.reconcilers.workflowrun.plan import plan_run
@@ -91,13 +99,12 @@ class Submission:
         self._gate = ConcurrencyGate(deps.api, deps.caches.runs, deps.caches.components, writer, deps.clock)
 
     async def submit(self, attempt: Attempt) -> JsonObj:
-        """Run steps 1-9 for ``attempt.run``; returns the run as last written."""
+        """Run steps 1-8 for ``attempt.run``; returns the run as last written."""
         d, run = self._d, attempt.run
         if state.cancel_requested(run):
             raise TerminalError(c.R_CANCELLED, cancelled_before_submission(run))
         kind, workflow = resolve_workflow(d.caches, run)
         attempt.found["resolvedWorkflow"] = identity(workflow, kind)
-        attempt.run = run = await self._copy_ttl(run, workflow)
         check_valid(workflow)
         if state.has_component_label(run):
             # GOVERNANCE HOOK (SPEC section 6): ComponentType.allowedWorkflows and Component.spec.workflow
@@ -109,22 +116,38 @@ class Submission:
         await self._gate.admit(attempt, workflow)
         run = attempt.run
         kw: dict[str, Any] = {"gen": state.generation(run), "now": d.clock.now()}
-        submitting = f"Submitting to build plane {plane.plane_id!r}"
         if plan.warning:
             await d.events.record(
                 run, "Warning", c.R_UNKNOWN_PARAMETERS, f"Unknown parameters: {plan.warning}"
             )
-            submitting += f" (unknown parameters {plan.warning})"
-        if not _waiting_for(run, plane):  # a retry keeps its waiting condition: no flip-flop writes
-            pending = state.pending(attempt.status(), submitting, **kw)
-            attempt.run = run = await self._writer.write(run, pending)
         await self._create(attempt, plane, plan)
         ref = plan.run_object.ref()
         what = f"{plan.engine.title} {ref['namespace']}/{ref['name']}"
         message = f"Submitted {what} to build plane {plane.plane_id!r}"
+        if plan.warning:
+            message += f" (unknown parameters {plan.warning})"
         st = {**attempt.status(), "runReference": ref}
-        attempt.run = run = await self._writer.write(run, state.pending(st, message, **kw))
-        return run
+        attempt.run = await self._record(attempt, plane, state.pending(st, message, **kw))
+        return attempt.run
+
+    async def _record(self, attempt: Attempt, plane: PlaneRef, desired: dict[str, Any]) -> JsonObj:
+        """Step 8's write.
+
+        A run deleted since it was read (``Conflict``) has recorded no plane for its finalizer to clean:
+        the submission, which knows the plane, deletes what it created before giving up.
+        """
+        try:
+            return await self._writer.write(attempt.run, desired)
+        except Conflict:
+            meta = state.meta(attempt.run)
+            try:
+                live = await self._d.api.get(WORKFLOW_RUN, str(meta["name"]), str(meta["namespace"]))
+            except NotFound:
+                live = None
+            if live is None or state.meta(live).get("uid") != meta.get("uid") or state.is_deleting(live):
+                api = self._d.planes.plane(plane.target(str(meta["namespace"]))).api
+                await finalize.cleanup(api, attempt.run)
+            raise
 
     async def _create(self, attempt: Attempt, plane: PlaneRef, plan: Plan) -> None:
         meta = state.meta(attempt.run)
@@ -146,18 +169,6 @@ class Submission:
             if planned is not plan.run_object:
                 created.append(planned.ref())
                 attempt.found["resources"] = list(created)
-
-    async def _copy_ttl(self, run: JsonObj, workflow: JsonObj) -> JsonObj:
-        """``spec.ttlAfterCompletion`` from the Workflow when the run leaves it empty (SPEC section 2)."""
-        ttl = (workflow.get("spec") or {}).get("ttlAfterCompletion")
-        if not ttl or (run.get("spec") or {}).get("ttlAfterCompletion"):
-            return run
-        meta = state.meta(run)
-        body = {
-            "metadata": {"resourceVersion": meta.get("resourceVersion")},
-            "spec": {"ttlAfterCompletion": ttl},
-        }
-        return await self._d.api.merge_patch(WORKFLOW_RUN, meta["name"], body, namespace=meta["namespace"])
 
 
 def refused(exc: ApiError, plane: PlaneRef, what: str) -> Exception | None:
@@ -197,16 +208,3 @@ def _raise_refused(exc: ApiError, plane: PlaneRef, what: str) -> NoReturn:
     if mapped is None:
         raise exc
     raise mapped from exc
-
-
-def _waiting_for(run: JsonObj, plane: PlaneRef) -> bool:
-    """The run already waits for this very plane to accept its objects (``plane`` is recorded).
-
-    Writing ``WorkflowPending`` again before each retry, then the waiting reason after it, would make
-    every retry two status writes - and every write an event that re-enqueues the run at once, defeating
-    the retry backoff. Left as it is, a retry that fails the same way writes nothing.
-    """
-    return (
-        state.completed_reason(run) in state.SUBMIT_WAITING
-        and state.status(run).get("plane") == plane.record()
-    )

@@ -1,7 +1,8 @@
 r"""TTL after completion: parse ``ttlAfterCompletion`` and compute when a finished run is deleted.
 
-Pure functions of their inputs and ``now``; the reconciler turns the answer into ``Result(requeue_after=...)``
-(no per-object timers or tasks, SPEC section 5 step 2).
+Pure functions of their inputs and ``now`` (``inherited_ttl``: the Workflow's value a run copies); the
+reconciler turns the answer into ``Result(requeue_after=...)`` (no per-object timers or tasks, SPEC
+section 5 step 2).
 
 The format is the CRD's pattern ``^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$`` (``90d``, ``1h30m``, ``1d12h30m15s``).
 The empty string means "no TTL" (keep the run). Admission rejects anything else, so ``parse_ttl`` raising
@@ -13,7 +14,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from choreo_controller.contracts import JsonObj
 
 _TTL = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _UNIT_SECONDS: Final = (86400, 3600, 60, 1)
@@ -41,3 +45,11 @@ def parse_time(text: str | None) -> datetime | None:
 def seconds_left(completed_at: datetime, ttl: timedelta, now: datetime) -> float:
     """Seconds until ``completed_at + ttl``; ``0.0`` once due (never negative)."""
     return max(0.0, (completed_at + ttl - now).total_seconds())
+
+
+def inherited_ttl(run: JsonObj, workflow: JsonObj | None) -> str | None:
+    """The Workflow's ``ttlAfterCompletion`` when the run leaves its own empty (SPEC section 2), else None."""
+    ttl = ((workflow or {}).get("spec") or {}).get("ttlAfterCompletion")
+    if not ttl or (run.get("spec") or {}).get("ttlAfterCompletion"):
+        return None
+    return str(ttl)

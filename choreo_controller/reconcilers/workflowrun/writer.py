@@ -8,11 +8,13 @@
   ``Conflict`` (and is retried on fresh data) instead of overwriting newer status - e.g. a second
   ``startedAt``;
 * it returns the updated object, so a reconcile can continue on the version it just wrote;
-* each transition is announced once: a Kubernetes Event (Normal: Pending, Queued, Submitted, Running,
-  Succeeded;
-  Warning: every failure and wait, with the condition's reason and message) and, on completion, the
-  ``choreo_workflowruns_total{result}`` counter and ``choreo_workflowrun_duration_seconds`` (creation to
-  completion).
+* Events say what the controller *did* and what went wrong, like Kubernetes' own controllers
+  (``SuccessfulCreate``), not every state it observed - the conditions carry those: Normal ``Submitted``
+  (the run object created in the build plane, named) and ``Queued`` (held back by a concurrency group);
+  Warning for every failure and wait, with the condition's reason and message. ``WorkflowPending``,
+  ``WorkflowRunning`` and ``WorkflowSucceeded`` get none, so a run that succeeds has one Event object
+  (repeats count up on it: ``runtime.events``). On completion, the ``choreo_workflowruns_total{result}``
+  counter and ``choreo_workflowrun_duration_seconds`` (creation to completion).
 
 ``last_write`` remembers when each run's status was last written (monotonic), for coalescing progress.
 
@@ -39,7 +41,8 @@ if TYPE_CHECKING:
     from choreo_controller.metrics import Metrics
 
 READ_YOUR_WRITES: Final = 10.0  # seconds after a write during which a differing cache is re-read
-_NORMAL = {c.R_PENDING: "Pending", c.R_QUEUED: "Queued", c.R_RUNNING: "Running", c.R_SUCCEEDED: "Succeeded"}
+_NORMAL: Final = {c.R_QUEUED: "Queued"}  # Normal transitions with an Event (and Submitted, on runReference)
+_SILENT: Final = frozenset({c.R_PENDING, c.R_RUNNING, c.R_SUCCEEDED})  # the conditions say it all
 
 
 class StatusWriter:
@@ -112,7 +115,7 @@ class StatusWriter:
         reason, message = str(after.get("reason")), str(after.get("message"))
         if reason in _NORMAL:
             await self._events.record(run, "Normal", _NORMAL[reason], message)
-        else:
+        elif reason not in _SILENT:
             await self._events.record(run, "Warning", reason, message)
         if after.get("status") == "True":
             self._completed(run, reason, new)
