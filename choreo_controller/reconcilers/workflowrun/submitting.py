@@ -26,9 +26,9 @@ create idempotent (``submit``), so a crash between the create and step 8 repeats
 the objects and records them. A run deleted in that window has no plane recorded for its finalizer: if
 the controller is running, step 8's write fails with ``Conflict`` and the submission deletes what it
 created (``_record``); if it was down, the objects carry the run's uid label and the orphan sweep deletes
-them (``sweep``). A run admitted by a concurrency
-group has its plane recorded before the create all the same (``gate`` writes ``admittedAt``); a run that
-has to wait for its plane records it with the waiting condition.
+them (``sweep``). A run admitted by a concurrency group has its plane recorded before the create all the
+same (``gate`` writes ``admittedAt``); a run that has to wait for its plane records it with the waiting
+condition.
 
 ``Attempt`` carries the latest version of the run (each write returns a newer one) and the status fields
 learned so far, so that a failure at any step is written on top of them with the right resourceVersion.
