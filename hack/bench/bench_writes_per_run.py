@@ -19,9 +19,8 @@ delete and the finalizer removal.
 Counted per run: writes (create/update/patch/delete) to WorkflowRuns by (verb, subresource), status patches
 split into phase changes and progress updates; Events (create/patch) listed separately, with their own
 target (Event objects per run: a repeat of the same object, type and reason counts up one object);
-background writes
-(the leader-election Lease, Workflow status, the gateway's BuildPlane ``status.agentConnection``) are not
-per run. Polls: GET/LIST requests (not watches) after startup, by resource - a GET of a WorkflowRun is a
+background writes (the leader-election Lease, Workflow status, the gateway's BuildPlane
+``status.agentConnection``) are not per run. Polls: GET/LIST requests (not watches) after startup, by resource - a GET of a WorkflowRun is a
 read-your-writes re-read (``writer.StatusWriter.fresh``: the cache had not caught up with the controller's
 own write when another event for the run arrived); a LIST of a plane kind or of Secrets after startup would
 be the embedded gateway's ``relay.planes.PlaneWatcher`` relisting (it lists once, then only watches the
