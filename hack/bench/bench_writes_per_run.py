@@ -20,12 +20,12 @@ Counted per run: writes (create/update/patch/delete) to WorkflowRuns by (verb, s
 split into phase changes and progress updates; Events (create/patch) listed separately, with their own
 target (Event objects per run: a repeat of the same object, type and reason counts up one object);
 background writes (the leader-election Lease, Workflow status, the gateway's BuildPlane
-``status.agentConnection``) are not per run. Polls: GET/LIST requests (not watches) after startup, by resource - a GET of a WorkflowRun is a
-read-your-writes re-read (``writer.StatusWriter.fresh``: the cache had not caught up with the controller's
-own write when another event for the run arrived); a LIST of a plane kind or of Secrets after startup would
-be the embedded gateway's ``relay.planes.PlaneWatcher`` relisting (it lists once, then only watches the
-plane objects and their clientCA Secrets; a relist happens only when a watch expires), reported on its own
-line.
+``status.agentConnection``) are not per run. Polls: GET/LIST requests (not watches) after startup, by
+resource - a GET of a WorkflowRun is a read-your-writes re-read (``writer.StatusWriter.fresh``: the cache had
+not caught up with the controller's own write when another event for the run arrived); a LIST of a plane
+kind or of Secrets after startup would be the embedded gateway's ``relay.planes.PlaneWatcher`` relisting
+(it lists once, then only watches the plane objects and their clientCA Secrets; a relist happens only when
+a watch expires), reported on its own line.
 
 Targets: WorkflowRun writes per run excluding coalesced progress updates within ``audit.BUDGET`` (plus the
 TTL delete and the finalizer release with ``--ttl``); <= 1 Event object per run; 0 polls.
