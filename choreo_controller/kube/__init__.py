@@ -1,12 +1,14 @@
 """The only importer of ``kubernetes_asyncio``: configuration, the REST transport, error mapping.
 
 * ``config``    - kubeconfig / in-cluster credentials -> ``connect()`` -> ``KubeClient``;
-* ``transport`` - ``contracts.Transport`` over the ApiClient's aiohttp session, optional token bucket;
+* ``transport`` - ``contracts.Transport`` over the library's aiohttp connector, optional token bucket;
+* ``library``   - the parts of ``kubernetes_asyncio`` we use, without its generated client;
 * ``client``    - ``KubeClient``: the ``contracts.KubeApi`` verbs over any transport (the relay reuses it);
 * ``errors``    - ``raise_for_status`` / ``error_for``: HTTP status -> ``contracts`` error, once.
 
-``connect`` is loaded on first use: importing ``kubernetes_asyncio`` costs about a second, and code that
-only needs ``KubeClient`` over another transport (the relay) should not pay for it.
+``connect`` is loaded on first use (``kube.library``: only the credential and connection parts of
+``kubernetes_asyncio``), so code that only needs ``KubeClient`` over another transport (the relay) pays
+for none of it.
 """
 
 from __future__ import annotations

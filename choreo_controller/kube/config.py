@@ -20,10 +20,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from kubernetes_asyncio import client as k8s_client
-from kubernetes_asyncio import config as k8s_config
-
 from choreo_controller.kube.client import KubeClient
+from choreo_controller.kube.library import (
+    Configuration,
+    RESTClientObject,
+    load_incluster_config,
+    load_kube_config,
+)
 from choreo_controller.kube.transport import ApiClientTransport, TokenBucket, env_proxy
 
 if TYPE_CHECKING:
@@ -46,15 +49,15 @@ def resolve_source(kubeconfig: str | Path | None, environ: Mapping[str, str] = o
 
 
 async def load_configuration(kubeconfig: str | Path | None, context: str | None = None) -> Any:
-    """A fresh ``kubernetes_asyncio.client.Configuration`` for the resolved credentials."""
-    cfg = k8s_client.Configuration()
+    """A fresh ``kubernetes_asyncio`` ``Configuration`` for the resolved credentials."""
+    cfg = Configuration()
     kind, path = resolve_source(kubeconfig)
     if kind == "in-cluster":
-        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+        load_incluster_config(  # type: ignore[no-untyped-call]
             client_configuration=cfg, try_refresh_token=True
         )
         return cfg
-    loader = await k8s_config.load_kube_config(
+    loader = await load_kube_config(
         config_file=path, context=context, client_configuration=cfg, persist_config=False
     )
     if hasattr(loader, "exec_plugin_expiry"):
@@ -94,9 +97,13 @@ async def open_client(
     proxy, proxy_auth = cfg.proxy, None
     if not proxy:  # read the environment once, here, not on every request (see kube.transport)
         proxy, proxy_auth = await asyncio.to_thread(env_proxy, cfg.host)
-    api_client = k8s_client.ApiClient(configuration=cfg)
     transport = ApiClientTransport(
-        api_client, limiter=limiter, request_timeout=request_timeout, proxy=proxy, proxy_auth=proxy_auth
+        RESTClientObject(cfg),
+        cfg,
+        limiter=limiter,
+        request_timeout=request_timeout,
+        proxy=proxy,
+        proxy_auth=proxy_auth,
     )
     return KubeClient(transport)
 

@@ -1,6 +1,6 @@
-"""``contracts.Transport`` over the aiohttp session of a ``kubernetes_asyncio`` ``ApiClient``.
+"""``contracts.Transport`` over the aiohttp connector of ``kubernetes_asyncio``'s ``RESTClientObject``.
 
-We reuse the ApiClient only for what it does well - reading kubeconfig credentials into an SSL context
+We reuse the library only for what it does well - reading kubeconfig credentials into an SSL context
 (client certificates, CA) and keeping a bearer token fresh (``Configuration.auth_settings`` runs the
 in-cluster refresh hook) - and send the HTTP ourselves, on its connector (SSL context, pool limit) but in
 a session of our own with ``trust_env=False``: the library's session trusts the environment, which costs
@@ -99,11 +99,12 @@ class TokenBucket:
 
 
 class ApiClientTransport:
-    """One apiserver, reached with a ``kubernetes_asyncio.client.ApiClient``'s session and credentials."""
+    """One apiserver, reached with a ``RESTClientObject``'s connector and ``Configuration``'s credentials."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - connection, credentials, then keyword-only tuning
         self,
-        api_client: Any,
+        rest_client: Any,
+        config: Any,
         *,
         limiter: TokenBucket | None = None,
         request_timeout: float = 30.0,
@@ -114,10 +115,10 @@ class ApiClientTransport:
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         """``proxy`` defaults to the Configuration's; a given ``session`` (a sibling's) is not closed here."""
-        self._api_client = api_client
-        self._config = api_client.configuration
+        self._rest_client = rest_client
+        self._config = config
         self._owns_session = session is None
-        self._session = session if session is not None else _session_without_env(api_client)
+        self._session = session if session is not None else _session_without_env(rest_client)
         self._proxy = proxy if proxy is not None else self._config.proxy
         self._proxy_auth = proxy_auth
         self._limiter = limiter
@@ -137,7 +138,8 @@ class ApiClientTransport:
     def with_limiter(self, limiter: TokenBucket | None) -> ApiClientTransport:
         """A transport on the same connections with its own rate limiter; closing it closes nothing."""
         return ApiClientTransport(
-            self._api_client,
+            self._rest_client,
+            self._config,
             limiter=limiter,
             request_timeout=self._request_timeout,
             connect_timeout=self._connect_timeout,
@@ -186,11 +188,11 @@ class ApiClientTransport:
             resp.close()
 
     async def close(self) -> None:
-        """Close our session and the ApiClient (whose session owns the connector), unless a sibling."""
+        """Close our session and the REST client (whose session owns the connector), unless a sibling."""
         if self._owns_session:
             await self._session.close()
         if self._owns_client:
-            await self._api_client.close()
+            await self._rest_client.close()
 
     async def _send(self, req: ApiRequest, limits: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
         if self._limiter is not None:
@@ -217,12 +219,12 @@ class ApiClientTransport:
         )
 
 
-def _session_without_env(api_client: Any) -> aiohttp.ClientSession:
-    """A session on the ApiClient's connector that never consults the environment per request."""
-    library_session: aiohttp.ClientSession = api_client.rest_client.pool_manager
+def _session_without_env(rest_client: Any) -> aiohttp.ClientSession:
+    """A session on the REST client's connector that never consults the environment per request."""
+    library_session: aiohttp.ClientSession = rest_client.pool_manager
     return aiohttp.ClientSession(
         connector=library_session.connector,
-        connector_owner=False,  # the library's session closes it, in ApiClient.close()
+        connector_owner=False,  # the library's session closes it, in RESTClientObject.close()
         trust_env=False,
         read_bufsize=READ_BUFSIZE,
     )

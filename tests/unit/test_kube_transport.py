@@ -3,6 +3,7 @@
 import asyncio
 import json
 import socket
+import sys
 
 import pytest
 from aiohttp import web
@@ -240,3 +241,36 @@ async def test_the_connection_pool_can_be_sized_for_many_watches(kubeconfig, poo
     agent now connects with room for all its watches plus its requests (``cli.agent``)."""
     async with connect(kubeconfig, "fake", pool_size=pool_size) as api:
         assert expected == api.transport._session.connector.limit
+
+
+LIGHT_PROCESS = """
+import asyncio, json, sys
+from choreo_controller import kube
+from choreo_controller.api import resources
+
+async def main():
+    async with kube.connect(sys.argv[1], "fake") as api:
+        name = (await api.get(resources.NAMESPACE, "a"))["metadata"]["name"]
+    loaded = sorted(m for m in sys.modules if m.startswith("kubernetes_asyncio"))
+    print(json.dumps({"name": name, "loaded": loaded}))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_fresh_process_connects_without_the_generated_client(server, kubeconfig):
+    # This test process imported the real package above; kube.library's light path shows in a new one.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", LIGHT_PROCESS, str(kubeconfig), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    result = json.loads(out)
+    assert (0, "a") == (proc.returncode, result["name"])
+    assert "kubernetes_asyncio.config.kube_config" in result["loaded"]
+    generated = [
+        m
+        for m in result["loaded"]
+        if m.startswith(("kubernetes_asyncio.client.api", "kubernetes_asyncio.client.models"))
+    ]
+    assert [] == generated
+    assert len(result["loaded"]) < 20
