@@ -2,8 +2,8 @@
 """Informer cache memory and watch throughput (a benchmark script, not a test).
 
 1. Memory: incremental RSS of 10,000 WorkflowRun-sized objects (as the apiserver sends them: status,
-   labels, managedFields, last-applied annotation; ~3.9 KiB of JSON each) cached three ways, each in a
-   fresh child process so one measurement cannot inherit another's heap:
+   labels, managedFields, last-applied annotation, distinct timestamps; ~3.8 KiB of JSON each) cached
+   three ways, each in a fresh child process so one measurement cannot inherit another's heap:
      dict       a plain ``{key: decoded object}`` cache (what a naive informer keeps)
      dict-slim  the same after stripping managedFields and the last-applied annotation
      store      ``runtime.store.Store`` (slimmed, compact JSON + zlib with a preset dictionary), with two
@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,14 +43,32 @@ TARGET_MIB = 32.0
 
 
 def workflow_run(i: int, rng: random.Random) -> dict:
-    ns, name = f"team-{i % 20}", f"greeter-build-{i}"
-    ts = f"2026-11-27T09:{i % 60:02}:{(i * 7) % 60:02}Z"
+    """A completed run as the apiserver returns it, with its own timestamps (not one shared by every field).
 
-    def cond(kind: str, status: str, message: str) -> dict:
+    Runs are created ~8 s apart over a day; each then starts, runs four tasks of 2-180 s one after the
+    other and completes, so creation, start, each task's start and end, completion and the managed-fields
+    times all differ, as on a real cluster (identical ones compress better and flatter the store).
+    """
+    ns, name = f"team-{i % 20}", f"greeter-build-{i}"
+    created = datetime(2026, 11, 27, tzinfo=UTC) + timedelta(seconds=i * 8 + rng.randint(0, 7))
+    clock = [created + timedelta(seconds=rng.randint(1, 4))]  # when the run started
+
+    def later(lo: int, hi: int) -> str:
+        clock[0] += timedelta(seconds=rng.randint(lo, hi), milliseconds=rng.randint(0, 999))
+        return stamp(clock[0])
+
+    started = stamp(clock[0])
+    steps = ("checkout-source", "build-image", "publish-image", "generate-workload-cr")
+    tasks = [{"name": n, "phase": "Succeeded", "startedAt": later(0, 2), "completedAt": later(2, 180),
+              "message": ""} for n in steps]  # fmt: skip
+    completed = later(1, 3)
+    done = "Workflow has completed successfully"
+
+    def cond(kind: str, status: str, message: str, ts: str) -> dict:
         return {"type": kind, "status": status, "reason": "WorkflowSucceeded", "message": message,
                 "observedGeneration": 1, "lastTransitionTime": ts}  # fmt: skip
 
-    def managed(manager: str, operation: str, fields: dict, sub: str | None = None) -> dict:
+    def managed(manager: str, operation: str, fields: dict, ts: str, sub: str | None = None) -> dict:
         entry = {"manager": manager, "operation": operation, "apiVersion": "openchoreo.dev/v1alpha1",
                  "time": ts, "fieldsType": "FieldsV1", "fieldsV1": fields}  # fmt: skip
         return {**entry, "subresource": sub} if sub else entry
@@ -64,7 +83,7 @@ def workflow_run(i: int, rng: random.Random) -> dict:
         "kind": "WorkflowRun",
         "metadata": {
             "name": name, "namespace": ns, "uid": str(uuid.UUID(int=rng.getrandbits(128))),
-            "resourceVersion": str(100000 + i), "generation": 1, "creationTimestamp": ts,
+            "resourceVersion": str(100000 + i), "generation": 1, "creationTimestamp": stamp(created),
             "labels": {"openchoreo.dev/project": "default", "openchoreo.dev/component": f"greeter-{i % 50}",
                        "openchoreo.dev/environment": "development"},
             "annotations": {"kubectl.kubernetes.io/last-applied-configuration": json.dumps(applied)},
@@ -72,9 +91,10 @@ def workflow_run(i: int, rng: random.Random) -> dict:
             "managedFields": [
                 managed("kubectl-client-side-apply", "Update", {"f:metadata": {"f:annotations": {".": {}},
                         "f:labels": {".": {}}}, "f:spec": {".": {}, "f:workflow": {".": {}, "f:kind": {},
-                        "f:name": {}, "f:parameters": {".": {}, "f:docker": {}, "f:repository": {}}}}}),
+                        "f:name": {}, "f:parameters": {".": {}, "f:docker": {}, "f:repository": {}}}}},
+                        stamp(created)),
                 managed("choreo-controller", "Apply", {"f:status": {"f:conditions": condition_fields,
-                        "f:runReference": {}, "f:startedAt": {}, "f:tasks": {}}}, "status"),
+                        "f:runReference": {}, "f:startedAt": {}, "f:tasks": {}}}, completed, "status"),
             ],
         },
         "spec": {"workflow": {"kind": "Workflow", "name": "docker", "parameters": {
@@ -84,20 +104,24 @@ def workflow_run(i: int, rng: random.Random) -> dict:
             "docker": {"context": ".", "filePath": "./Dockerfile"}}}, "ttlAfterCompletion": "90d"},
         "status": {
             "observedGeneration": 1,
-            "conditions": [cond("WorkflowCompleted", "True", "Workflow has completed successfully"),
-                           cond("WorkflowRunning", "False", "Workflow has completed"),
-                           cond("WorkflowSucceeded", "True", "Workflow has completed successfully"),
-                           cond("WorkflowFailed", "False", "")],
+            "conditions": [cond("WorkflowCompleted", "True", done, completed),
+                           cond("WorkflowRunning", "False", "Workflow has completed", completed),
+                           cond("WorkflowSucceeded", "True", done, completed),
+                           cond("WorkflowFailed", "False", "", started)],
             "runReference": {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "name": name,
                              "namespace": f"openchoreo-ci-{ns}"},
             "resources": [{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
                            "name": f"{name}-git-secret", "namespace": f"openchoreo-ci-{ns}"}],
             "plane": {"kind": "BuildPlane", "name": "default", "planeID": "default"},
-            "tasks": [{"name": n, "phase": "Succeeded", "startedAt": ts, "completedAt": ts, "message": ""}
-                      for n in ("checkout-source", "build-image", "publish-image", "generate-workload-cr")],
-            "startedAt": ts, "completedAt": ts,
+            "tasks": tasks,
+            "startedAt": started, "completedAt": completed,
         },
     }  # fmt: skip
+
+
+def stamp(moment: datetime) -> str:
+    """RFC 3339 to the second, as metav1.Time serialises."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def rss_bytes() -> int:
@@ -252,7 +276,9 @@ def main() -> int:
                      f"per update {r['update_us']:.0f} us, per get {r['get_us']:.0f} us"
                      f"\n{'':13}(for scale, json.loads of it: {r['loads_us']:.0f} us)")  # fmt: skip
         per_10k = r["mib"] * scale
-        print(f"  {r['mode']:<10} {per_10k:7.1f} MiB per 10k   (wire JSON {r['wire_bytes']:.0f} B){extra}")
+        per_object = per_10k * 2**20 / 10_000
+        print(f"  {r['mode']:<10} {per_10k:7.1f} MiB per 10k = {per_object:5.0f} B per object resident   "
+              f"(wire JSON {r['wire_bytes']:.0f} B){extra}")  # fmt: skip
         if r["mode"] == "store":
             print(f"  target <= {TARGET_MIB:g} MiB per 10k: {'met' if per_10k <= TARGET_MIB else 'MISSED'}")
     if args.no_watch:
