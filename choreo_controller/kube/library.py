@@ -1,8 +1,8 @@
 """The parts of ``kubernetes_asyncio`` we use - credentials and its connection - without its generated client.
 
 ``import kubernetes_asyncio.config`` runs the package's ``__init__``, which imports every generated API and
-model class (``kubernetes_asyncio.client``: ~850 modules, ~35 MiB of resident memory and 1-2 s of start on
-the benchmark machine, ``hack/bench/bench_imports.py``), because ``kube_config`` does
+model class (``kubernetes_asyncio.client``: hundreds of modules, about a third of the controller's idle
+memory; ``hack/bench/bench_imports.py`` prints it), because ``kube_config`` does
 ``from kubernetes_asyncio.client import ApiClient, Configuration``. We send raw requests (``kube.transport``)
 and need none of those classes: the kubeconfig/in-cluster loaders, ``Configuration`` and the
 ``RESTClientObject`` (SSL context and connector) are what we use.

@@ -4,9 +4,9 @@ We reuse the library only for what it does well - reading kubeconfig credentials
 (client certificates, CA) and keeping a bearer token fresh (``Configuration.auth_settings`` runs the
 in-cluster refresh hook) - and send the HTTP ourselves, on its connector (SSL context, pool limit) but in
 a session of our own with ``trust_env=False``: the library's session trusts the environment, which costs
-every request two thread-pool hops (``.netrc``, proxy variables) - measured 1,034 us of CPU per request
-against 390 us without. Proxy settings come from the ``Configuration`` or, when it has none, from the
-environment read once at connect (``env_proxy``), so ``HTTPS_PROXY``/``NO_PROXY`` still apply.
+every request two thread-pool hops (``.netrc``, proxy variables), which more than doubled our CPU per
+request (``docs/performance.md``, Profile). Proxy settings come from the ``Configuration`` or, when it has
+none, from the environment read once at connect (``env_proxy``), so ``HTTPS_PROXY``/``NO_PROXY`` still apply.
 
 The generated API methods guess content types (json-patch for a dict body, see notes/python-stack.md
 section 2.3) and deserialise into models we do not want; raw bytes in, raw bytes out keeps ``KubeClient``

@@ -14,17 +14,16 @@ Invariants:
 * Each index holds exactly the values its function returns for the cached version of each object.
 * An ``upsert`` with the resourceVersion already cached changes nothing and reports no change.
 
-Why compressed bytes instead of dicts: a decoded WorkflowRun is a tree of ~150 small Python objects, 12-20
-KiB of heap; a plain dict cache of 10,000 runs costs 120-210 MiB (slimmed or not). Each object is stored as
+Why compressed bytes instead of dicts: a decoded WorkflowRun is a tree of ~150 small Python objects, and
+a plain dict cache of many runs costs over ten times the bytes it was sent as. Each object is stored as
 compact JSON compressed with zlib against a *preset dictionary* - the first object this store ever cached,
-which shares nearly every key and most values with the rest - so a ~3.8 KiB WorkflowRun (2.5 KiB slimmed)
-becomes ~250 bytes and 10,000 of them cost ~8 MiB, index and keys included
-(``hack/bench/bench_informer_memory.py``). The price is CPU on every access: caching an event costs about
-2.5 times the ``json.loads`` that produced it (~50 us on an idle core), a ``get`` about one ``json.loads``
-(~25-40 us). Reconcilers read a handful of objects per reconcile, so that is noise; ``list()`` over a large
-store is the call to avoid in a hot path. A decoded LRU was considered and rejected: it would hand out
-shared dicts (a mutation hazard) to save microseconds. ``resourceVersion`` and ``uid`` stay uncompressed
-beside the blob, so a relist is diffed without decoding anything that did not change.
+which shares nearly every key and most values with the rest - so a run shrinks to a small fraction of its
+slimmed JSON (figures: ``hack/bench/bench_informer_memory.py`` and ``docs/performance.md``). The price is
+CPU on every access: caching an event costs a few times the ``json.loads`` that produced it, a ``get``
+about one ``json.loads``. Reconcilers read a handful of objects per reconcile, so that is noise; ``list()``
+over a large store is the call to avoid in a hot path. A decoded LRU was considered and rejected: it would
+hand out shared dicts (a mutation hazard) to save microseconds. ``resourceVersion`` and ``uid`` stay
+uncompressed beside the blob, so a relist is diffed without decoding anything that did not change.
 """
 
 from __future__ import annotations
