@@ -5,7 +5,8 @@ shared e2e controllers stopped meanwhile) that runs under a user of its own, and
 user's writes about one run of the e2e Docker Workflow (a TTL to copy, three steps, Argo and kwok running)
 per (resource, verb, subresource), progress-only status patches (``tasks`` alone, coalesced) left out. Every
 count must be within ``localcluster.audit.BUDGET`` - the table ``hack/bench/bench_writes_per_run.py``
-reports against - and anything outside the table is budgeted at 0.
+reports against - and anything outside the table is budgeted at 0. The run is created once a probe run has
+shown that the controller's cache holds the BuildPlane (a run that meets no plane waits: not the happy path).
 
 The count ends when nothing of the run can still be in flight: the controller has reconciled the run after
 its ``Succeeded`` write, and a second run, whose Workflow does not exist, has had its Warning Event
@@ -76,6 +77,12 @@ async def test_one_run_to_succeeded_stays_within_the_request_budget(
         world = World(cp, bp, namespace)
         await world.setup()
         await world.workflow(ttl=f"{TTL_SECONDS}s")
+        # The BuildPlane must be in the controller's cache first (else the run waits BuildPlaneNotFound: not
+        # the happy path). A run with invalid parameters fails right after resolving its plane, creating
+        # nothing; it records the plane only once the cache holds it.
+        await world.submit("probe", parameters={"repository": "not-an-object"})
+        probe = await world.wait_completed("probe")
+        assert probe["status"].get("plane"), probe["status"]
         await world.submit("build-1")
         done = await world.wait_completed("build-1", within=120)
         assert ("True", c.R_SUCCEEDED) == completed(done), done.get("status")
