@@ -12,8 +12,9 @@ Invariants:
   (JSON is YAML) with ``fieldManager`` and ``force``; CRDs reject strategic merge patch and the generated
   client's default for a dict body (json-patch).
 * ``list`` follows ``continue`` tokens until the last page and returns the first page's resourceVersion
-  (every page of one consistent list carries the same one); ``list_pages`` yields each page as it arrives,
-  so an informer stores 500 objects at a time instead of holding the whole list decoded. If a token
+  (every page of one consistent list carries the same one); ``list_pages`` yields each page as it arrives
+  and requests the next one before handing it over, so an informer stores one page while the apiserver
+  serves the next, and never holds the whole list decoded. If a token
   expires mid-way, it lists again in one unpaginated request, as client-go's pager does (that page comes
   with ``first`` set: it supersedes the pages before it). A list is bounded (``ListLimits``: pages, objects,
   response bytes, seconds): a server - or a hostile relay agent - that pages for ever or answers huge
@@ -27,6 +28,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -121,34 +123,45 @@ class KubeClient(Generic[T]):
         label_selector: str | None = None,
         field_selector: str | None = None,
     ) -> AsyncGenerator[ObjectList, None]:
-        """List page by page; each page is yielded before the next is requested."""
+        """List page by page: each page is yielded as it arrives, and the next one fetched meanwhile."""
         selectors = _selectors(label_selector, field_selector)
         path = res.path(namespace)
-        resource_version = token = ""
-        first = True
         budget = _ListBudget(self._limits, res.plural)
-        while True:
-            query = (*selectors, ("limit", str(self._page_size)))
-            if token:
-                query = (*query, ("continue", token))
-            try:
-                page = await self._call(ApiRequest("GET", path, query), budget)
-            except Gone:
+        fetch = asyncio.ensure_future(self._page(path, selectors, "", budget))
+        resource_version, first = "", True
+        try:
+            while True:
+                page, restarted = await fetch
+                if restarted:
+                    resource_version, first = "", True
+                budget.page(len(page.get("items") or ()))
+                meta = page.get("metadata") or {}
+                resource_version = resource_version or str(meta.get("resourceVersion") or "")
+                items = [_typed(res, item) for item in page.get("items") or ()]
+                token = str(meta.get("continue") or "")
+                del page  # hold one decoded page (plus the one in flight), not the list
+                if token:  # the apiserver serves the next page while the caller stores this one
+                    fetch = asyncio.ensure_future(self._page(path, selectors, token, budget))
+                yield ObjectList(items, resource_version, first=first)
                 if not token:
-                    raise
-                # The continue token expired (etcd compacted past it): start over in one piece.
-                page = await self._call(ApiRequest("GET", path, selectors), budget)
-                resource_version, token, first = "", "", True
-            budget.page(len(page.get("items") or ()))
-            meta = page.get("metadata") or {}
-            resource_version = resource_version or str(meta.get("resourceVersion") or "")
-            items = [_typed(res, item) for item in page.get("items") or ()]
-            token = str(meta.get("continue") or "")
-            del page  # the caller may store this page before the next one arrives; hold one at a time
-            yield ObjectList(items, resource_version, first=first)
-            first = False
-            if not token:
-                return
+                    return
+                first = False
+        finally:
+            fetch.cancel()
+            await asyncio.gather(fetch, return_exceptions=True)
+
+    async def _page(
+        self, path: str, selectors: tuple[tuple[str, str], ...], token: str, budget: _ListBudget
+    ) -> tuple[JsonObj, bool]:
+        """One page; with ``True`` when the continue token had expired and this is the whole list instead."""
+        query = (*selectors, ("limit", str(self._page_size)))
+        if not token:
+            return await self._call(ApiRequest("GET", path, query), budget), False
+        try:
+            return await self._call(ApiRequest("GET", path, (*query, ("continue", token))), budget), False
+        except Gone:
+            # The continue token expired (etcd compacted past it): start over in one piece.
+            return await self._call(ApiRequest("GET", path, selectors), budget), True
 
     async def watch(
         self,

@@ -161,10 +161,10 @@ class Informer:
                     seen.clear()  # the list started over: only its own pages decide what is gone
                 resource_version = page.resource_version
                 for i, obj in enumerate(page.items):
+                    if i % _YIELD_EVERY == 0:
+                        await asyncio.sleep(0)  # first of all: lets the next page's request go out
                     seen.add(ObjectKey.of(obj))
                     self._store_listed(obj)
-                    if i % _YIELD_EVERY == _YIELD_EVERY - 1:
-                        await asyncio.sleep(0)
         for key in [k for k in self.store.list_keys() if k not in seen]:
             gone = self.store.delete(key)
             if gone is not None:

@@ -169,15 +169,19 @@ class Controller:
         """Resident set size of the process, MiB (``/proc/<pid>/status`` VmRSS)."""
         return rss_mib(self.pid)
 
+    def peak_rss_mib(self) -> float:
+        """The most the process has ever been resident, MiB (``VmHWM``)."""
+        return rss_mib(self.pid, "VmHWM")
 
-def rss_mib(pid: int | None) -> float:
+
+def rss_mib(pid: int | None, field: str = "VmRSS") -> float:
     if pid is None:
         return 0.0
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return 0.0
-    line = next((x for x in status.splitlines() if x.startswith("VmRSS:")), "VmRSS: 0 kB")
+    line = next((x for x in status.splitlines() if x.startswith(f"{field}:")), f"{field}: 0 kB")
     return int(line.split()[1]) / 1024
 
 
