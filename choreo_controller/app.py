@@ -72,7 +72,7 @@ class ControllerOptions:
     kubeconfig: str | None
     build_plane_kubeconfig: str | None  # direct mode
     relay: RelayOptions | None = None  # relay mode (then no build-plane kubeconfig)
-    workers: int = 4
+    workers: int = 10  # default_workers(qps)
     metrics_address: str = ":8080"  # "0" disables
     health_address: str = ":8081"  # "0" disables
     leader_elect: bool = False
@@ -82,13 +82,22 @@ class ControllerOptions:
     sweep_min_age: float = 60.0
     resync_interval: float = 600.0
     failure_log_lines: int = 10  # last log lines of each failed step kept in its failure message
-    qps: float = 50.0
-    burst: int = 100
+    qps: float = 200.0
+    burst: int = 400
     autobuild_address: str = "0"  # "0" disables the auto-build receiver
     autobuild_secret_namespace: str = "openchoreo-control-plane"  # noqa: S105 - a namespace, not a secret
     autobuild_hosts: tuple[tuple[str, str], ...] = ()  # self-hosted Git host -> provider
     autobuild_qps: float = 5.0  # the receiver's own apiserver budget (run creations)
     autobuild_burst: int = 20
+
+
+def default_workers(qps: float) -> int:
+    """Workers that can use a QPS budget: one per 20 requests/s, at least 4.
+
+    A worker's requests are sequential, so one worker uses only a slice of the budget (the rule's basis is
+    measured in docs/performance.md): fewer workers leave the budget unused, more only wait in the limiter.
+    """
+    return max(4, round(qps / 20))
 
 
 class DirectBuildPlanes:
@@ -178,9 +187,10 @@ def _wire_run_handlers(
     to_run = labelled(labels.LABEL_WORKFLOWRUN, labels.LABEL_WORKFLOWRUN_NAMESPACE)
 
     def plane_event(*objs: JsonObj) -> None:
+        # Urgent: a status update (cheap, what the user waits to see) must not queue behind submissions.
         for key in {k for obj in objs for k in to_run(obj)}:
             reconciler.note_build_plane_event(key)
-            runs_ctrl.queue.add(key)
+            runs_ctrl.queue.add(key, urgent=True)
 
     plane_events.add_handler(EventHandler(plane_event, plane_event, plane_event))
     for kind, name in (("Workflow", "workflows"), ("ClusterWorkflow", "clusterworkflows")):

@@ -44,7 +44,9 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         help="control plane (default: $KUBECONFIG, in-cluster, ~/.kube/config)",
     )
     parser.add_argument(
-        "--workers", type=int, default=4, help="concurrent WorkflowRun reconciles (default 4)"
+        "--workers",
+        type=int,
+        help="concurrent WorkflowRun reconciles (default: one per 20 of --kube-api-qps, at least 4: 10)",
     )
     parser.add_argument(
         "--metrics-bind-address", default=":8080", metavar="ADDR", help="host:port for /metrics; 0 disables"
@@ -107,16 +109,16 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--kube-api-qps",
         type=float,
-        default=50.0,
+        default=200.0,
         metavar="QPS",
-        help="client-side limit on requests/s to each apiserver (50: about 10 runs/s submitted)",
+        help="client-side limit on requests/s to each apiserver, a guard against a runaway (200)",
     )
     parser.add_argument(
         "--kube-api-burst",
         type=int,
-        default=100,
+        default=400,
         metavar="N",
-        help="requests allowed above the QPS at once (100)",
+        help="requests allowed above the QPS at once (400)",
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     _register_build_plane_flags(parser)
@@ -224,7 +226,7 @@ def _address(text: str) -> tuple[str, int] | None:
 
 def _numbers_wrong(args: argparse.Namespace) -> str:
     """A usage error for a count or rate flag out of range, else empty."""
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         return "--workers must be at least 1"
     if not args.kube_api_qps > 0 or args.kube_api_burst < 1:
         return "--kube-api-qps must be positive and --kube-api-burst at least 1"
@@ -252,7 +254,7 @@ def _preflight(args: argparse.Namespace, files: list[tuple[str, str | None]]) ->
 def run(args: argparse.Namespace) -> int:
     """Handler: configure logging, run the controller, map the outcome to an exit code."""
     from choreo_controller import logs  # noqa: PLC0415 - heavy imports only when the command runs
-    from choreo_controller.app import ControllerOptions, run_controller  # noqa: PLC0415
+    from choreo_controller.app import ControllerOptions, default_workers, run_controller  # noqa: PLC0415
     from choreo_controller.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE  # noqa: PLC0415
     from choreo_controller.runtime.leader import LeadershipLost  # noqa: PLC0415
 
@@ -267,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
         kubeconfig=args.kubeconfig,
         build_plane_kubeconfig=args.build_plane_kubeconfig,
         relay=relay,
-        workers=args.workers,
+        workers=args.workers or default_workers(args.kube_api_qps),
         metrics_address=args.metrics_bind_address,
         health_address=args.health_probe_bind_address,
         leader_elect=args.leader_elect,

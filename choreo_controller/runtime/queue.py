@@ -2,7 +2,12 @@
 
 Three small layers, as upstream:
 
-* ``WorkQueue`` - ``add``, ``get``, ``done``, ``shutdown``, ``shutdown_with_drain``, ``len``.
+* ``WorkQueue`` - ``add``, ``get``, ``done``, ``shutdown``, ``shutdown_with_drain``, ``len``; two lanes:
+  ``add(key, urgent=True)`` puts the key in the urgent lane, which ``get`` empties first (controller-runtime's
+  priority queue, reduced to two priorities). A controller marks as urgent the keys whose reconcile is
+  cheap and user-visible (e.g. a WorkflowRun whose build-plane object changed: a status update), so they
+  do not wait behind a burst of expensive ones (submissions). Urgent work must come from a bounded source:
+  the normal lane waits while the urgent one is not empty.
 * ``DelayingQueue`` - ``add_after(key, seconds)`` through the injected clock's ``call_at`` (one timer per
   waiting key, no tasks); a pending delay only ever moves *earlier*.
 * ``RateLimitingQueue`` - ``add_rate_limited`` (``add_after(key, limiter.when(key))``), ``forget``,
@@ -19,7 +24,7 @@ Metrics follow client-go's ``defaultQueueMetrics``: a real add (not a dedup) cou
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Generic, Literal, TypeAlias, TypeVar
 
@@ -76,12 +81,14 @@ class _QueueMetrics(Generic[K]):
 
 
 class WorkQueue(Generic[K]):
-    """A set-like FIFO of keys with per-key mutual exclusion for its consumers.
+    """A set-like FIFO of keys (two lanes) with per-key mutual exclusion for its consumers.
 
     Invariants (client-go ``Typed[T]``):
 
-    * ``dirty`` holds every key that needs processing; ``queue`` holds those of them *not* being processed,
-      each at most once. A key in ``dirty`` is never added again (dedup).
+    * ``dirty`` holds every key that needs processing; the lanes (``urgent``, ``queue``) hold those of them
+      *not* being processed, each in exactly one lane, once. A key in ``dirty`` is never added again
+      (dedup); an urgent add of a key waiting in the normal lane moves it to the urgent lane, and one of a
+      key being processed makes its next run urgent.
     * ``processing`` holds keys handed out by ``get`` and not yet ``done``. A key is never handed to two
       consumers at once: an ``add`` while it is processing only marks it dirty, and ``done`` queues it then,
       so any number of such adds yield exactly one more run.
@@ -94,8 +101,10 @@ class WorkQueue(Generic[K]):
     ) -> None:
         self.name = name
         self._clock = clock
-        self._queue: deque[K] = deque()
+        self._queue: OrderedDict[K, None] = OrderedDict()
+        self._urgent: OrderedDict[K, None] = OrderedDict()
         self._dirty: set[K] = set()
+        self._expedite: set[K] = set()  # processing keys whose next run is urgent
         self._processing: set[K] = set()
         self._shutting_down = False
         self._drain = False
@@ -105,27 +114,36 @@ class WorkQueue(Generic[K]):
 
     def __len__(self) -> int:
         """Keys waiting to be handed out (not those being processed)."""
-        return len(self._queue)
+        return len(self._queue) + len(self._urgent)
 
     @property
     def shutting_down(self) -> bool:
         """``shutdown`` (or ``shutdown_with_drain``) has been called."""
         return self._shutting_down
 
-    def add(self, key: K) -> None:
-        """Mark ``key`` as needing processing. Idempotent while it is queued."""
-        if self._shutting_down or key in self._dirty:
+    def add(self, key: K, *, urgent: bool = False) -> None:
+        """Mark ``key`` as needing processing (``urgent``: before every non-urgent key). Idempotent."""
+        if self._shutting_down:
+            return
+        if key in self._dirty:
+            if urgent and key in self._queue:
+                del self._queue[key]
+                self._urgent[key] = None
+            elif urgent and key in self._processing:
+                self._expedite.add(key)
             return
         self._metrics.add(key)
         self._dirty.add(key)
         if key in self._processing:
+            if urgent:
+                self._expedite.add(key)
             return  # queued again by done()
-        self._queue.append(key)
+        (self._urgent if urgent else self._queue)[key] = None
         self._wake_one()
 
     async def get(self) -> Got[K]:
         """Wait for a key and mark it processing; ``(None, True)`` once shut down and empty."""
-        while not self._queue and not self._shutting_down:
+        while not self and not self._shutting_down:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._getters.append(waiter)
             try:
@@ -134,12 +152,12 @@ class WorkQueue(Generic[K]):
                 waiter.cancel()
                 if waiter in self._getters:
                     self._getters.remove(waiter)
-                elif self._queue:
+                elif self:
                     self._wake_one()  # we were woken for an item we will not take: pass it on
                 raise
-        if not self._queue:
+        if not self:
             return None, True
-        key = self._queue.popleft()
+        key, _ = (self._urgent or self._queue).popitem(last=False)
         self._metrics.get(key)
         self._processing.add(key)
         self._dirty.discard(key)
@@ -149,8 +167,10 @@ class WorkQueue(Generic[K]):
         """``key``'s processing has finished; queue it again if it was added meanwhile."""
         self._metrics.done(key)
         self._processing.discard(key)
+        urgent = key in self._expedite
+        self._expedite.discard(key)
         if key in self._dirty:
-            self._queue.append(key)
+            (self._urgent if urgent else self._queue)[key] = None
             self._wake_one()
         elif not self._processing:
             self._release_drainers()

@@ -107,3 +107,25 @@ def test_bad_flags_fail_before_connecting(argv, expected, message, capsys, tmp_p
 )
 def test_parse_address(text, expected):
     assert expected == parse_address(text)
+
+
+@pytest.mark.parametrize(
+    ("argv", "workers", "qps"),
+    [
+        pytest.param([], 10, 200.0, id="defaults"),
+        pytest.param(["--kube-api-qps", "50"], 4, 50.0, id="at-least-four"),
+        pytest.param(["--kube-api-qps", "500"], 25, 500.0, id="one-per-20-qps"),
+        pytest.param(["--kube-api-qps", "500", "--workers", "3"], 3, 500.0, id="explicit"),
+    ],
+)
+def test_workers_follow_the_qps_budget_unless_given(argv, workers, qps, monkeypatch, tmp_path):
+    seen = []
+
+    async def fake_run(options):
+        seen.append(options)
+
+    monkeypatch.setattr("choreo_controller.app.run_controller", fake_run)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    main(["controller", f"--kubeconfig={kubeconfig}", f"--build-plane-kubeconfig={kubeconfig}", *argv])
+    assert [(workers, qps)] == [(o.workers, o.qps) for o in seen]

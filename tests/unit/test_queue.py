@@ -62,6 +62,64 @@ async def test_add_while_processing_yields_exactly_one_more_run(clock):
     assert 0 == len(queue)
 
 
+async def test_urgent_keys_are_handed_out_first_in_their_own_order(clock):
+    queue = WorkQueue("q", clock)
+    for key in ["a", "b", "c"]:
+        queue.add(key)
+    queue.add("x", urgent=True)
+    queue.add("y", urgent=True)
+
+    assert 5 == len(queue)
+    assert ["x", "y", "a", "b", "c"] == await drain(queue)
+
+
+async def test_an_urgent_add_moves_a_waiting_key_and_keeps_it_once(clock):
+    queue = WorkQueue("q", clock)
+    for key in ["a", "b", "c"]:
+        queue.add(key)
+
+    queue.add("c", urgent=True)
+    queue.add("c", urgent=True)
+    queue.add("c")  # a later normal add does not demote it
+
+    assert 3 == len(queue)
+    assert ["c", "a", "b"] == await drain(queue)
+
+
+async def test_an_urgent_add_while_processing_makes_the_one_next_run_urgent(clock):
+    queue = WorkQueue("q", clock)
+    queue.add("a")
+    key, _ = await queue.get()
+    queue.add("b")
+    queue.add("a")
+    queue.add("a", urgent=True)
+
+    assert 1 == len(queue)  # "a" is not queued while a worker holds it
+    queue.done(key)
+    assert ["a", "b"] == await drain(queue)
+    queue.add("a")  # the urgency was for that one run only
+    queue.add("c")
+    queue.add("d", urgent=True)
+    assert ["d", "a", "c"] == await drain(queue)
+
+
+async def test_an_urgent_key_is_never_handed_to_two_consumers(clock):
+    queue = WorkQueue("q", clock)
+    queue.add("a")
+    first, _ = await queue.get()
+    second = asyncio.create_task(queue.get())
+
+    queue.add("a", urgent=True)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not second.done()
+
+    queue.done(first)
+    assert ("a", False) == await second
+    queue.done("a")
+    assert 0 == len(queue)
+
+
 async def test_key_is_never_handed_to_two_consumers(clock):
     queue = WorkQueue("q", clock)
     queue.add("a")
