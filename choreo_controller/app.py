@@ -72,7 +72,7 @@ class ControllerOptions:
     kubeconfig: str | None
     build_plane_kubeconfig: str | None  # direct mode
     relay: RelayOptions | None = None  # relay mode (then no build-plane kubeconfig)
-    workers: int = 10  # default_workers(qps)
+    workers: int = 20  # default_workers(qps)
     metrics_address: str = ":8080"  # "0" disables
     health_address: str = ":8081"  # "0" disables
     leader_elect: bool = False
@@ -92,12 +92,12 @@ class ControllerOptions:
 
 
 def default_workers(qps: float) -> int:
-    """Workers that can use a QPS budget: one per 20 requests/s, at least 4.
+    """Workers that can use a QPS budget: one per 10 requests/s, at least 4.
 
     A worker's requests are sequential, so one worker uses only a slice of the budget (the rule's basis is
     measured in docs/performance.md): fewer workers leave the budget unused, more only wait in the limiter.
     """
-    return max(4, round(qps / 20))
+    return max(4, round(qps / 10))
 
 
 class DirectBuildPlanes:

@@ -46,7 +46,7 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        help="concurrent WorkflowRun reconciles (default: one per 20 of --kube-api-qps, at least 4: 10)",
+        help="concurrent WorkflowRun reconciles (default: one per 10 of --kube-api-qps, at least 4: 20)",
     )
     parser.add_argument(
         "--metrics-bind-address", default=":8080", metavar="ADDR", help="host:port for /metrics; 0 disables"

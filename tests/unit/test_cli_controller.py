@@ -112,9 +112,9 @@ def test_parse_address(text, expected):
 @pytest.mark.parametrize(
     ("argv", "workers", "qps"),
     [
-        pytest.param([], 10, 200.0, id="defaults"),
-        pytest.param(["--kube-api-qps", "50"], 4, 50.0, id="at-least-four"),
-        pytest.param(["--kube-api-qps", "500"], 25, 500.0, id="one-per-20-qps"),
+        pytest.param([], 20, 200.0, id="defaults"),
+        pytest.param(["--kube-api-qps", "30"], 4, 30.0, id="at-least-four"),
+        pytest.param(["--kube-api-qps", "500"], 50, 500.0, id="one-per-10-qps"),
         pytest.param(["--kube-api-qps", "500", "--workers", "3"], 3, 500.0, id="explicit"),
     ],
 )
