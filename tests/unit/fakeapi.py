@@ -219,8 +219,11 @@ class FakeApi:
             if set(meta.get("finalizers") or []) - set(old.get("finalizers") or []):
                 raise Invalid("Forbidden: no new finalizers can be added if the object is being deleted")
             event = "MODIFIED" if meta.get("finalizers") else "DELETED"
+        last = copy.deepcopy(current)
         await self._commit(res, desired, event)
-        return copy.deepcopy(desired)
+        # emptied finalizers: the apiserver deletes the object and answers with its last stored state
+        # (registry.Store.Update -> deleteWithoutFinalizers), finalizers and resourceVersion included
+        return last if event == "DELETED" else copy.deepcopy(desired)
 
     @staticmethod
     def _preconditions(current, uid=None, resource_version=None):

@@ -247,6 +247,25 @@ async def test_a_vanished_build_namespace_is_prepared_again(world):
 
 
 # ---- races ------------------------------------------------------------------------------------------------
+async def test_a_cache_behind_the_finalizer_release_does_not_release_it_again(world):
+    """Emptied finalizers delete the run and the answer is its last stored state - the version a lagging
+    cache still shows: a reconcile on that cache must not clean up and patch a second time (404)."""
+    await world.submit()
+    await world.step()
+    await world.argo_phase("Succeeded")
+    await world.step()
+    await world.cp.delete(r.WORKFLOW_RUN, "run-1", namespace=NS)  # the TTL's delete, say
+    stale = world.caches.runs.snapshot()  # deleting, finalizer still on
+    await world.step()  # cleanup, finalizer released: the run is gone
+    assert world.run() is None
+    world.caches.runs.freeze(stale)  # ... but the cache has not heard yet
+    before = len(world.cp.calls), len(world.bp.calls)
+    assert Result() == await world.step()
+    assert ([], []) == (world.cp.calls[before[0] :], world.bp.calls[before[1] :])
+    world.caches.runs.thaw()
+    await world.step()  # the run gone from the cache too: forgotten
+
+
 async def test_a_delete_racing_the_submission_leaves_nothing_behind(world):
     run = await world.submit()
 

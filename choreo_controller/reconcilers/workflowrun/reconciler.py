@@ -2,7 +2,9 @@
 
 ``reconcile(key)`` reads the run from the cache and moves it along, whatever event brought it here:
 
-1. deleted -> ``finalize.cleanup`` in the recorded build plane, then drop the finalizer (plane unreachable:
+1. deleted -> ``finalize.cleanup`` in the recorded build plane, then drop the finalizer - and remember
+   the run's uid as let go: the answer to that patch is the deleted run's last stored state, the version a
+   lagging cache still shows, so read-your-writes cannot tell the cache is behind (plane unreachable:
    the error propagates, the finalizer stays, the key is retried with backoff; the plane *object* gone -
    a namespace deleted with runs in it - the run is released with a ``BuildPlaneGone`` Event and the
    orphan sweep collects its objects). Otherwise ensure the finalizer and, on a run not submitted yet,
@@ -96,6 +98,7 @@ class WorkflowRunReconciler:
         self._submission = Submission(deps, self._writer)
         self._tracker = Tracker(deps, self._writer)
         self._waits: dict[ObjectKey, int] = {}  # consecutive waits for a build plane, per run
+        self._released: dict[ObjectKey, str] = {}  # uid of a run we let go, until the cache drops it
 
     def note_build_plane_event(self, key: ObjectKey) -> None:
         """Called by the build-plane informers' handler (no IO): starts the status-lag clock for ``key``."""
@@ -194,7 +197,7 @@ class WorkflowRunReconciler:
         return await self._patch(run, body)
 
     async def _finalize(self, key: ObjectKey, run: JsonObj) -> Result:
-        if not state.has_finalizer(run):
+        if not state.has_finalizer(run) or self._released.get(key) == state.meta(run).get("uid"):
             self._forget(key)
             return Result()
         target = recorded_target(run)
@@ -214,8 +217,12 @@ class WorkflowRunReconciler:
         meta = state.meta(run)
         rest = [f for f in meta.get("finalizers") or [] if f != labels.FINALIZER]
         with contextlib.suppress(NotFound):  # NotFound: a stale cache, it was released and is gone
-            await self._patch(run, {"metadata": {"finalizers": rest}})  # remembered: a stale cache re-reads
-        self._forget(key)
+            # Not ``_patch``: emptied finalizers delete the run, and the answer is its last stored state -
+            # the very version a lagging cache still shows, so read-your-writes could not tell it is stale.
+            body = {"metadata": {"finalizers": rest, "resourceVersion": meta.get("resourceVersion")}}
+            await self._d.api.merge_patch(WORKFLOW_RUN, meta["name"], body, namespace=meta["namespace"])
+        self._forget(key, gone=True)
+        self._released[key] = str(meta.get("uid") or "")
         return Result()
 
     async def _release(self, run: JsonObj, target: PlaneTarget) -> None:
@@ -260,5 +267,7 @@ class WorkflowRunReconciler:
 
     def _forget(self, key: ObjectKey, *, gone: bool = False) -> None:
         self._waits.pop(key, None)
+        if gone:
+            self._released.pop(key, None)
         self._writer.forget(key, gone=gone)
         self._tracker.forget(key)
