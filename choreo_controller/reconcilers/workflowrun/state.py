@@ -74,8 +74,8 @@ def _read(run: JsonObj) -> dict[str, Any]:
     """``status`` itself, for the predicates below, which only read it.
 
     No copy: the predicates run for every cached event (index functions) and several times per
-    reconcile, and a deep copy of a finished run's status costs ~50-130 us - most of a cold start's time
-    with 10,000 runs (``hack/bench/bench_memory.py``).
+    reconcile, where deep copies of finished runs' statuses dominated a cold start's time
+    (``hack/bench/bench_memory.py``; docs/performance.md, Profile).
     """
     st = run.get("status")
     return st if isinstance(st, dict) else {}
