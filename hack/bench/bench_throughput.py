@@ -16,13 +16,14 @@ Phases, one run, one set of processes:
  3. burst: ``--burst`` runs created as fast as the script can (64 in flight); drain time = first create
     sent -> last Argo Workflow seen; runs/s = burst / drain; ratio = runs/s / limit;
  4. half rate: ``--rate-seconds`` of runs created at half the burst's runs/s: creation -> submitted p50/p99;
- 5. sustained: ``--sustain-seconds`` at ``--sustain-rate`` (50/s): achieved runs/s and the lag at the end.
+ 5. sustained: ``--sustain-seconds`` at ``--sustain-rate`` (45/s): achieved runs/s and the lag at the end.
 
 ``--py-spy FILE`` records the controller with py-spy during the burst (raw collapsed stacks; summarise
 with ``hack/bench/pyspy_top.py FILE``).
 
-Targets: >= 50 runs/s sustained, the 5,000 burst drained in <= 100 s, p50 <= 50 ms and p99 <= 250 ms at half
-the maximum rate, ratio >= 0.25.
+Targets (issue 18): >= 40 runs/s sustained, the 5,000 burst drained in <= 150 s, p50 <= 50 ms and
+p99 <= 250 ms at half the maximum rate, and the burst's runs/s >= 0.6 of the real ceiling: the physical
+limit divided by the requests one run costs on its way to submitted (``REQUESTS_TO_SUBMITTED``).
 
 Usage: hack/bench/bench_throughput.py [--burst 5000] [--rate-seconds 40] [--sustain-seconds 60]
            [--standalone] [--controller-arg=--workers=8 ...] [--py-spy FILE] [--workdir DIR]
@@ -134,6 +135,12 @@ async def rendered_template(bp: KubeApi, namespace: str) -> JsonObj:
     return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "spec": obj["spec"]}
 
 
+#: Requests of one run up to its submission, across both planes: the benchmark's create, the finalizer and
+#: TTL patch, the status write that records it submitted, its one Event, and the relayed build-plane create
+#: (``hack/localcluster/audit.BUDGET`` holds the control plane's share to ``Succeeded``).
+REQUESTS_TO_SUBMITTED = 5
+
+
 def report(title: str, sent: dict[str, float], seen: list[float], limit: float | None = None) -> float:
     start, end = min(sent.values()), max(seen)
     rate = len(seen) / (end - start)
@@ -143,7 +150,11 @@ def report(title: str, sent: dict[str, float], seen: list[float], limit: float |
           f"{rate:.1f} runs/s  [{load()}]")  # fmt: skip
     print(f"    creation -> submitted: {spread(lat)}")
     if limit is not None:
-        print(f"    physical limit {limit:.1f} creates/s; ratio {rate / limit:.2f}")
+        ceiling = limit / REQUESTS_TO_SUBMITTED
+        print(f"    physical limit {limit:.1f} creates/s; ratio {rate / limit:.2f}; real ceiling "
+              f"{ceiling:.1f} runs/s ({REQUESTS_TO_SUBMITTED} requests per run), ratio {rate / ceiling:.2f}: "
+              f"target >= 0.6 {'MET' if rate / ceiling >= 0.6 else 'MISSED'}")  # fmt: skip
+        print(f"    target {len(seen)} drained in <= 150 s: {'MET' if end - start <= 150 else 'MISSED'}")
     return rate
 
 
@@ -186,7 +197,7 @@ async def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> None:
             rate = report("sustained", sent, seen)
             behind = max(seen) - max(sent.values())
             print(f"    last run submitted {behind * 1000:.0f} ms after it was created; "
-                  f"target >= 50 runs/s: {'MET' if rate >= 50 and behind < 1 else 'MISSED'}")  # fmt: skip
+                  f"target >= 40 runs/s: {'MET' if rate >= 40 and behind < 1 else 'MISSED'}")  # fmt: skip
             m = fleet.controller.metrics()
             reconciles = sum(v for k, v in m.items() if k.startswith("controller_runtime_reconcile_total"))
             retries = m.get('workqueue_retries_total{name="workflowrun"}', 0)
@@ -234,7 +245,7 @@ def main() -> int:
     )
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--rate-seconds", type=float, default=40.0, help="length of the half-rate phase")
-    parser.add_argument("--sustain-rate", type=float, default=50.0)
+    parser.add_argument("--sustain-rate", type=float, default=45.0)
     parser.add_argument("--sustain-seconds", type=float, default=60.0)
     parser.add_argument("--limit-concurrency", type=int, default=64)
     parser.add_argument("--standalone", action="store_true", help="a standalone gateway process")
