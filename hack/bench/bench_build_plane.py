@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 from unittest import mock
 
-from benchlib import load, machine, rss_mib
+from benchlib import cpu_seconds, load, machine, rss_mib
 from localcluster import Plane, start_build_plane, tekton
 
 PIPELINE_RUN = {
@@ -64,12 +63,6 @@ def _pipeline_run_seconds(plane: Plane) -> float:
         time.sleep(0.05)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (``/proc/<pid>/stat``), seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--rounds", type=int, default=3)
@@ -97,10 +90,10 @@ def _bench(args: argparse.Namespace) -> None:
             if round_ < args.rounds:
                 continue
             pids = {name: proc.popen.pid for name, proc in plane.procs.items() if proc.popen}
-            cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             time.sleep(args.settle)
             for name, pid in pids.items():
-                cpu = (_cpu_seconds(pid) - cpu_before[name]) / args.settle
+                cpu = (cpu_seconds(pid) - cpu_before[name]) / args.settle
                 print(f"  {name:<24} RSS {rss_mib(pid):7.1f} MiB  idle CPU {cpu:6.1%}")
             rss = {name: rss_mib(pid) for name, pid in pids.items()}
             tekton_mib = sum(rss.get(name, 0.0) for name in tekton.BINARIES)

@@ -41,6 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import cpu_seconds
 from cryptography import x509
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for localcluster, next to bench/
@@ -118,15 +119,6 @@ async def sequential(direct, relay, n: int, op) -> tuple[list[float], list[float
             await op(client)
             into.append(time.perf_counter() - started)
     return d, r
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU of a process so far (this one for ``None``)."""
-    if pid is None:
-        t = os.times()
-        return t.user + t.system
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def throughput(client, n: int, concurrency: int, op, pids: dict[str, int | None]):  # noqa: ANN001, ANN201

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -43,7 +42,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlib import Fleet, Lab, load, machine, start_lab
+from benchlib import Fleet, Lab, cpu_seconds, load, machine, start_lab
 from benchruns import (
     Watcher,
     create_retrying,
@@ -171,13 +170,13 @@ async def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> None:
             print(f"  {limit:.1f} creates/s  [{load()}]", flush=True)
             print(f"\nburst: {args.burst} runs", flush=True)
             profiler = _py_spy(args.py_spy, fleet.controller.pid)
-            cpu = {name: cpu_seconds(pid) for name, pid in _pids(fleet).items()}
+            cpu = {name: cpu_seconds(pid) for name, pid in fleet.pids().items()}
             try:
                 sent, seen = await phase(cp, sub, lab, "bench-burst", args.burst, rate=None)
             finally:
                 _stop(profiler)
             max_rate = report("burst", sent, seen, limit)
-            used = {name: cpu_seconds(pid) - cpu[name] for name, pid in _pids(fleet).items()}
+            used = {name: cpu_seconds(pid) - cpu[name] for name, pid in fleet.pids().items()}
             print(
                 "    CPU per run: "
                 + ", ".join(f"{n} {1000 * s / args.burst:.1f} ms" for n, s in used.items())
@@ -203,19 +202,6 @@ async def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> None:
             retries = m.get('workqueue_retries_total{name="workflowrun"}', 0)
             print(f"\ncontroller: RSS {fleet.controller.rss_mib():.0f} MiB, {reconciles:.0f} reconciles, "
                   f"{retries:.0f} workqueue retries")  # fmt: skip
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a process so far (``/proc/<pid>/stat``), 0 if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except (OSError, TypeError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _pids(fleet: Fleet) -> dict[str, int | None]:
-    return {"controller": fleet.controller.pid, "agent": fleet.agent.popen.pid if fleet.agent.popen else None}
 
 
 def _py_spy(out: Path | None, pid: int | None) -> subprocess.Popen[bytes] | None:

@@ -185,6 +185,18 @@ def rss_mib(pid: int | None, field: str = "VmRSS") -> float:
     return int(line.split()[1]) / 1024
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process so far (``/proc/<pid>/stat``; this process for ``None``), 0 if gone."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def parse_metrics(text: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for line in text.splitlines():
@@ -283,6 +295,11 @@ class Fleet:
             yield self.gateway
         yield self.agent
         yield from (c.proc for c in self.controllers)
+
+    def pids(self) -> dict[str, int | None]:
+        """The controller's and the agent's process ids (``None`` for one not running)."""
+        agent = self.agent.popen.pid if self.agent.popen else None
+        return {"controller": self.controller.pid, "agent": agent}
 
     def start(self) -> None:
         """Gateway, agent, controllers - each waited for (an embedded gateway: controller, then agent)."""
