@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import sys
 import time
@@ -254,18 +255,21 @@ async def watch_reasons(world, name, until_completed=True, within=90.0):
         nonlocal last
         rv = listed.resource_version
         while True:
-            async for event in world.cp.watch(
+            watch = world.cp.watch(
                 r.WORKFLOW_RUN, world.namespace, resource_version=rv, field_selector=f"metadata.name={name}"
-            ):
-                if event.type == "BOOKMARK":
-                    continue
-                rv = event.object["metadata"]["resourceVersion"]
-                last = event.object
-                state = completed(event.object)
-                if state is not None and (not seen or seen[-1] != state[1]):
-                    seen.append(state[1])
-                if until_completed and state is not None and state[0] == "True":
-                    return
+            )
+            # aclosing: a return closes the stream now, not when the generator is collected
+            async with contextlib.aclosing(watch):
+                async for event in watch:
+                    if event.type == "BOOKMARK":
+                        continue
+                    rv = event.object["metadata"]["resourceVersion"]
+                    last = event.object
+                    state = completed(event.object)
+                    if state is not None and (not seen or seen[-1] != state[1]):
+                        seen.append(state[1])
+                    if until_completed and state is not None and state[0] == "True":
+                        return
 
     return follow, seen, lambda: last
 
