@@ -168,6 +168,7 @@ class ApiClientTransport:
             resp = await self._send(req, timeout)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _unavailable(req, exc) from exc
+        ended = False
         try:
             if not 200 <= resp.status <= 299:
                 raise_for_status(ApiResponse(resp.status, await resp.read(), dict(resp.headers)))
@@ -179,13 +180,13 @@ class ApiClientTransport:
                     raise Unavailable(f"{req.method} {req.path}: watch line over {MAX_LINE} bytes")
                 for line in lines:
                     yield line  # empty ones too: a log's blank lines are lines (a watch skips them)
+            ended = True
             if pending:
                 yield pending
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _unavailable(req, exc) from exc
         finally:
-            # close, not release: an unfinished stream must not go back to the pool.
-            resp.close()
+            _close_stream(resp, ended=ended)
 
     async def close(self) -> None:
         """Close our session and the REST client (whose session owns the connector), unless a sibling."""
@@ -228,6 +229,18 @@ def _session_without_env(rest_client: Any) -> aiohttp.ClientSession:
         trust_env=False,
         read_bufsize=READ_BUFSIZE,
     )
+
+
+def _close_stream(resp: aiohttp.ClientResponse, *, ended: bool) -> None:
+    """Close, not release: an unfinished stream must not go back to the pool.
+
+    And abort it: closing a TLS connection waits for the server's goodbye in the background, and a loop that
+    ends first (a CLI's, a test's) leaves the socket behind.
+    """
+    connection = resp.connection
+    if not ended and connection is not None and connection.protocol is not None:
+        connection.protocol.abort()
+    resp.close()
 
 
 def _unavailable(req: ApiRequest, exc: BaseException) -> Unavailable:

@@ -1,13 +1,20 @@
 """ApiClientTransport and connect() against a real aiohttp server on loopback (no apiserver needed)."""
 
 import asyncio
+import base64
+import contextlib
+import gc
 import json
 import socket
+import ssl
 import sys
+import threading
+import warnings
 
 import pytest
 from aiohttp import web
 from kubernetes_asyncio.client import Configuration
+from localcluster.pki import CA, cert_pem, write_pair
 
 from choreo_controller.api import resources
 from choreo_controller.contracts import ApiRequest, ApiResponse, Forbidden, Unavailable, WatchEvent
@@ -274,3 +281,66 @@ async def test_a_fresh_process_connects_without_the_generated_client(server, kub
     ]
     assert [] == generated
     assert len(result["loaded"]) < 20
+
+
+class SilentTlsServer:
+    """A TLS apiserver in a thread that answers a watch with one event and then neither writes nor reads:
+    a client's TLS goodbye is never answered."""
+
+    def __init__(self, directory):
+        ca = CA.new("test-ca")
+        cert, key = ca.issue("apiserver", ips=("127.0.0.1",), server=True)
+        crt, pem = write_pair(directory, "apiserver", cert, key)
+        self.ca_pem = cert_pem(ca.cert)
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(crt, pem)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        with self._listener, contextlib.suppress(OSError):
+            raw, _ = self._listener.accept()
+            with self._context.wrap_socket(raw, server_side=True) as conn:
+                while b"\r\n\r\n" not in conn.recv(65536):
+                    pass
+                line = json.dumps({"type": "ADDED", "object": {"metadata": {"name": "r0"}}}).encode() + b"\n"
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(line):x}\r\n".encode() + line + b"\r\n")  # fmt: skip
+                self._done.wait(30)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join(5)
+
+
+def test_an_abandoned_tls_watch_leaves_no_socket_when_the_loop_ends(tmp_path):
+    """A watch given up just before its event loop ends (a CLI's run, a test) is aborted, not closed: a TLS
+    close waits for the server's goodbye in the background, and the loop's end left that socket open."""
+    with SilentTlsServer(tmp_path) as server:
+        path = tmp_path / "kubeconfig"
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "tls",
+            "clusters": [{"name": "tls", "cluster": {
+                "server": f"https://127.0.0.1:{server.port}",
+                "certificate-authority-data": base64.b64encode(server.ca_pem).decode()}}],
+            "users": [{"name": "u", "user": {"token": TOKEN}}],
+            "contexts": [{"name": "tls", "context": {"cluster": "tls", "user": "u"}}],
+        }))  # fmt: skip
+
+        async def abandon_a_watch():
+            async with connect(path, "tls") as api:
+                events = api.watch(resources.WORKFLOW_RUN, "ns", resource_version="1")
+                assert "r0" == (await anext(events)).object["metadata"]["name"]
+                await events.aclose()
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            asyncio.run(abandon_a_watch())
+            gc.collect()
+    assert [] == [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
