@@ -15,7 +15,7 @@ plane (hack/localcluster); relay mode always does.
 
 Usage: hack/bench/bench_status_lag.py [--runs 60] [--concurrency 10] [--relay]
            [--control-plane-kubeconfig CP --build-plane-kubeconfig BP] [--workers N]
-           [--controller-arg=--kube-api-qps=500 ...]
+           [--controller-arg=--kube-api-qps=500 ...] [--slowest 5]
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class Recorder:
         self.build: dict[tuple[str, str], float] = {}
         self.control: dict[tuple[str, str], float] = {}
         self.done: dict[str, asyncio.Event] = {}
+        self.created: dict[str, float] = {}
 
     def finished(self, name: str) -> asyncio.Event:
         """Set once the run's status shows a terminal phase."""
@@ -84,7 +85,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def report(rec: Recorder) -> None:
+def report(rec: Recorder, slowest: int = 0) -> None:
     all_lags: list[float] = []
     print(f"\n{'phase':<10} {'n':>4} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}   (seconds)")
     for phase in PHASES:
@@ -109,6 +110,23 @@ def report(rec: Recorder) -> None:
     )
     verdict = "MET" if all_lags and percentile(all_lags, 0.99) <= 1.0 else "MISSED"
     print(f"target p99 <= 1 s: {verdict}  [{load()}]")
+    if slowest:
+        _print_slowest(rec, slowest)
+
+
+def _print_slowest(rec: Recorder, n: int) -> None:
+    """The slowest samples, with wall-clock (UTC) times to find them in the controller's log."""
+    to_wall = time.time() - time.monotonic()
+    lags = sorted(((rec.control[k] - t, k) for k, t in rec.build.items() if k in rec.control), reverse=True)
+    print(f"\nslowest {n} (run, phase, lag s, created -> build-plane event -> control-plane event, UTC):")
+    for lag, (name, phase) in lags[:n]:
+        times = (rec.created.get(name), rec.build[name, phase], rec.control[name, phase])
+        shown = " -> ".join(_utc(t + to_wall) if t is not None else "?" for t in times)
+        print(f"  {name} {phase:<10} {lag:6.3f}  {shown}")
+
+
+def _utc(wall: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(wall)) + f".{int(wall % 1 * 1000):03d}"
 
 
 async def bench(
@@ -137,6 +155,7 @@ async def bench(
         async def one(i: int) -> None:
             name = f"lag-{i:03d}"
             async with limit:
+                rec.created[name] = time.monotonic()
                 await cp.create(r.WORKFLOW_RUN, {
                     "apiVersion": r.API_VERSION, "kind": "WorkflowRun",
                     "metadata": {"name": name, "namespace": namespace},
@@ -166,6 +185,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--workers", type=int, help="controller --workers (default: the controller's)")
     parser.add_argument("--relay", action="store_true", help="through the relay (embedded gateway + agent)")
+    parser.add_argument("--slowest", type=int, default=5, help="list the N slowest samples (0: none)")
     parser.add_argument("--controller-arg", action="append", default=[], help="extra controller flag")
     parser.add_argument("--control-plane-kubeconfig", type=Path)
     parser.add_argument("--build-plane-kubeconfig", type=Path)
@@ -195,7 +215,7 @@ def main() -> int:
     try:
         _wait_ready(port)
         rec = asyncio.run(bench(cp_path, bp_path, args.runs, args.concurrency, {"value": "direct"}))
-        _report(rec, port)
+        _report(rec, port, args.slowest)
     finally:
         controller.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -213,7 +233,7 @@ def _relay(args: argparse.Namespace, workdir: Path, flags: list[str]) -> int:
         fleet.start()
         ca = {"value": lab.client_ca}
         rec = asyncio.run(bench(lab.cp.kubeconfig, lab.bp.kubeconfig, args.runs, args.concurrency, ca))
-        _report(rec, fleet.controller.metrics_port)
+        _report(rec, fleet.controller.metrics_port, args.slowest)
     finally:
         fleet.stop()
         lab.stop()
@@ -221,8 +241,8 @@ def _relay(args: argparse.Namespace, workdir: Path, flags: list[str]) -> int:
     return 0
 
 
-def _report(rec: Recorder, port: int) -> None:
-    report(rec)
+def _report(rec: Recorder, port: int, slowest: int) -> None:
+    report(rec, slowest)
     print("\ncontroller's own view (choreo_status_lag_seconds, informer event -> status write):")
     for line in _metrics(port).splitlines():
         if line.startswith(("choreo_status_lag_seconds_count", "choreo_status_lag_seconds_sum")):
