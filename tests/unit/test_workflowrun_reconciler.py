@@ -20,6 +20,7 @@ from choreo_controller.contracts import (
     Forbidden,
     Invalid,
     NotFound,
+    ObjectKey,
     Result,
     ServerError,
     Unavailable,
@@ -410,3 +411,70 @@ async def test_a_decision_on_a_stale_cache_never_overwrites_newer_status(world):
         world.completed(),
         world.run()["status"]["startedAt"],
     )
+
+
+# ---- read your writes ------------------------------------------------------------------------------------
+async def test_a_cache_behind_our_own_writes_is_read_from_our_copy_without_a_request(world):
+    """The Argo Workflow turns Running before the runs watch has delivered the submission's writes: the
+    reconcile decides on the run as our last write returned it (no GET, no second submission)."""
+    run = await world.submit()
+    stale = world.caches.runs.snapshot()  # the run as created: before the finalizer patch and the record
+    await world.step()
+    world.caches.runs.freeze(stale)
+    await world.argo_phase("Running")
+    before = len(world.cp.calls), len(world.bp.calls)
+    assert Result() == await world.step()
+    assert (
+        ["merge_patch"],
+        ("False", c.R_RUNNING),
+        [("ConfigMap", "run-1-script"), ("Workflow", "run-1")],
+    ) == (
+        world.cp.calls[before[0] :],  # the Running write, on the version our record returned
+        world.completed(),
+        world.build_objects(uid_of(run)),
+    )
+    assert [] == [v for v in world.bp.calls[before[1] :] if v not in {"get", "list", "watch"}]
+
+
+async def test_our_copy_never_hides_a_third_party_write_that_came_after_it(world):
+    """A status write of someone else after ours, not in the lagging cache either: the write decided on our
+    copy fails on its resourceVersion, and the retry reads the run live instead of trusting the copy again."""
+    await world.submit()
+    stale = world.caches.runs.snapshot()
+    await world.step()
+    await world.cp.merge_patch(r.WORKFLOW_RUN, "run-1", {"status": {"startedAt": "2030-01-01T00:00:00Z"}}, namespace=NS, subresource="status")  # fmt: skip
+    world.caches.runs.freeze(stale)
+    await world.argo_phase("Running")
+    with pytest.raises(Conflict):
+        await world.step()
+    assert (("False", c.R_PENDING), "2030-01-01T00:00:00Z") == (
+        world.completed(),
+        world.run()["status"]["startedAt"],
+    )
+    before = len(world.cp.calls)
+    assert Result() == await world.step()  # the cache still behind
+    assert (["get", "merge_patch"], ("False", c.R_RUNNING), "2030-01-01T00:00:00Z") == (
+        world.cp.calls[before:],
+        world.completed(),
+        world.run()["status"]["startedAt"],
+    )
+
+
+async def test_a_cache_past_our_write_is_believed_not_our_copy(world):
+    """A cache showing a version our writes do not precede (someone wrote after us and the watch delivered
+    it): never replaced by our older copy - here a cancel asked for after our record stops the Workflow."""
+    await world.submit()
+    await world.step()
+    await world.cp.merge_patch(r.WORKFLOW_RUN, "run-1", {"metadata": {"annotations": {labels.ANNOTATION_CANCEL: "true"}}}, namespace=NS)  # fmt: skip
+    await world.argo_phase("Running")
+    await world.step()
+    assert "Terminate" == world.bp.stored(r.ARGO_WORKFLOW, BUILD_NS, "run-1")["spec"].get("shutdown")
+
+
+async def test_our_copies_are_kept_only_while_the_cache_can_lag_behind_them(world):
+    for name in ("run-1", "run-2"):
+        await world.submit(name)
+    await world.step("run-1")
+    world.clock.step(11)  # longer than READ_YOUR_WRITES
+    await world.step("run-2")
+    assert [ObjectKey(NS, "run-2")] == list(world.reconciler._writer._written)

@@ -179,16 +179,9 @@ class ConcurrencyGate:
         meta = state.meta(run)
         if not group.label or (meta.get("labels") or {}).get(labels.LABEL_CONCURRENCY_GROUP) == group.label:
             return run
-        body = {
-            "metadata": {
-                "labels": {labels.LABEL_CONCURRENCY_GROUP: group.label},
-                "resourceVersion": meta.get("resourceVersion"),
-            }
-        }
-        updated = await self._api.merge_patch(
-            WORKFLOW_RUN, str(meta["name"]), body, namespace=meta["namespace"]
+        return await self._writer.patch(
+            run, {"metadata": {"labels": {labels.LABEL_CONCURRENCY_GROUP: group.label}}}
         )
-        return self._writer.remember(updated)
 
     async def _supersede(self, namespace: str, name: str, by: str) -> None:
         """Ask an older run to stop: the cancel annotation, and who superseded it (for its message)."""

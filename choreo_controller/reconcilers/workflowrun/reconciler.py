@@ -194,7 +194,7 @@ class WorkflowRunReconciler:
             body["spec"] = {"ttlAfterCompletion": ttl}
         if not body:
             return run
-        return await self._patch(run, body)
+        return await self._writer.patch(run, body)
 
     async def _finalize(self, key: ObjectKey, run: JsonObj) -> Result:
         if not state.has_finalizer(run) or self._released.get(key) == state.meta(run).get("uid"):
@@ -217,8 +217,8 @@ class WorkflowRunReconciler:
         meta = state.meta(run)
         rest = [f for f in meta.get("finalizers") or [] if f != labels.FINALIZER]
         with contextlib.suppress(NotFound):  # NotFound: a stale cache, it was released and is gone
-            # Not ``_patch``: emptied finalizers delete the run, and the answer is its last stored state -
-            # the very version a lagging cache still shows, so read-your-writes could not tell it is stale.
+            # Not ``StatusWriter.patch``: emptied finalizers delete the run, and the answer is its last stored
+            # state - the very version a lagging cache still shows: read-your-writes cannot tell it is stale.
             body = {"metadata": {"finalizers": rest, "resourceVersion": meta.get("resourceVersion")}}
             await self._d.api.merge_patch(WORKFLOW_RUN, meta["name"], body, namespace=meta["namespace"])
         self._forget(key, gone=True)
@@ -239,14 +239,6 @@ class WorkflowRunReconciler:
         )
         log.warning("run released: its build plane object is gone", plane=target.plane_id)
         await self._d.events.record(run, "Warning", "BuildPlaneGone", message)
-
-    async def _patch(self, run: JsonObj, body: dict[str, Any]) -> JsonObj:
-        """Merge-patch the run (not its status) on the version ``run`` shows."""
-        meta = state.meta(run)
-        version = {"resourceVersion": meta.get("resourceVersion")}
-        body = {**body, "metadata": {**body.get("metadata", {}), **version}}
-        updated = await self._d.api.merge_patch(WORKFLOW_RUN, meta["name"], body, namespace=meta["namespace"])
-        return self._writer.remember(updated)
 
     # ---- helpers -----------------------------------------------------------------------------------------
     def _workflow_changed(self, run: JsonObj) -> bool:

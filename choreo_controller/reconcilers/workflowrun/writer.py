@@ -20,18 +20,30 @@
 
 Read your writes: the informer cache lags our own writes by a watch round trip, and a reconcile triggered
 by an earlier event in that window would decide on the old version (and fail with ``Conflict``, or worse,
-redo a step). ``remember`` records the resourceVersion of every write to a run; ``fresh`` returns the
-cached run if it shows that version, else - within ``READ_YOUR_WRITES`` seconds of the write - reads the
-run from the apiserver once. Versions are only compared for equality, never ordered.
+redo a step). ``remember`` keeps the run as our last write returned it, and the versions it is known to
+follow: every write carries the resourceVersion it was decided on, so the version it returns is that
+one's direct successor - a chain of our consecutive writes has no foreign version in between. ``fresh``,
+within ``READ_YOUR_WRITES`` seconds of the write:
+
+* cache shows our last version -> the cache (it has caught up; the memory is dropped);
+* cache shows a version of the chain -> our copy, without a request: the cache is provably behind it, and
+  a third party's later write is in neither (a write decided on the copy carries its version, so it fails
+  with ``Conflict`` rather than overwrite that write - and the copy is dropped, ``_stale``);
+* anything else (a version we cannot place: the cache may be past our write, or a conflict proved the
+  copy stale) -> one live read.
+
+Versions are only compared for equality, never ordered.
 """
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from choreo_controller.api import conditions as c
 from choreo_controller.api.resources import WORKFLOW_RUN
-from choreo_controller.contracts import NotFound, ObjectKey
+from choreo_controller.contracts import Conflict, NotFound, ObjectKey
 from choreo_controller.engines import engine_for
 from choreo_controller.reconcilers.workflowrun import state
 from choreo_controller.reconcilers.workflowrun.ttl import parse_time
@@ -45,6 +57,16 @@ _NORMAL: Final = {c.R_QUEUED: "Queued"}  # Normal transitions with an Event (and
 _SILENT: Final = frozenset({c.R_PENDING, c.R_RUNNING, c.R_SUCCEEDED})  # the conditions say it all
 
 
+@dataclass(frozen=True)
+class _Written:
+    """Our last write to a run: its version, the versions known to precede it, the run it returned."""
+
+    version: str
+    behind: frozenset[str]  # each of our writes in a row was applied on the one before
+    run: JsonObj | None  # ``None`` once a write decided on it conflicted: a third party wrote after it
+    at: float
+
+
 class StatusWriter:
     """Compare-then-patch of WorkflowRun status, with Events and run metrics on transitions."""
 
@@ -54,30 +76,57 @@ class StatusWriter:
         self._events = events
         self._metrics = metrics
         self.last_write: dict[ObjectKey, float] = {}
-        self._written: dict[ObjectKey, tuple[str, float]] = {}
+        self._written: dict[ObjectKey, _Written] = {}  # oldest first (pruned after READ_YOUR_WRITES)
 
-    def remember(self, obj: JsonObj) -> JsonObj:
-        """Record that ``obj`` (a run as returned by a write) is the newest version; returns it."""
-        version = str(state.meta(obj).get("resourceVersion") or "")
-        self._written[ObjectKey.of(obj)] = (version, self._clock.monotonic())
+    def remember(self, obj: JsonObj, base: JsonObj) -> JsonObj:
+        """Record ``obj``, the answer to a write carrying ``base``'s resourceVersion; returns it."""
+        key, now = ObjectKey.of(obj), self._clock.monotonic()
+        based_on = _version(base)
+        last = self._written.pop(key, None)
+        chain = last.behind | {last.version} if last is not None and based_on == last.version else frozenset()
+        self._written[key] = _Written(_version(obj), chain | {based_on}, obj, now)
+        while self._written:  # dicts keep insertion order: the oldest entry first
+            oldest = next(iter(self._written))
+            if now - self._written[oldest].at <= READ_YOUR_WRITES:
+                break
+            del self._written[oldest]
         return obj
 
     async def fresh(self, key: ObjectKey, cached: JsonObj | None) -> JsonObj | None:
-        """``cached``, unless we wrote a version of ``key`` the cache does not show yet: then a live read."""
+        """``cached``, unless it is behind our last write to ``key``: then our copy, or a live read."""
         mine = self._written.get(key)
         if cached is None or mine is None:
             return cached
-        version, at = mine
-        if (
-            state.meta(cached).get("resourceVersion") == version
-            or self._clock.monotonic() - at > READ_YOUR_WRITES
-        ):
+        shown = _version(cached)
+        if shown == mine.version or self._clock.monotonic() - mine.at > READ_YOUR_WRITES:
             del self._written[key]
             return cached
+        if shown in mine.behind and mine.run is not None:
+            return copy.deepcopy(mine.run)
         try:
             return await self._api.get(WORKFLOW_RUN, key.name, key.namespace)
         except NotFound:
             return None
+
+    async def patch(self, run: JsonObj, body: dict[str, Any], *, subresource: str | None = None) -> JsonObj:
+        """Merge-patch ``run`` on the version it shows (``Conflict`` if it moved); remembers the answer."""
+        meta = state.meta(run)
+        body = {
+            **body,
+            "metadata": {**body.get("metadata", {}), "resourceVersion": meta.get("resourceVersion")},
+        }
+        try:
+            updated = await self._api.merge_patch(
+                WORKFLOW_RUN,
+                str(meta["name"]),
+                body,
+                namespace=str(meta["namespace"]),
+                subresource=subresource,
+            )
+        except Conflict:
+            self._stale(ObjectKey.of(run))
+            raise
+        return self.remember(updated, run)
 
     async def write(self, run: JsonObj, desired: dict[str, Any]) -> JsonObj:
         """Patch ``run``'s status to ``desired`` if it differs; the updated run (``run`` itself if equal)."""
@@ -85,13 +134,8 @@ class StatusWriter:
         patch = state.status_patch(old, desired)
         if patch is None:
             return run
-        meta = state.meta(run)
-        body = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": patch}
-        updated = await self._api.merge_patch(
-            WORKFLOW_RUN, str(meta["name"]), body, namespace=str(meta["namespace"]), subresource="status"
-        )
+        updated = await self.patch(run, {"status": patch}, subresource="status")
         self.last_write[ObjectKey.of(run)] = self._clock.monotonic()
-        self.remember(updated)
         await self._announce(updated, old, state.status(updated))
         return updated
 
@@ -100,6 +144,12 @@ class StatusWriter:
         self.last_write.pop(key, None)
         if gone:
             self._written.pop(key, None)
+
+    def _stale(self, key: ObjectKey) -> None:
+        """A write decided on our copy of ``key`` conflicted: a third party wrote after it; read live."""
+        mine = self._written.get(key)
+        if mine is not None:
+            self._written[key] = _Written(mine.version, mine.behind, None, mine.at)
 
     async def _announce(self, run: JsonObj, old: dict[str, Any], new: dict[str, Any]) -> None:
         if not old.get("runReference") and new.get("runReference"):
@@ -128,6 +178,10 @@ class StatusWriter:
         done = parse_time(str(st.get("completedAt") or ""))
         if created is not None and done is not None:
             self._metrics.workflowrun_duration.observe(max(0.0, (done - created).total_seconds()))
+
+
+def _version(obj: JsonObj) -> str:
+    return str(state.meta(obj).get("resourceVersion") or "")
 
 
 def _summary(cond: dict[str, Any]) -> tuple[Any, Any]:
