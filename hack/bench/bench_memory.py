@@ -29,7 +29,12 @@ plane's audit log (``benchlib.start_lab(audit=True)``).
 Targets: idle RSS <= 80 MiB; with 10,000 completed runs <= idle + 32 MiB; cold start ready and caught up
 <= 5 s, its peak RSS (``VmHWM``) <= idle + 64 MiB; 0 writes to runs already correct.
 
-Usage: hack/bench/bench_memory.py [--runs 10000] [--concurrency 32] [--settle 10] [--workdir DIR]
+``--only cold`` skips the standby of (b): the runs are made while no controller runs (the benchmark holds
+the Lease, then releases it), then (c). ``--cold-starts N`` repeats (c) N times (a new process each time).
+``--py-spy FILE`` records the first cold start with py-spy (summarise with ``hack/bench/pyspy_top.py``).
+
+Usage: hack/bench/bench_memory.py [--runs 10000] [--concurrency 32] [--settle 10] [--only cold]
+           [--cold-starts 1] [--py-spy FILE] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -45,7 +50,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchlib import CONTROLLER_USER, PLANE_ID, Controller, Fleet, Lab, load, machine, start_lab
+from benchlib import (
+    CONTROLLER_USER,
+    PLANE_ID,
+    Controller,
+    Fleet,
+    Lab,
+    load,
+    machine,
+    py_spy,
+    start_lab,
+    stop_py_spy,
+)
 from benchruns import create_retrying, prepare, run_object, sample_workflow
 from localcluster import tekton
 
@@ -173,11 +189,15 @@ async def set_lease(lab: Lab, holder: str, seconds: int) -> None:
         await cp.replace(r.LEASE, lease_object(lease, record))
 
 
-def cold_start(fleet: Fleet, runs: int, title: str) -> tuple[datetime, float, float]:
+def cold_start(fleet: Fleet, runs: int, title: str, spy: Path | None) -> tuple[datetime, float, float]:
     """Start the controller; ``(wall start, seconds to /readyz, seconds to caught up)``."""
     wall, started = datetime.now(UTC), time.monotonic()
     fleet.controller.proc.start()
-    return (wall, *caught_up(fleet, runs, title, started))
+    profiler = py_spy(spy, fleet.controller.pid)
+    try:
+        return (wall, *caught_up(fleet, runs, title, started))
+    finally:
+        stop_py_spy(profiler)
 
 
 def caught_up(fleet: Fleet, runs: int, title: str, started: float) -> tuple[float, float]:
@@ -234,6 +254,23 @@ def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> bool:
     idle = settled_rss(ctl, args.settle)
     print(f"\n(a) idle RSS: {idle:.1f} MiB (target <= {IDLE_TARGET:.0f} MiB: "
           f"{'MET' if idle <= IDLE_TARGET else 'MISSED'})  [{load()}]")  # fmt: skip
+    ok = idle <= IDLE_TARGET
+    if args.only == "cold":
+        print(f"\n(b) skipped (--only cold): {args.runs} completed runs made with no controller running")
+        stop(ctl)
+        asyncio.run(set_lease(lab, HOLDER, 3600))
+        asyncio.run(make_runs(lab, args.runs, args.concurrency))
+        asyncio.run(set_lease(lab, "", 1))
+    else:
+        ok &= standby_takeover(args, lab, fleet, idle)
+    for i in range(args.cold_starts):
+        ok &= cold(args, lab, fleet, idle, f"(c{i + 1})" if args.cold_starts > 1 else "(c)")
+    return ok
+
+
+def standby_takeover(args: argparse.Namespace, lab: Lab, fleet: Fleet, idle: float) -> bool:
+    """(b): the runs made while a standby watches, then the Lease released to it."""
+    ctl = fleet.controller
     print(f"\n(b) {args.runs} completed runs, received by a standby controller's watch", flush=True)
     stop(ctl)
     asyncio.run(set_lease(lab, HOLDER, 3600))
@@ -251,21 +288,26 @@ def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> bool:
     verdict = "MET" if growth <= CACHED_TARGET else "MISSED"
     print(f"  RSS with {args.runs} completed runs cached: {cached:.1f} MiB, +{growth:.1f} MiB over idle "
           f"(target <= +{CACHED_TARGET:.0f} MiB: {verdict})  [{load()}]")  # fmt: skip
-    first = report_writes(audited_writes(lab, since, datetime.now(UTC)), args.runs, "from the release on")
-    print(f"\n(c) cold start with {args.runs} runs", flush=True)
-    stop(ctl)
-    since, _, caught = cold_start(fleet, args.runs, "cold start")
+    writes = report_writes(audited_writes(lab, since, datetime.now(UTC)), args.runs, "from the release on")
+    return growth <= CACHED_TARGET and writes == 0
+
+
+def cold(args: argparse.Namespace, lab: Lab, fleet: Fleet, idle: float, title: str) -> bool:
+    """(c): stop the controller (if running), start a new process, time it, count its writes and peak."""
+    ctl = fleet.controller
+    print(f"\n{title} cold start with {args.runs} runs", flush=True)
+    if ctl.proc.running:
+        stop(ctl)
+    spy, args.py_spy = args.py_spy, None  # the first cold start only
+    since, _, caught = cold_start(fleet, args.runs, "cold start", spy)
     time.sleep(args.settle)
-    second = report_writes(audited_writes(lab, since, datetime.now(UTC)), args.runs, "during the start")
+    writes = report_writes(audited_writes(lab, since, datetime.now(UTC)), args.runs, "during the start")
     peak = ctl.peak_rss_mib()
     verdict = "MET" if peak - idle <= PEAK_TARGET else "MISSED"
     print(f"  RSS after the cold start: {ctl.rss_mib():.1f} MiB; peak during it {peak:.1f} MiB, "
           f"+{peak - idle:.1f} MiB over idle (target <= +{PEAK_TARGET:.0f} MiB: {verdict})"
           f"  [{load()}]")  # fmt: skip
-    return (
-        idle <= IDLE_TARGET and growth <= CACHED_TARGET and caught <= START_TARGET and first == second == 0
-        and peak - idle <= PEAK_TARGET
-    )  # fmt: skip
+    return caught <= START_TARGET and writes == 0 and peak - idle <= PEAK_TARGET
 
 
 def main() -> int:
@@ -275,6 +317,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight while making runs")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds before reading RSS")
+    parser.add_argument("--only", choices=["cold"], help="cold: skip (b)'s standby and takeover")
+    parser.add_argument("--cold-starts", type=int, default=1, help="repeat (c) this many times")
+    parser.add_argument("--py-spy", type=Path, help="record the first cold start with py-spy to FILE")
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-memory-"))

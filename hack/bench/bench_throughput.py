@@ -34,15 +34,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlib import Fleet, Lab, cpu_seconds, load, machine, start_lab
+from benchlib import Fleet, Lab, cpu_seconds, load, machine, py_spy, start_lab, stop_py_spy
 from benchruns import (
     Watcher,
     create_retrying,
@@ -169,12 +167,12 @@ async def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> None:
             limit = await physical_limit(bp, template, args.burst, args.limit_concurrency)
             print(f"  {limit:.1f} creates/s  [{load()}]", flush=True)
             print(f"\nburst: {args.burst} runs", flush=True)
-            profiler = _py_spy(args.py_spy, fleet.controller.pid)
+            profiler = py_spy(args.py_spy, fleet.controller.pid)
             cpu = {name: cpu_seconds(pid) for name, pid in fleet.pids().items()}
             try:
                 sent, seen = await phase(cp, sub, lab, "bench-burst", args.burst, rate=None)
             finally:
-                _stop(profiler)
+                stop_py_spy(profiler)
             max_rate = report("burst", sent, seen, limit)
             used = {name: cpu_seconds(pid) - cpu[name] for name, pid in fleet.pids().items()}
             print(
@@ -202,24 +200,6 @@ async def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> None:
             retries = m.get('workqueue_retries_total{name="workflowrun"}', 0)
             print(f"\ncontroller: RSS {fleet.controller.rss_mib():.0f} MiB, {reconciles:.0f} reconciles, "
                   f"{retries:.0f} workqueue retries")  # fmt: skip
-
-
-def _py_spy(out: Path | None, pid: int | None) -> subprocess.Popen[bytes] | None:
-    if out is None or pid is None:
-        return None
-    spy = Path(sys.executable).parent / "py-spy"
-    return subprocess.Popen(
-        [str(spy), "record", "-p", str(pid), "-o", str(out), "--format", "raw", "-r", "200", "--nonblocking"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is not None:
-        proc.send_signal(signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(30)
 
 
 def main() -> int:

@@ -12,6 +12,8 @@
   children, each restartable (``Proc.start``) and killable (``Proc.kill``: SIGKILL; ``Proc.stop``: SIGTERM);
   ``Controller`` reads ``/metrics`` and the process's RSS.
 * ``load()`` - ``os.getloadavg()`` as text, printed with every figure (2 shared cores: other work skews).
+* ``py_spy(out, pid)`` / ``stop_py_spy`` - record a process with py-spy (raw collapsed stacks, for
+  ``pyspy_top.py``); a process just started is attached to as soon as its interpreter can be read.
 
 Everything is the real CLI, as an operator would run it. Logs go to ``<workdir>/logs``.
 """
@@ -19,11 +21,14 @@ Everything is the real CLI, as an operator would run it. Logs go to ``<workdir>/
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +64,29 @@ def load() -> str:
     """The load average (1, 5, 15 min), for the record next to a figure."""
     one, five, fifteen = os.getloadavg()
     return f"load {one:.2f}/{five:.2f}/{fifteen:.2f}"
+
+
+def py_spy(out: Path | None, pid: int | None) -> subprocess.Popen[bytes] | None:
+    """``py-spy record`` of ``pid`` into ``out`` (``None`` if either is); retried while the process starts."""
+    if out is None or pid is None:
+        return None
+    argv = [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-o", str(out),
+            "--format", "raw", "-r", "200", "--nonblocking"]  # fmt: skip
+    deadline = time.monotonic() + 10
+    while True:  # py-spy exits at once while the interpreter is not set up yet
+        spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            spy.wait(0.1)
+        if spy.returncode is None or time.monotonic() > deadline:
+            return spy
+
+
+def stop_py_spy(spy: subprocess.Popen[bytes] | None) -> None:
+    """SIGINT: py-spy writes its file and exits."""
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            spy.wait(30)
 
 
 def machine() -> str:
