@@ -60,6 +60,31 @@ def test_early_failure_is_terminal_with_its_reason_and_completed_at():
     }
 
 
+def _without_completed_at(st):
+    return {k: v for k, v in st.items() if k != "completedAt"}
+
+
+_SUCCEEDED = state.succeeded(state.pending({}, "p", gen=2, now=NOW), "done", gen=2, now=LATER)
+
+
+@pytest.mark.parametrize(
+    ("st", "expected"),
+    [
+        pytest.param(_SUCCEEDED, "2026-03-01T12:05:00Z", id="completedAt"),
+        pytest.param(
+            {**_without_completed_at(_SUCCEEDED), "completedAt": ""},
+            "2026-03-01T12:05:00Z",
+            id="condition-time",
+        ),
+        pytest.param({}, "", id="no-status"),
+    ],
+)
+def test_completed_at_reads_completed_at_else_the_condition_time(st, expected):
+    obj = run(st)
+    snapshot = repr(obj)
+    assert (expected, snapshot) == (state.completed_at(obj), repr(obj))
+
+
 def test_revived_run_is_pending_again():
     failed = state.failed(
         state.pending({}, "p", gen=2, now=NOW), c.R_WORKFLOW_RESOLUTION_FAILED, "gone", gen=2, now=NOW

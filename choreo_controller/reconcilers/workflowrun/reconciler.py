@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from choreo_controller.api import conditions as c
 from choreo_controller.api import labels
 from choreo_controller.api.resources import WORKFLOW_RUN
 from choreo_controller.contracts import (
@@ -165,9 +164,7 @@ class WorkflowRunReconciler:
         except ValueError:
             log.warning("invalid ttlAfterCompletion; the run is kept", ttl=text[:64])
             return Result()
-        st = state.status(run)
-        done = c.find(st.get("conditions"), c.COMPLETED) or {}
-        completed_at = parse_time(st.get("completedAt") or done.get("lastTransitionTime"))
+        completed_at = parse_time(state.completed_at(run))
         if ttl is None or completed_at is None:
             return Result()
         left = seconds_left(completed_at, ttl, self._d.clock.now())

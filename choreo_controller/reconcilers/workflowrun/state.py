@@ -108,6 +108,13 @@ def completed_reason(run: JsonObj) -> str:
     return str(cond.get("reason") or "") if cond else ""
 
 
+def completed_at(run: JsonObj) -> str:
+    """A completed run's ``status.completedAt``, else its ``WorkflowCompleted`` time ("" if neither)."""
+    st = _read(run)
+    done = c.find(st.get("conditions"), c.COMPLETED) or {}
+    return str(st.get("completedAt") or done.get("lastTransitionTime") or "")
+
+
 def is_submitted(run: JsonObj) -> bool:
     """The run object was created and recorded (``status.runReference``)."""
     return bool(_read(run).get("runReference"))
