@@ -32,6 +32,7 @@ Shutting the queue down directly makes the workers drain what is queued, then ``
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 import structlog
@@ -178,11 +179,13 @@ class Controller:
             self._queue.forget(key)
             self._queue.add_after(key, outcome.requeue_after)
             label = "requeue_after"
-            log.debug("reconciled", requeue_after=outcome.requeue_after, seconds=round(elapsed, 6))
+            if log.is_enabled_for(logging.DEBUG):  # a disabled call still runs structlog's wrapper
+                log.debug("reconciled", requeue_after=outcome.requeue_after, seconds=round(elapsed, 6))
         else:
             self._queue.forget(key)
             label = "success"
-            log.debug("reconciled", seconds=round(elapsed, 6))
+            if log.is_enabled_for(logging.DEBUG):
+                log.debug("reconciled", seconds=round(elapsed, 6))
         self._total[label].inc()
 
 

@@ -360,3 +360,15 @@ def test_controller_needs_a_worker():
     rig = Rig()
     with pytest.raises(ValueError, match="at least one worker"):
         Controller("x", rig.reconciler, rig.queue, clock=rig.clock, workers=0)
+
+
+@pytest.mark.parametrize(("level", "expected"), [("DEBUG", ["ns/a", "ns/b"]), ("INFO", [])])
+async def test_each_settled_reconcile_is_logged_at_debug_only(log_lines, level, expected):
+    rig = Rig(lambda key: Result(requeue_after=30.0) if key == B else Result())
+    logging.getLogger().setLevel(level)
+    async with rig.running():
+        rig.queue.add(A)
+        rig.queue.add(B)
+        await until(lambda: 2 == rig.settled())
+
+    assert expected == sorted(line["key"] for line in log_lines() if line["event"] == "reconciled")
