@@ -32,9 +32,12 @@ Targets: idle RSS <= 80 MiB; with 10,000 completed runs <= idle + 32 MiB; cold s
 ``--only cold`` skips the standby of (b): the runs are made while no controller runs (the benchmark holds
 the Lease, then releases it), then (c). ``--cold-starts N`` repeats (c) N times (a new process each time).
 ``--py-spy FILE`` records the first cold start with py-spy (summarise with ``hack/bench/pyspy_top.py``).
+``--alternate-src DIR`` runs the 1st, 3rd ... cold start from ``DIR/choreo_controller`` (``PYTHONPATH``) and
+the others from this checkout, for a before/after under the same load, e.g. with
+``git archive main choreo_controller | tar -x -C DIR``; the medians per code are printed at the end.
 
 Usage: hack/bench/bench_memory.py [--runs 10000] [--concurrency 32] [--settle 10] [--only cold]
-           [--cold-starts 1] [--py-spy FILE] [--workdir DIR]
+           [--cold-starts 1] [--py-spy FILE] [--alternate-src DIR] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -263,8 +267,23 @@ def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> bool:
         asyncio.run(set_lease(lab, "", 1))
     else:
         ok &= standby_takeover(args, lab, fleet, idle)
+    caught: dict[str, list[float]] = {}
     for i in range(args.cold_starts):
-        ok &= cold(args, lab, fleet, idle, f"(c{i + 1})" if args.cold_starts > 1 else "(c)")
+        src = args.alternate_src if args.alternate_src is not None and i % 2 == 0 else None
+        code = "installed" if src is None else str(src)
+        env = fleet.controller.proc.env
+        if src is None:
+            env.pop("PYTHONPATH", None)
+        else:
+            env["PYTHONPATH"] = str(src)  # ahead of the editable install of this checkout
+        title = f"(c{i + 1}{'' if args.alternate_src is None else f', {code} code'})"
+        met, seconds = cold(args, lab, fleet, idle, title if args.cold_starts > 1 else "(c)")
+        ok &= met
+        caught.setdefault(code, []).append(seconds)
+    for code, times in caught.items():
+        if len(times) > 1:
+            print(f"\ncaught up, {code} code: {' '.join(f'{t:.2f}' for t in times)} s "
+                  f"(median {statistics.median(times):.2f} s)")  # fmt: skip
     return ok
 
 
@@ -292,7 +311,7 @@ def standby_takeover(args: argparse.Namespace, lab: Lab, fleet: Fleet, idle: flo
     return growth <= CACHED_TARGET and writes == 0
 
 
-def cold(args: argparse.Namespace, lab: Lab, fleet: Fleet, idle: float, title: str) -> bool:
+def cold(args: argparse.Namespace, lab: Lab, fleet: Fleet, idle: float, title: str) -> tuple[bool, float]:
     """(c): stop the controller (if running), start a new process, time it, count its writes and peak."""
     ctl = fleet.controller
     print(f"\n{title} cold start with {args.runs} runs", flush=True)
@@ -307,7 +326,7 @@ def cold(args: argparse.Namespace, lab: Lab, fleet: Fleet, idle: float, title: s
     print(f"  RSS after the cold start: {ctl.rss_mib():.1f} MiB; peak during it {peak:.1f} MiB, "
           f"+{peak - idle:.1f} MiB over idle (target <= +{PEAK_TARGET:.0f} MiB: {verdict})"
           f"  [{load()}]")  # fmt: skip
-    return caught <= START_TARGET and writes == 0 and peak - idle <= PEAK_TARGET
+    return caught <= START_TARGET and writes == 0 and peak - idle <= PEAK_TARGET, caught
 
 
 def main() -> int:
@@ -320,6 +339,9 @@ def main() -> int:
     parser.add_argument("--only", choices=["cold"], help="cold: skip (b)'s standby and takeover")
     parser.add_argument("--cold-starts", type=int, default=1, help="repeat (c) this many times")
     parser.add_argument("--py-spy", type=Path, help="record the first cold start with py-spy to FILE")
+    parser.add_argument(
+        "--alternate-src", type=Path, help="1st, 3rd... cold start: DIR/choreo_controller (a before)"
+    )
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-memory-"))
