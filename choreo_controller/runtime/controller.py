@@ -1,8 +1,9 @@
 """A controller: N worker tasks draining one rate-limited queue into one reconciler.
 
 The reconciler is one method, ``async reconcile(key) -> Result`` (controller-runtime's ``Reconciler``).
-Each worker loops ``get -> reconcile -> done``; per-key mutual exclusion comes from the queue's
-processing set, not from locks here.
+Each worker loops ``get -> reconcile -> done``, giving the event loop back between two reconciles even
+when neither suspended (so a long drain never starves the Lease renewal); per-key mutual exclusion comes
+from the queue's processing set, not from locks here.
 
 The outcome policy lives in exactly one place, ``Controller._settle`` (controller-runtime's
 ``reconcileHandler``):
@@ -117,6 +118,10 @@ class Controller:
 
     async def _worker(self) -> None:
         while not self._stopping:
+            # A reconcile that awaits nothing that suspends (a settled run's: cache reads only) and a queue
+            # with keys ready never give the loop back: without this, a cold start's thousands of them would
+            # hold it - Lease renewal, probes, informers - until the last one.
+            await asyncio.sleep(0)
             key, shutdown = await self._queue.get()
             if shutdown or key is None:
                 return

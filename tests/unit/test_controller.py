@@ -372,3 +372,30 @@ async def test_each_settled_reconcile_is_logged_at_debug_only(log_lines, level, 
         await until(lambda: 2 == rig.settled())
 
     assert expected == sorted(line["key"] for line in log_lines() if line["event"] == "reconciled")
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+async def test_reconciles_that_never_wait_still_let_other_tasks_run(workers):
+    # A cold start settles thousands of finished runs whose reconciles await nothing that suspends: the
+    # Lease renewal, the probes and /metrics must still get the loop between them, not after the last.
+    rig = Rig(workers=workers)
+    keys = [ObjectKey("ns", f"k{i}") for i in range(200)]
+    seen: list[int] = []
+
+    async def bystander():
+        while True:
+            seen.append(rig.settled())
+            await asyncio.sleep(0)
+
+    for key in keys:
+        rig.queue.add(key)
+    task = asyncio.create_task(bystander())
+    try:
+        async with rig.running():
+            await until(lambda: len(keys) == rig.settled())
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    assert any(0 < settled < len(keys) for settled in seen), "the loop was held for the whole drain"
