@@ -2,10 +2,10 @@
 
 A ``KubeApi`` for writes and confirming reads, paired with ``PlaneCaches``: the watch-fed caches of the
 plane's (label-selected) objects of the kinds the engines read - one informer per kind, started the first
-time a reconcile asks for that kind. Lazily, because a plane serves only the engines installed in it: a
-kind it does not serve is never watched unless a run of that engine was created there (and then its
-creation already failed naming the missing kind), so a plane without some engine logs no watch errors and
-costs no watch for it.
+time a reconcile asks for that kind (a submission asks before it creates anything, so the first LIST
+overlaps it). Lazily, because a plane serves only the engines installed in it: a kind it does not serve is
+never watched unless a run of that engine was submitted there (and then its creation fails naming the
+missing kind), so a plane without some engine logs no watch errors and costs no watch for it.
 
 The same in both ways of reaching a plane: direct mode (a kubeconfig's client, ``app``) and relay mode (a
 relay client per trust group, ``relay.buildplanes``). The caches' informer tasks belong to ``PlaneCaches``

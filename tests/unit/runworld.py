@@ -76,16 +76,20 @@ class Cache:
 
 
 class View:
-    """A plane's ``PlaneView``: its API and (fresh) caches of every kind; ``unsynced`` kinds are not listed yet."""
+    """A plane's ``PlaneView``: its API and (fresh) caches of every kind; ``unsynced`` kinds are not listed yet,
+    ``started`` those asked for."""
 
     def __init__(self, api: FakeApi) -> None:
         self.api = api
         self.unsynced: set = set()
+        self.started: set = set()  # kinds whose cache was asked for (and so started)
 
     def synced(self, resource) -> bool:
+        self.started.add(resource)
         return resource not in self.unsynced
 
     def cached(self, resource, namespace: str, name: str):
+        self.started.add(resource)
         return self.api.stored(resource, namespace, name)
 
 

@@ -382,6 +382,21 @@ async def test_a_plane_whose_cache_has_not_synced_is_waited_for_with_backoff(wor
     assert Result() == await world.step()
 
 
+async def test_the_run_objects_cache_is_started_before_the_run_object_is_created(world):
+    """A cold controller's first LIST of the engine's kinds (through the relay) must overlap the submission:
+    started only when the run is first tracked, it was still in flight when the first runs turned Running,
+    and their status waited for it (docs/performance.md, "The Running tail, found")."""
+    started_at_create = []
+
+    async def look() -> None:
+        started_at_create.append(set(world.planes.view.started))
+
+    world.bp.before("create", look, res=r.ARGO_WORKFLOW)
+    await world.submit()
+    await world.step()
+    assert [{r.ARGO_WORKFLOW}] == started_at_create
+
+
 async def test_our_own_orphan_in_the_way_of_a_new_run_is_replaced(world):
     old = await world.submit()
     await world.step()

@@ -155,7 +155,10 @@ class Submission:
         namespace = plane.kind.generation.build_namespace(run_namespace)
         what = f"the prerequisites of build namespace {namespace}"
         try:
-            api = self._d.planes.plane(plane.target(run_namespace)).api
+            view = self._d.planes.plane(plane.target(run_namespace))
+            for watched in plan.engine.watched:  # starts the caches tracking reads: their first LIST (through
+                view.synced(watched)  # the relay) overlaps the submission, not the run's first phase change
+            api = view.api
             await self._submitter.ensure_namespace(api, plane_id, namespace, plan.engine)
         except ApiError as exc:
             _raise_refused(exc, plane, what)
