@@ -18,6 +18,11 @@ Phases, one run, one set of processes:
  4. half rate: ``--rate-seconds`` of runs created at half the burst's runs/s: creation -> submitted p50/p99;
  5. sustained: ``--sustain-seconds`` at ``--sustain-rate`` (45/s): achieved runs/s and the lag at the end.
 
+The physical limit and the burst each print the CPU milliseconds per create / per run of every process of
+the lab (both apiservers and etcds, controller, agent, this benchmark, the planes' other processes), the
+cores they kept busy next to the rest of the machine's, and the ratio split into a CPU-cost factor and a
+cores-had factor (``decompose``).
+
 ``--py-spy FILE`` records the controller with py-spy during the burst (raw collapsed stacks; summarise
 with ``hack/bench/pyspy_top.py FILE``).
 
@@ -40,7 +45,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlib import Fleet, Lab, cpu_seconds, load, machine, py_spy, start_lab, stop_py_spy
+from benchlib import CpuMeter, Fleet, Lab, load, machine, py_spy, start_lab, stop_py_spy
 from benchruns import (
     Watcher,
     create_retrying,
@@ -155,6 +160,20 @@ def report(title: str, sent: dict[str, float], seen: list[float], limit: float |
     return rate
 
 
+def decompose(base: dict[str, float], run: dict[str, float]) -> None:
+    """The ratio to the real ceiling as (CPU a run costs vs its requests' worth of creates) x (cores had).
+
+    runs/s = lab cores busy / lab CPU per run, and creates/s likewise, so ratio = runs/s / (creates/s / N)
+    = (N x lab CPU per create / lab CPU per run) x (lab cores busy in the burst / in the physical limit),
+    up to the meters' windows (they include the phases' set-up): the first factor says whether a run costs
+    more CPU than N creates, the second whether the lab had less of the machine than the baseline had.
+    """
+    cost = REQUESTS_TO_SUBMITTED * base["lab"] / run["lab"]
+    cores = (run["lab"] / run["wall"]) / (base["lab"] / base["wall"])
+    print(f"    ratio from CPU: {cost:.2f} ({REQUESTS_TO_SUBMITTED} x lab CPU per create / lab CPU per run) "
+          f"x {cores:.2f} (lab cores busy, burst / physical limit) = {cost * cores:.2f}")  # fmt: skip
+
+
 async def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> None:
     async with connect(lab.cp.kubeconfig) as cp, connect(lab.bp.kubeconfig) as bp:
         sub = Submitted()
@@ -164,21 +183,19 @@ async def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> None:
             template = await rendered_template(bp, "bench-warmup")
             print(f"\nphysical limit: {args.burst} Argo Workflows created directly, "
                   f"{args.limit_concurrency} in flight", flush=True)  # fmt: skip
+            meter = CpuMeter(lab, fleet)
             limit = await physical_limit(bp, template, args.burst, args.limit_concurrency)
             print(f"  {limit:.1f} creates/s  [{load()}]", flush=True)
+            base = meter.report(args.burst, "create")
             print(f"\nburst: {args.burst} runs", flush=True)
             profiler = py_spy(args.py_spy, fleet.controller.pid)
-            cpu = {name: cpu_seconds(pid) for name, pid in fleet.pids().items()}
+            meter = CpuMeter(lab, fleet)
             try:
                 sent, seen = await phase(cp, sub, lab, "bench-burst", args.burst, rate=None)
             finally:
                 stop_py_spy(profiler)
             max_rate = report("burst", sent, seen, limit)
-            used = {name: cpu_seconds(pid) - cpu[name] for name, pid in fleet.pids().items()}
-            print(
-                "    CPU per run: "
-                + ", ".join(f"{n} {1000 * s / args.burst:.1f} ms" for n, s in used.items())
-            )
+            decompose(base, meter.report(args.burst, "run"))
             half = max_rate / 2
             count = max(10, int(half * args.rate_seconds))
             print(f"\nhalf rate: {count} runs at {half:.1f}/s", flush=True)

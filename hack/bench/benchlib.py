@@ -225,6 +225,65 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu() -> tuple[float, float]:
+    """CPU seconds the whole machine spent busy so far, and the niced share of them (``/proc/stat``)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    busy = user + nice + system + irq + softirq + steal
+    return busy / os.sysconf("SC_CLK_TCK"), nice / os.sysconf("SC_CLK_TCK")
+
+
+#: How ``CpuMeter`` names a plane's processes; the rest of each plane is summed as "other lab".
+MEASURED_PLANE_PROCS = {"kube-apiserver": "apiserver", "etcd": "etcd"}
+
+
+class CpuMeter:
+    """CPU seconds of every process of the lab over a window, per process, next to the whole machine's.
+
+    Counted: both planes' apiservers and etcds (``cp``/``bp``), the controller and the agent (the fleet),
+    this benchmark process, the planes' other running processes summed as ``other lab``, and whatever
+    else ran on the machine (busy CPU of ``/proc/stat`` minus all the above; of it, what ran niced).
+    """
+
+    def __init__(self, lab: Lab, fleet: Fleet) -> None:
+        self.pids: dict[str, int | None] = {}
+        self.other: list[int] = []
+        for prefix, plane in (("cp", lab.cp), ("bp", lab.bp)):
+            for name, proc in plane.procs.items():
+                if proc.popen is None or proc.popen.poll() is not None:
+                    continue
+                if name in MEASURED_PLANE_PROCS:
+                    self.pids[f"{prefix} {MEASURED_PLANE_PROCS[name]}"] = proc.popen.pid
+                else:
+                    self.other.append(proc.popen.pid)
+        self.pids.update((name, pid) for name, pid in fleet.pids().items() if pid is not None)
+        self.pids["benchmark"] = None  # this process
+        self._start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        out = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        out["other lab"] = sum(cpu_seconds(pid) for pid in self.other)
+        out["machine"], out["niced"] = machine_cpu()
+        out["wall"] = time.monotonic()
+        return out
+
+    def report(self, count: int, unit: str, cores: int | None = None) -> dict[str, float]:
+        """Print CPU ms per ``unit`` (``count`` of them) since the meter was made; returns seconds used."""
+        now = self._read()
+        used = {name: now[name] - self._start[name] for name in now}
+        wall = used.pop("wall")
+        machine, niced = used.pop("machine"), used.pop("niced")
+        lab = sum(used.values())
+        cores = cores or os.cpu_count() or 1
+        per = ", ".join(f"{name} {1000 * s / count:.2f}" for name, s in used.items())
+        print(f"    CPU ms per {unit}: {per}")
+        print(f"    lab total {1000 * lab / count:.2f} ms per {unit} = {lab / wall:.2f} of {cores} cores "
+              f"over {wall:.1f} s; the rest of the machine {max(0.0, machine - lab) / wall:.2f} cores "
+              f"(niced, all processes: {niced / wall:.2f}); machine busy {machine / wall:.2f} "
+              f"of {cores}")  # fmt: skip
+        return {**used, "lab": lab, "wall": wall, "machine": machine}
+
+
 def parse_metrics(text: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for line in text.splitlines():
