@@ -156,7 +156,10 @@ class AgentSession:
         self._pending[msg.id] = future
         try:
             await self.send(msg)
-            return await asyncio.wait_for(future, within)
+            # Not ``wait_for``: on Python 3.11 it returns the response when a cancel lands as the response
+            # arrives, and the cancelled reconcile would go on (a leader that lost its Lease, writing).
+            async with asyncio.timeout(within):
+                return await future
         except TimeoutError:
             raise Unavailable(f"relay: {msg.method} {msg.path}: no response within {within:.0f}s") from None
         finally:

@@ -26,7 +26,8 @@ Each reconcile runs with ``controller``, ``key`` and a fresh ``reconcile_id`` bo
 contextvars, so every log line it emits (ours and the reconciler's) can be told apart.
 
 Stopping: ``stop()`` is graceful - no new reconcile starts, in-flight ones finish and settle, then ``run``
-returns. Cancelling ``run()`` is the hard stop (lost leadership): workers are cancelled mid-reconcile.
+returns. Cancelling ``run()`` is the hard stop (lost leadership): workers are cancelled mid-reconcile, and
+a worker whose reconcile swallowed the cancel stops before its next key (``Task.cancelling``).
 Shutting the queue down directly makes the workers drain what is queued, then ``run`` returns.
 """
 
@@ -117,7 +118,13 @@ class Controller:
             await self._stopped.wait()
 
     async def _worker(self) -> None:
+        task = asyncio.current_task()
         while not self._stopping:
+            # A hard stop is one cancel per worker; a reconcile may swallow it (Python 3.11's ``wait_for``
+            # returns its future's result when the cancel lands as that future completes): a worker must not
+            # go on taking keys after it - a leader that lost its Lease would keep writing.
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             # A reconcile that awaits nothing that suspends (a settled run's: cache reads only) and a queue
             # with keys ready never give the loop back: without this, a cold start's thousands of them would
             # hold it - Lease renewal, probes, informers - until the last one.

@@ -399,3 +399,38 @@ async def test_reconciles_that_never_wait_still_let_other_tasks_run(workers):
             await task
 
     assert any(0 < settled < len(keys) for settled in seen), "the loop was held for the whole drain"
+
+
+async def test_a_cancel_swallowed_by_a_reconcile_still_stops_the_worker():
+    # Python 3.11's ``wait_for`` returns its future's result when the cancel lands as that future
+    # completes (a relayed response arriving as leadership is lost): the reconcile returns normally. The
+    # worker must not take another key after it - the TaskGroup cancels each task once, and a leader that
+    # lost its Lease would go on writing (seen: a starved controller reconciling for minutes after).
+    answer: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+    swallowed = []
+
+    async def script(key):
+        if key == A:
+            try:
+                return await asyncio.shield(answer)
+            except asyncio.CancelledError:
+                swallowed.append(key)
+                return answer.result()  # what 3.11's wait_for does when the future is done by then
+        return Result()
+
+    rig = Rig(script)
+    task = asyncio.create_task(rig.controller.run())
+    rig.queue.add(A)
+    await until(lambda: A in rig.reconciler.active)
+    rig.queue.add(B)
+    answer.set_result(Result())
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    rig.queue.shutdown()  # ends a worker that went on after the cancel (the old code's), for the asserts
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert task in done, "a worker went on taking keys after the hard stop"
+    assert [A] == swallowed
+    assert [A] == rig.reconciler.runs  # B was never reconciled
+    assert not rig.queue._processing

@@ -202,3 +202,21 @@ async def test_an_agent_speaking_only_version_one_connects_and_is_told_logs_need
 async def test_a_new_agent_negotiates_version_two(pki, gateway):
     async with running_agent(gateway.port, pki, pki.agent("p1"), FakeApiserver()):
         assert 2 == gateway.registry.pick("p1").version
+
+
+async def test_a_request_cancelled_as_its_response_arrives_is_cancelled():
+    # Python 3.11's ``wait_for`` returned the response instead: the cancel (lost leadership) was swallowed
+    # and the reconcile that made the request went on writing.
+    sent = []
+
+    async def send(frame):
+        sent.append(protocol.decode(frame))
+
+    session = AgentSession(None, "agent", send, session_id="s")
+    request = protocol.Request("s.1", "get", "GET", f"/api/v1/namespaces/{NS}/configmaps/c")
+    task = asyncio.create_task(session.request(request, 30))
+    await until("request sent", lambda: bool(sent))
+    session.dispatch(protocol.Response("s.1", 200, "application/json", b"{}"))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
