@@ -44,7 +44,13 @@ from choreo_controller.reconcilers import concurrency
 from choreo_controller.reconcilers.autobuild import SECRET_NAME, CachedSource
 from choreo_controller.reconcilers.ports import Caches, PlaneTarget
 from choreo_controller.reconcilers.workflow import WorkflowReconciler
-from choreo_controller.reconcilers.workflowrun import INDEXERS, OrphanSweep, RunDeps, WorkflowRunReconciler
+from choreo_controller.reconcilers.workflowrun import (
+    INDEXERS,
+    OrphanSweep,
+    RunDeps,
+    WorkflowRunReconciler,
+    settled_expiry,
+)
 from choreo_controller.reconcilers.workflowrun import indexes as ix
 from choreo_controller.runtime.clock import RealClock
 from choreo_controller.runtime.endpoints import HttpServer
@@ -265,6 +271,7 @@ async def run_controller(opts: ControllerOptions) -> None:
         runs_informer = mgr.add_informer(r.WORKFLOW_RUN)
         for name, func in {**INDEXERS, concurrency.INDEX: concurrency.by_group}.items():
             runs_informer.store.add_indexer(name, func)
+        runs_informer.store.set_summary(settled_expiry)
         kinds = (
             r.WORKFLOW,
             r.CLUSTER_WORKFLOW,

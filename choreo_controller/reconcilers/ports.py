@@ -44,6 +44,14 @@ class Reader(Protocol):
         ...
 
 
+class RunReader(Reader, Protocol):
+    """The runs cache: a ``Reader`` that also keeps a summary of each run (``runtime.store``)."""
+
+    def summary(self, key: ObjectKey) -> object:
+        """What the summary function returned for the cached run (``None``: not cached, or no summary)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class PlaneTarget:
     """A plane as a run resolved it: ``planeID`` and the plane object (``status.plane``)."""
@@ -103,7 +111,7 @@ class AllowAll:
 class Caches:
     """The informer caches the WorkflowRun reconciler reads; ``planes`` by kind (all four, ``api.planes``)."""
 
-    runs: Reader
+    runs: RunReader
     workflows: Reader
     cluster_workflows: Reader
     planes: Mapping[str, Reader]

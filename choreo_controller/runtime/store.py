@@ -13,6 +13,10 @@ Invariants:
   cache cannot be corrupted (client-go's "do not mutate cache objects" rule cannot be broken here).
 * Each index holds exactly the values its function returns for the cached version of each object.
 * An ``upsert`` with the resourceVersion already cached changes nothing and reports no change.
+* A *summary* (``set_summary``), if the store has one, is the value its function returns for the cached
+  version of each object, kept uncompressed beside the blob: a reader that needs only that value
+  (``summary(key)``) gets it without decoding the object. It must be small (it stays for every object)
+  and immutable (every reader gets the same one).
 
 Why compressed bytes instead of dicts: a decoded WorkflowRun is a tree of ~150 small Python objects, and
 a plain dict cache of many runs costs over ten times the bytes it was sent as. Each object is stored as
@@ -38,6 +42,8 @@ from choreo_controller.contracts import JsonObj, ObjectKey
 
 #: An index function: the values an object is found under (``[]``: not indexed).
 IndexFunc: TypeAlias = Callable[[JsonObj], Iterable[str]]
+#: A summary function: a small immutable value computed from each object as it is cached.
+SummaryFunc: TypeAlias = Callable[[JsonObj], object]
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 NAMESPACE_INDEX = "namespace"
@@ -52,6 +58,7 @@ class _Entry(NamedTuple):
     resource_version: str
     uid: str
     blob: bytes
+    summary: object = None
 
 
 def slim(obj: JsonObj) -> JsonObj:
@@ -99,6 +106,7 @@ class Store:
         self._entries: dict[ObjectKey, _Entry] = {}
         self._indexers: dict[str, IndexFunc] = {}
         self._indexes: dict[str, dict[str, set[ObjectKey]]] = {}
+        self._summarise: SummaryFunc | None = None
         self._zdict = b""
         self._synced = False
         for name, func in (indexers or {}).items():
@@ -128,6 +136,14 @@ class Store:
         for key in self._entries:
             self._index_add(name, key, self._decode(self._entries[key].blob))
 
+    def set_summary(self, func: SummaryFunc) -> None:
+        """Keep ``func(object)`` beside every cached object (``summary``); objects already cached at once."""
+        if self._summarise is not None:
+            raise ValueError("the store has a summary function already")
+        self._summarise = func
+        for key, entry in self._entries.items():
+            self._entries[key] = entry._replace(summary=func(self._decode(entry.blob)))
+
     # ---- reads --------------------------------------------------------------------------------------
     def get(self, key: ObjectKey) -> JsonObj | None:
         """A fresh copy of the cached object, or ``None``."""
@@ -150,6 +166,11 @@ class Store:
         """Fresh copies of the objects whose index ``name`` contains ``value``, sorted by key."""
         return [self._decode(self._entries[k].blob) for k in self.index_keys(name, value)]
 
+    def summary(self, key: ObjectKey) -> object:
+        """The summary of the cached ``key`` (no decoding); ``None`` if not cached or the store has none."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry.summary
+
     def resource_version(self, key: ObjectKey) -> str | None:
         """The cached resourceVersion of ``key`` (no decoding)."""
         entry = self._entries.get(key)
@@ -170,7 +191,9 @@ class Store:
         if old_entry is not None and rv and old_entry.resource_version == rv:
             return False, None
         old = None if old_entry is None else self._decode(old_entry.blob)
-        self._entries[key] = _Entry(rv, str(meta.get("uid") or ""), self._encode(slim(obj)))
+        blob = self._encode(slim(obj))
+        summary = None if self._summarise is None else self._summarise(obj)
+        self._entries[key] = _Entry(rv, str(meta.get("uid") or ""), blob, summary)
         for name in self._indexers:
             if old is not None:
                 self._index_remove(name, key, old)

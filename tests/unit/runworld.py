@@ -22,7 +22,13 @@ from choreo_controller.api.planes import PLANE_KINDS
 from choreo_controller.contracts import ObjectKey, Unavailable
 from choreo_controller.reconcilers import concurrency
 from choreo_controller.reconcilers.ports import Caches, PlaneTarget
-from choreo_controller.reconcilers.workflowrun import INDEXERS, OrphanSweep, RunDeps, WorkflowRunReconciler
+from choreo_controller.reconcilers.workflowrun import (
+    INDEXERS,
+    OrphanSweep,
+    RunDeps,
+    WorkflowRunReconciler,
+    settled_expiry,
+)
 from choreo_controller.reconcilers.workflowrun.resolve import plane_object_gone
 from choreo_controller.runtime.clock import FakeClock
 
@@ -62,6 +68,11 @@ class Cache:
 
     def index_keys(self, name: str, value: str) -> list[ObjectKey]:
         return [ObjectKey.of(o) for o in self._objects().values() if value in RUN_INDEXERS[name](o)]
+
+    def summary(self, key: ObjectKey):
+        """The runs informer's summary (``settled_expiry``) of what the cache shows; other kinds have none."""
+        obj = self._objects().get((self._res.plural, key.namespace, key.name))
+        return settled_expiry(obj) if obj is not None and self._res == r.WORKFLOW_RUN else None
 
     def list(self, namespace=None):
         return [

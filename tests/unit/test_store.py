@@ -111,6 +111,27 @@ def test_an_index_added_late_covers_what_is_cached(store):
         store.index_keys("nope", "x")
 
 
+def test_the_summary_follows_the_cached_version_without_decoding(store, monkeypatch):
+    store.upsert(run("ns", "a"))  # cached before the summary function: summarised at once
+    store.set_summary(lambda o: (o["spec"]["workflow"]["name"], "managedFields" in o["metadata"]))
+    store.upsert(run("ns", "b", managedFields=[{"manager": "kubectl"}]))  # summarised slimmed
+    store.upsert(run("ns", "a", workflow="buildpacks", rv="2"))
+    store.upsert(run("ns", "c"))
+    store.delete(ObjectKey("ns", "c"))
+    monkeypatch.setattr(store, "_decode", None)  # reading a summary decodes nothing
+
+    assert [("buildpacks", False), ("docker", False), None, None] == [
+        store.summary(ObjectKey("ns", name)) for name in ("a", "b", "c", "missing")
+    ]
+    with pytest.raises(ValueError, match="already"):
+        store.set_summary(len)
+
+
+def test_a_store_without_a_summary_function_summarises_nothing(store):
+    store.upsert(run("ns", "a"))
+    assert store.summary(ObjectKey("ns", "a")) is None
+
+
 @pytest.mark.parametrize(
     ("path", "namespaced", "obj", "expected"),
     [

@@ -493,3 +493,119 @@ async def test_our_copies_are_kept_only_while_the_cache_can_lag_behind_them(worl
     world.clock.step(11)  # longer than READ_YOUR_WRITES
     await world.step("run-2")
     assert [ObjectKey(NS, "run-2")] == list(world.reconciler._writer._written)
+
+
+# ---- settled runs ----------------------------------------------------------------------------------------
+async def settled_world(*, summaries: bool = True) -> RunWorld:
+    """A run that succeeded (TTL 1d copied from the Workflow), reconciled once more since: settled."""
+    world = RunWorld()
+    await world.setup()
+    await world.submit()
+    await world.step()
+    for phase in ("Running", "Succeeded"):
+        await world.argo_phase(phase)
+        await world.step()
+    await world.step()  # the cache shows our last write: the writer's copy is dropped
+    if not summaries:  # a runs cache without ``settled_expiry``: every reconcile takes every step
+        world.caches.runs.summary = lambda _key: None
+    return world
+
+
+def count_reads(world: RunWorld) -> list[ObjectKey]:
+    """Every run the reconciler reads (decodes) from the runs cache, from now on."""
+    reads, get = [], world.caches.runs.get
+
+    def counted(key):
+        reads.append(key)
+        return get(key)
+
+    world.caches.runs.get = counted
+    return reads
+
+
+async def test_a_settled_run_is_reconciled_from_its_cached_expiry_without_reading_it():
+    world = await settled_world()
+    reads, before = count_reads(world), len(world.cp.calls)
+    world.clock.step(3600)
+    assert Result(requeue_after=86400.0 - 3600) == await world.step()
+    assert ([], []) == (reads, world.cp.calls[before:])  # no decode, no request
+
+
+async def edit_run(world: RunWorld, edit) -> None:
+    run = world.run()
+    edit(run)
+    await world.cp.put(r.WORKFLOW_RUN, run, event="MODIFIED")
+
+
+def no_finalizer(run):
+    run["metadata"]["finalizers"] = []
+
+
+def no_ttl(run):
+    del run["spec"]["ttlAfterCompletion"]
+
+
+def no_ttl_not_submitted(run):
+    del run["spec"]["ttlAfterCompletion"]
+    del run["status"]["runReference"]
+
+
+def invalid_ttl(run):
+    run["spec"]["ttlAfterCompletion"] = "1w"
+
+
+def garbled_completed_at(run):
+    run["status"]["completedAt"] = "yesterday"
+
+
+def deleting(run):
+    run["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+
+
+def revivable(run):
+    del run["status"]["runReference"]
+    for cond in run["status"]["conditions"]:
+        if cond["type"] == c.COMPLETED:
+            cond["reason"] = c.R_WORKFLOW_RESOLUTION_FAILED
+
+
+@pytest.mark.parametrize(
+    ("edit", "later"),
+    [
+        pytest.param(None, 0, id="settled"),
+        pytest.param(None, 86400, id="ttl-due"),
+        pytest.param(no_finalizer, 0, id="finalizer-missing"),
+        pytest.param(no_ttl, 0, id="no-ttl-kept"),
+        pytest.param(no_ttl_not_submitted, 0, id="no-ttl-not-submitted-copies-the-workflows"),
+        pytest.param(invalid_ttl, 0, id="invalid-ttl"),
+        pytest.param(garbled_completed_at, 0, id="garbled-completedAt"),
+        pytest.param(deleting, 0, id="being-deleted"),
+        pytest.param(revivable, 0, id="revivable"),
+    ],
+)
+async def test_a_settled_runs_reconcile_decides_as_every_step_would(edit, later):
+    """With and without the cached expiry: the same result, requests, Events and run afterwards."""
+    outcomes = []
+    for summaries in (True, False):
+        world = await settled_world(summaries=summaries)
+        if edit is not None:
+            await edit_run(world, edit)
+        world.clock.step(later)
+        before = len(world.cp.calls)
+        try:
+            outcome: object = await world.step()
+        except Exception as exc:  # noqa: BLE001 - compared, not handled
+            outcome = type(exc)
+        outcomes.append((outcome, world.cp.calls[before:], world.events.reasons(), world.run()))
+    assert outcomes[0] == outcomes[1]
+
+
+async def test_a_run_we_just_wrote_is_not_taken_from_its_cached_expiry():
+    """Within READ_YOUR_WRITES of our write the cache may lag it: the steps decide (``fresh``)."""
+    world = await settled_world()
+    run = world.run()
+    world.caches.runs.freeze()
+    await world.reconciler._writer.patch(run, {"metadata": {"labels": {"x": "y"}}})
+    reads = count_reads(world)
+    assert Result(requeue_after=86400.0) == await world.step()
+    assert [ObjectKey(NS, "run-1")] == reads

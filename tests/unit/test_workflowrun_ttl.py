@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from choreo_controller.reconcilers.workflowrun.ttl import MAX_TTL, parse_time, parse_ttl, seconds_left
+from choreo_controller.reconcilers.workflowrun.ttl import (
+    MAX_TTL,
+    NEVER,
+    expiry,
+    parse_time,
+    parse_ttl,
+    seconds_left,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,7 +64,13 @@ DONE = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
     ],
 )
 def test_seconds_left(ttl, now, expected):
-    assert expected == seconds_left(DONE, ttl, now)
+    assert expected == seconds_left(expiry(ttl, DONE), now)
+
+
+@pytest.mark.parametrize(("ttl", "done"), [(None, DONE), (timedelta(seconds=5), None), (None, None)])
+def test_without_ttl_or_completion_never_expires(ttl, done):
+    assert expiry(ttl, done) == NEVER
+    assert seconds_left(NEVER, DONE + MAX_TTL) == NEVER
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The WorkflowRun engine (SPEC section 5), split by phase.
 
 * ``reconciler``  - ``WorkflowRunReconciler.reconcile(key)``: dispatch, finalizer, TTL, outcomes;
+  ``settled_expiry``, the summary the runs cache keeps of each run;
 * ``submitting``  - resolve, validate, render, submit (``resolve``, ``plan``, ``submit``);
 * ``tracking``    - run object -> status by watch, coalesced, through its ``engines.Engine`` (``status``:
   the pure mapping; ``cancel``);
@@ -11,7 +12,11 @@
 """
 
 from choreo_controller.reconcilers.workflowrun.indexes import INDEXERS
-from choreo_controller.reconcilers.workflowrun.reconciler import RunDeps, WorkflowRunReconciler
+from choreo_controller.reconcilers.workflowrun.reconciler import (
+    RunDeps,
+    WorkflowRunReconciler,
+    settled_expiry,
+)
 from choreo_controller.reconcilers.workflowrun.sweep import OrphanSweep
 
-__all__ = ["INDEXERS", "OrphanSweep", "RunDeps", "WorkflowRunReconciler"]
+__all__ = ["INDEXERS", "OrphanSweep", "RunDeps", "WorkflowRunReconciler", "settled_expiry"]

@@ -18,6 +18,12 @@
 3. not submitted -> ``submitting.Submission`` (resolve, validate, render, create in the build plane).
 4. submitted -> track the run object from the plane's watch-fed caches (``tracking``).
 
+A settled run - completed, finalizer in place, nothing left to copy or revive, TTL not due - needs
+nothing of a reconcile but its TTL: ``settled_expiry`` is that decision, a float the runs cache keeps per
+run (``Store.set_summary``), and ``reconcile`` takes it from there without decoding the run (a cold start
+reconciles every cached run once). Anything else, or a run we wrote to within ``READ_YOUR_WRITES``, takes
+the steps above.
+
 Outcomes: a ``TerminalError`` becomes ``WorkflowFailed``/``WorkflowCompleted`` with its reason and
 ``completedAt`` (so TTL applies), then the TTL result; ``Wait`` (no build plane yet, or it cannot be
 reached, refuses, lacks a kind; a render out of wall-clock time) writes the waiting condition and comes
@@ -60,7 +66,14 @@ from choreo_controller.reconcilers.workflowrun.resolve import (
 from choreo_controller.reconcilers.workflowrun.submit import RequeueSoon
 from choreo_controller.reconcilers.workflowrun.submitting import Attempt, Submission
 from choreo_controller.reconcilers.workflowrun.tracking import PlaneNotSynced, Tracker
-from choreo_controller.reconcilers.workflowrun.ttl import inherited_ttl, parse_time, parse_ttl, seconds_left
+from choreo_controller.reconcilers.workflowrun.ttl import (
+    NEVER,
+    expiry,
+    inherited_ttl,
+    parse_time,
+    parse_ttl,
+    seconds_left,
+)
 from choreo_controller.reconcilers.workflowrun.writer import StatusWriter
 
 if TYPE_CHECKING:
@@ -105,6 +118,9 @@ class WorkflowRunReconciler:
 
     async def reconcile(self, key: ObjectKey) -> Result:
         """One step of ``key``'s lifecycle."""
+        settled = self._settled(key)
+        if settled is not None:
+            return settled
         run = await self._writer.fresh(key, self._d.caches.runs.get(key))
         if run is None:
             self._forget(key, gone=True)
@@ -156,6 +172,22 @@ class WorkflowRunReconciler:
         self._forget(ObjectKey.of(run))
         return await self._expire(run)
 
+    def _settled(self, key: ObjectKey) -> Result | None:
+        """A settled run's whole reconcile, from the expiry the cache keeps (``settled_expiry``); else None.
+
+        What the steps below would do with that run: nothing to write, forget its memories, wait for the
+        TTL. Not for a run whose TTL is due (it is deleted below) nor one we wrote to lately (``fresh``
+        may read it live or from our copy).
+        """
+        expires = self._d.caches.runs.summary(key)
+        if not isinstance(expires, float) or self._writer.remembers(key):
+            return None
+        left = seconds_left(expires, self._d.clock.now())
+        if left <= 0:
+            return None
+        self._forget(key)
+        return Result() if expires == NEVER else Result(requeue_after=left)
+
     async def _expire(self, run: JsonObj) -> Result:
         """TTL of a completed run: wait for it, or delete the run (uid precondition)."""
         text = str((run.get("spec") or {}).get("ttlAfterCompletion") or "")
@@ -164,10 +196,10 @@ class WorkflowRunReconciler:
         except ValueError:
             log.warning("invalid ttlAfterCompletion; the run is kept", ttl=text[:64])
             return Result()
-        completed_at = parse_time(state.completed_at(run))
-        if ttl is None or completed_at is None:
+        expires = expiry(ttl, parse_time(state.completed_at(run)))
+        if expires == NEVER:
             return Result()
-        left = seconds_left(completed_at, ttl, self._d.clock.now())
+        left = seconds_left(expires, self._d.clock.now())
         if left > 0:
             return Result(requeue_after=left)
         meta = state.meta(run)
@@ -260,3 +292,23 @@ class WorkflowRunReconciler:
             self._released.pop(key, None)
         self._writer.forget(key, gone=gone)
         self._tracker.forget(key)
+
+
+def settled_expiry(run: JsonObj) -> float | None:
+    """The runs cache's summary of a run: its ``expiry`` if its reconcile is only waiting for that, else None.
+
+    ``reconcile``'s decisions for such a run, taken on the run alone: not being deleted, our finalizer in
+    place (``_ensure_meta`` adds nothing), completed and not revivable (nothing to revive), and its TTL its
+    own or one that can no longer be copied (a run not submitted and without a TTL may still get its
+    Workflow's: that reads another cache). A TTL or completion time that does not parse takes the steps
+    (their warning, or error), so it is None too.
+    """
+    if state.is_deleting(run) or not state.has_finalizer(run) or not state.is_completed(run):
+        return None
+    text = (run.get("spec") or {}).get("ttlAfterCompletion")
+    if state.is_revivable(run) or not (text or state.is_submitted(run)):
+        return None
+    try:
+        return expiry(parse_ttl(str(text or "")), parse_time(state.completed_at(run)))
+    except (ValueError, TypeError, OverflowError):
+        return None

@@ -2,7 +2,8 @@ r"""TTL after completion: parse ``ttlAfterCompletion`` and compute when a finish
 
 Pure functions of their inputs and ``now`` (``inherited_ttl``: the Workflow's value a run copies); the
 reconciler turns the answer into ``Result(requeue_after=...)`` (no per-object timers or tasks, SPEC
-section 5 step 2).
+section 5 step 2). An expiry is a float (epoch seconds, ``NEVER`` for a run that is kept), so the runs
+cache can keep it per run at the cost of a float (``reconciler.settled_expiry``).
 
 The format is the CRD's pattern ``^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$`` (``90d``, ``1h30m``, ``1d12h30m15s``).
 The empty string means "no TTL" (keep the run). Admission rejects anything else, so ``parse_ttl`` raising
@@ -12,6 +13,7 @@ so. Huge values (``99999999999d``) are clamped to ``MAX_TTL`` instead of overflo
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 _TTL = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _UNIT_SECONDS: Final = (86400, 3600, 60, 1)
 MAX_TTL: Final = timedelta(days=36500)  # a century: "keep it", without overflowing datetime arithmetic
+NEVER: Final = math.inf  # the expiry of a run that is kept (no TTL, or no completion time)
 
 
 def parse_ttl(text: str | None) -> timedelta | None:
@@ -42,9 +45,16 @@ def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text)
 
 
-def seconds_left(completed_at: datetime, ttl: timedelta, now: datetime) -> float:
-    """Seconds until ``completed_at + ttl``; ``0.0`` once due (never negative)."""
-    return max(0.0, (completed_at + ttl - now).total_seconds())
+def expiry(ttl: timedelta | None, completed_at: datetime | None) -> float:
+    """When a run completed at ``completed_at`` is due for deletion, in epoch seconds (``NEVER``: kept)."""
+    if ttl is None or completed_at is None:
+        return NEVER
+    return (completed_at + ttl).timestamp()
+
+
+def seconds_left(expires: float, now: datetime) -> float:
+    """Seconds from ``now`` until ``expires`` (an ``expiry``); ``0.0`` once due (never negative)."""
+    return max(0.0, expires - now.timestamp())
 
 
 def inherited_ttl(run: JsonObj, workflow: JsonObj | None) -> str | None:

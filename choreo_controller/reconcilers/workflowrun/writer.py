@@ -92,6 +92,10 @@ class StatusWriter:
             del self._written[oldest]
         return obj
 
+    def remembers(self, key: ObjectKey) -> bool:
+        """We wrote to ``key`` and ``fresh`` may not simply return the cache."""
+        return key in self._written
+
     async def fresh(self, key: ObjectKey, cached: JsonObj | None) -> JsonObj | None:
         """``cached``, unless it is behind our last write to ``key``: then our copy, or a live read."""
         mine = self._written.get(key)
