@@ -6,6 +6,13 @@ none of these, so this module derives our grammar from celpy's ``cel.lark`` (rea
 of rule edits, so celpy fixes keep flowing in) and builds our own LALR parser - celpy's is a process-wide
 singleton we must not change under other users.
 
+Building the LALR tables takes a few hundred milliseconds of CPU, at every start of every process that
+renders or checks a Workflow. So the built parser ships with the package: ``cel-parser.lark``, written by
+``hack/gen-cel-parser.py`` (``Lark.save``: pickled tables, our own package data, loaded in a few ms). Its
+first line is the key of what it was built from - the grammar text above, the options and lark's version -
+and it is used only while that key matches; otherwise (lark upgraded, say) the parser is built here, as
+before, and ``tests/unit/test_render_grammar.py`` fails until the file is regenerated.
+
 After parsing, calls written ``math.ceil(x)``, ``base64.encode(b)``, ``strings.quote(s)``,
 ``sets.contains(a, b)``, ``lists.range(n)``, ``optional.of(x)``... become plain calls of a function named
 ``math.ceil`` (an ``ident_arg`` node): cel-go resolves these qualified names as functions, not as
@@ -14,6 +21,8 @@ field selections on a variable ``math``, and no context variable has such a name
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 import sys
 from importlib import resources
@@ -49,7 +58,8 @@ _EDITS: Final = (
 )
 
 
-def _grammar() -> str:
+def grammar_text() -> str:
+    """The grammar: celpy's ``cel.lark`` with our edits."""
     text = resources.files("celpy").joinpath("cel.lark").read_text(encoding="utf-8")
     for old, new in _EDITS:
         if old not in text:
@@ -73,24 +83,55 @@ class _Tree(lark.Tree):  # type: ignore[type-arg]
         return self._meta
 
 
-def _build() -> lark.Lark:
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 2500))  # celpy's tree walk recurses per AST level
+PARSER_FILE: Final = "cel-parser.lark"
+#: Lark's options besides ``lexer_callbacks`` and ``tree_class`` (references, restored by ``Lark.load``).
+_OPTIONS: Final = {
+    "parser": "lalr",
+    "start": "expr",
+    "g_regex_flags": re.MULTILINE,
+    "propagate_positions": False,
+    "maybe_placeholders": False,
+    "priority": "invert",
+}
+
+
+def parser_key(grammar: str) -> str:
+    """What a parser is built from: the grammar, the options and lark's version, as one digest."""
+    options = sorted((name, repr(value)) for name, value in _OPTIONS.items())
+    return hashlib.sha256(f"{lark.__version__}\n{options}\n{grammar}".encode()).hexdigest()
+
+
+def build(grammar: str) -> lark.Lark:
+    """The LALR parser of ``grammar`` (the slow way: table construction)."""
     return lark.Lark(
-        _grammar(),
-        parser="lalr",
-        start="expr",
-        g_regex_flags=re.MULTILINE,
+        grammar,
         lexer_callbacks={"IDENT": CELParser.ambiguous_literals},
-        propagate_positions=False,
         tree_class=_Tree,
-        maybe_placeholders=False,
-        priority="invert",
+        **_OPTIONS,
     )
 
 
-# Built at import (a few hundred ms of LALR table construction, once per process) so that no render's
-# time budget ever pays for it.
-_PARSER: Final = _build()
+def shipped(wanted: str) -> lark.Lark | None:
+    """The parser in ``PARSER_FILE`` if it was built from what ``wanted`` (a ``parser_key``) says, or None."""
+    try:
+        data = resources.files(__package__).joinpath(PARSER_FILE).read_bytes()
+    except FileNotFoundError:
+        return None
+    found, _, saved = data.partition(b"\n")
+    if found.decode(errors="replace") != wanted:
+        return None
+    return lark.Lark.load(io.BytesIO(saved))
+
+
+def _parser() -> lark.Lark:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 2500))  # celpy's tree walk recurses per AST level
+    grammar = grammar_text()
+    return shipped(parser_key(grammar)) or build(grammar)
+
+
+# Ready at import (loaded, or built when the shipped one is stale) so that no render's time budget ever
+# pays for it.
+_PARSER: Final = _parser()
 
 
 def _namespaced_calls(tree: lark.Tree[Any]) -> None:

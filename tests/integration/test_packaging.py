@@ -105,6 +105,7 @@ def test_the_wheel_installs_and_runs_like_the_image(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         tops = {name.split("/")[0] for name in archive.namelist()}
         assert "choreo_controller/py.typed" in archive.namelist()
+        assert "choreo_controller/render/cel-parser.lark" in archive.namelist()  # the CEL parser, built
     assert {
         "choreo_controller",
         wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info",
@@ -118,6 +119,9 @@ def test_the_wheel_installs_and_runs_like_the_image(tmp_path):
 
     where = run(python, "-c", "import choreo_controller; print(choreo_controller.__file__)", env=image_env)
     assert where.startswith(str(venv)), where
+    shipped = "from choreo_controller.render import grammar as g; print(g.shipped(g.parser_key(g.grammar_text())) is not None)"  # fmt: skip
+    loaded = run(python, "-c", shipped, env=image_env).strip()
+    assert "True" == loaded  # the installed CEL parser is loaded, not built
     top = run(entry, "--help", env=image_env)
     assert all(f"    {cmd}" in top for cmd in ("render", "controller", "gateway", "agent", "runs"))
     for argv in (["controller"], ["gateway"], ["agent"], ["render"], ["runs"], *[["runs", c] for c in ("list", "get", "watch", "cancel", "rerun")]):  # fmt: skip
