@@ -21,13 +21,12 @@ import logging
 import re
 import secrets
 import sys
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, MutableMapping
+    from collections.abc import MutableMapping
     from typing import TextIO
 
 REDACTED = "[REDACTED]"
@@ -119,14 +118,27 @@ def new_reconcile_id() -> str:
     return secrets.token_hex(8)
 
 
-@contextmanager
-def reconcile_context(controller: str, key: object) -> Iterator[str]:
-    """Bind ``controller``, ``key`` and a fresh ``reconcile_id`` for the block; yields the id."""
-    reconcile_id = new_reconcile_id()
-    with structlog.contextvars.bound_contextvars(
-        controller=controller, key=str(key), reconcile_id=reconcile_id
-    ):
-        yield reconcile_id
+class reconcile_context:  # noqa: N801 - used as a function: ``with reconcile_context(...) as reconcile_id``
+    """Bind ``controller``, ``key`` and a fresh ``reconcile_id`` for the block; yields the id.
+
+    Every reconcile enters one, so it is kept cheap: the three variables are set and their tokens reset
+    afterwards (an outer value comes back), not ``bound_contextvars``, which reads the whole context first.
+    """
+
+    __slots__ = ("_controller", "_key", "_tokens")
+
+    def __init__(self, controller: str, key: object) -> None:
+        self._controller, self._key = controller, key
+
+    def __enter__(self) -> str:
+        reconcile_id = new_reconcile_id()
+        self._tokens = structlog.contextvars.bind_contextvars(
+            controller=self._controller, key=str(self._key), reconcile_id=reconcile_id
+        )
+        return reconcile_id
+
+    def __exit__(self, *exc: object) -> None:
+        structlog.contextvars.reset_contextvars(**self._tokens)
 
 
 def bind_reconcile(controller: str, key: object, reconcile_id: str) -> None:

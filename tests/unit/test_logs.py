@@ -118,6 +118,23 @@ def test_reconcile_context_binds_and_restores(lines):
     assert "reconcile_id" not in outside
 
 
+def test_reconcile_context_restores_an_outer_binding_of_its_keys(lines):
+    log = structlog.get_logger("choreo")
+    structlog.contextvars.bind_contextvars(key="outer-key")
+    try:
+        with logs.reconcile_context("things", "ns/a"):
+            with logs.reconcile_context("others", "ns/b"):
+                log.info("nested")
+            log.info("inside")
+        log.info("outside")
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+    assert [("others", "ns/b"), ("things", "ns/a"), (None, "outer-key")] == [
+        (line.get("controller"), line.get("key")) for line in lines()
+    ]
+
+
 def test_bind_and_clear_reconcile(lines):
     log = structlog.get_logger("choreo")
 
