@@ -13,6 +13,7 @@ so. Huge values (``99999999999d``) are clamped to ``MAX_TTL`` instead of overflo
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ MAX_TTL: Final = timedelta(days=36500)  # a century: "keep it", without overflow
 NEVER: Final = math.inf  # the expiry of a run that is kept (no TTL, or no completion time)
 
 
+@functools.lru_cache(maxsize=64)  # the runs cache summarises every version of every run; TTLs repeat
 def parse_ttl(text: str | None) -> timedelta | None:
     """``None`` for no TTL (missing or empty); raises ``ValueError`` for a malformed value."""
     if not text:
