@@ -18,8 +18,8 @@ line of defence.
 from __future__ import annotations
 
 import logging
+import random
 import re
-import secrets
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -114,8 +114,8 @@ def configure(
 
 
 def new_reconcile_id() -> str:
-    """A short random id telling one reconcile's log lines from the next one's."""
-    return secrets.token_hex(8)
+    """A short random id telling one reconcile's log lines from the next one's (not a secret: no urandom)."""
+    return f"{random.getrandbits(64):016x}"
 
 
 class reconcile_context:  # noqa: N801 - used as a function: ``with reconcile_context(...) as reconcile_id``
