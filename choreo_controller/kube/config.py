@@ -82,11 +82,13 @@ async def open_client(
     burst: int | None = None,
     request_timeout: float = 30.0,
     pool_size: int | None = None,
+    compression: bool = True,
 ) -> KubeClient[ApiClientTransport]:
     """A connected client; the caller closes it. ``qps`` enables the client-side rate limiter.
 
     ``pool_size``: connections at most (the library's default is 100); a caller holding many watches open
-    needs room for them *and* its requests, or a plain GET waits for a watch to end.
+    needs room for them *and* its requests, or a plain GET waits for a watch to end. ``compression=False``:
+    uncompressed responses (``ApiClientTransport``), for a client next to its apiserver.
     """
     cfg = await load_configuration(kubeconfig, context)
     if pool_size is not None:
@@ -104,6 +106,7 @@ async def open_client(
         request_timeout=request_timeout,
         proxy=proxy,
         proxy_auth=proxy_auth,
+        compression=compression,
     )
     return KubeClient(transport)
 
@@ -139,6 +142,7 @@ def connect(
     burst: int | None = None,
     request_timeout: float = 30.0,
     pool_size: int | None = None,
+    compression: bool = True,
 ) -> Connecting:
     """A connection to one apiserver, to be used with ``async with`` (closed for you) or ``await``.
 
@@ -147,5 +151,11 @@ def connect(
     ``kubeconfig=None`` resolves as controller-runtime does (``$KUBECONFIG``, in-cluster, ``~/.kube/config``).
     Leader election should use ``KubeClient(api.transport.unthrottled())`` so lease renewals bypass ``qps``.
     """
-    options = {"qps": qps, "burst": burst, "request_timeout": request_timeout, "pool_size": pool_size}
+    options = {
+        "qps": qps,
+        "burst": burst,
+        "request_timeout": request_timeout,
+        "pool_size": pool_size,
+        "compression": compression,
+    }
     return Connecting(kubeconfig, context, options)

@@ -28,6 +28,7 @@ class FakeApiserver:
 
     def __init__(self):
         self.seen = []
+        self.on_request = lambda _request: None
         self.stream_ended = asyncio.Event()
         self.never = asyncio.Event()
         app = web.Application()
@@ -55,6 +56,7 @@ class FakeApiserver:
         )
 
     async def namespace(self, request):
+        self.on_request(request)
         self.record(request, await request.read())
         name = request.match_info["name"]
         if name == "missing":
@@ -192,6 +194,18 @@ async def test_unreachable_is_unavailable(server, kubeconfig, context, path, lim
         else:
             resp = await api.transport.request(req)
             assert expected_status == resp.status
+
+
+@pytest.mark.parametrize(("compression", "expected"), [(True, "gzip"), (False, "identity")])
+async def test_compressed_responses_can_be_declined(server, kubeconfig, compression, expected):
+    """``compression=False`` (the controller's): no gzip asked for, by the transport and its siblings."""
+    asked = []
+    server.on_request = lambda request: asked.append(request.headers.get("Accept-Encoding", ""))
+    async with connect(kubeconfig, "fake", compression=compression) as api:
+        await api.transport.request(ApiRequest("GET", "/api/v1/namespaces/a"))
+        sibling = api.transport.unthrottled()
+        await sibling.request(ApiRequest("GET", "/api/v1/namespaces/b"))
+    assert [expected in value for value in asked] == [True, True], asked
 
 
 async def test_rate_limited_transport_and_unthrottled_sibling(server, kubeconfig):
