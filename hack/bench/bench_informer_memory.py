@@ -132,12 +132,14 @@ def rss_bytes() -> int:
 def measure(mode: str, count: int) -> dict:
     """Runs in a child process: cache ``count`` objects ``mode``'s way; RSS delta and timings."""
     from choreo_controller.contracts import ObjectKey  # noqa: PLC0415 - child process only
+    from choreo_controller.reconcilers.workflowrun import settled_expiry  # noqa: PLC0415
     from choreo_controller.runtime.store import Store, field_index, namespace_index, slim  # noqa: PLC0415
 
     rng = random.Random(42)  # noqa: S311 - reproducible test data
     lines = [json.dumps(workflow_run(i, rng), separators=(",", ":")).encode() for i in range(count)]
     wire = sum(map(len, lines)) / count
     store = Store({"workflow": field_index("spec", "workflow", "name"), "namespace": namespace_index})
+    store.set_summary(settled_expiry)  # as the controller's runs cache: each settled run's TTL expiry
     cache: dict = {}
     gc.collect()
     before = rss_bytes()
@@ -160,6 +162,7 @@ def measure(mode: str, count: int) -> dict:
         result["blob_bytes"] = sum(len(e.blob) for e in store._entries.values()) / len(keys)  # noqa: SLF001
         sample = [json.loads(line) for line in lines[:2000]]
         fresh = Store({"workflow": field_index("spec", "workflow", "name"), "namespace": namespace_index})
+        fresh.set_summary(settled_expiry)
         started = time.perf_counter()
         for obj in sample:
             fresh.upsert(obj)
