@@ -32,6 +32,7 @@ import structlog
 from choreo_controller.relay import protocol
 from choreo_controller.relay.executor import JSON, status_body
 from choreo_controller.relay.logstreams import Credit
+from choreo_controller.relay.sender import FrameSender
 from choreo_controller.runtime.backoff import Backoff
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ class _Connection:
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse, executor: Executor, config: AgentConfig) -> None:
         self._ws = ws
+        self._frames = FrameSender(ws.send_str)  # many tasks send: requests, watches, logs, heartbeat
         self._executor = executor
         self._config = config
         self._slots = asyncio.Semaphore(config.max_requests)
@@ -258,7 +260,7 @@ class _Connection:
 
     async def _send(self, msg: protocol.Message) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError):
-            await self._ws.send_str(protocol.encode(msg))
+            await self._frames.send(protocol.encode(msg))
 
     async def _heartbeat(self) -> None:
         while True:

@@ -52,6 +52,7 @@ from choreo_controller.relay import internal, protocol
 from choreo_controller.relay.identity import IdentityError, authenticate, reauthorize
 from choreo_controller.relay.planes import CA_NAMESPACES, PlaneDirectory, PlaneWatcher
 from choreo_controller.relay.registry import Registry
+from choreo_controller.relay.sender import FrameSender
 from choreo_controller.relay.session import AgentSession
 from choreo_controller.relay.status import StatusWriter
 from choreo_controller.relay.tls import PlaneTrust, server_context
@@ -264,7 +265,7 @@ class Gateway:
             log.warning("agent sent no hello; closing", plane=identity.plane_id)
             await ws.close(code=1002, message=b"hello expected")
             return
-        session = AgentSession(identity, hello.name, ws.send_str, version=version)
+        session = AgentSession(identity, hello.name, FrameSender(ws.send_str).send, version=version)
         self._sockets[session] = ws
         self.registry.add(session)
         started = time.monotonic()
