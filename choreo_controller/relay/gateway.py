@@ -2,8 +2,8 @@
 
 ``Gateway`` owns the agent listener (aiohttp, TLS with client certificates required), the ``Registry`` of
 live sessions and, given a control-plane ``KubeApi``, the ``PlaneWatcher`` that learns planeIDs and
-clientCAs and the ``StatusWriter`` that keeps ``status.agentConnection`` current. ``kube_api(plane_id)``
-returns a ``KubeClient(RelayTransport)`` - the build plane as a ``contracts.KubeApi``.
+clientCAs and the ``ConnectionStatusWriter`` that keeps ``status.agentConnection`` current.
+``kube_api(plane_id)`` returns a ``KubeClient(RelayTransport)`` - the build plane as a ``contracts.KubeApi``.
 
 A connection is admitted in this order, and nothing is served before the last step:
 1. TLS: a client certificate chaining to a current plane's clientCA (``tls.PlaneTrust``: a CA that collides
@@ -54,7 +54,7 @@ from choreo_controller.relay.planes import CA_NAMESPACES, PlaneDirectory, PlaneW
 from choreo_controller.relay.registry import Registry
 from choreo_controller.relay.sender import FrameSender
 from choreo_controller.relay.session import AgentSession
-from choreo_controller.relay.status import StatusWriter
+from choreo_controller.relay.status import ConnectionStatusWriter
 from choreo_controller.relay.tls import PlaneTrust, server_context
 from choreo_controller.relay.transport import RelayTransport
 from choreo_controller.runtime.listener import Listener, ListenerLimits
@@ -116,7 +116,7 @@ class Gateway:
         self._internal_runner: web.AppRunner | None = None
         self.internal_port = internal.port if internal else 0
         self._tasks: list[asyncio.Task[None]] = []
-        self._writer: StatusWriter | None = None
+        self._writer: ConnectionStatusWriter | None = None
         self._connections: set[asyncio.Task[Any]] = set()
         self._sockets: dict[AgentSession, web.WebSocketResponse] = {}
         self.port = config.port
@@ -129,7 +129,7 @@ class Gateway:
             watcher = PlaneWatcher(
                 self._control_plane, self.directory, ca_namespaces=self.config.ca_namespaces
             )
-            self._writer = StatusWriter(self._control_plane, self.registry, self.directory)
+            self._writer = ConnectionStatusWriter(self._control_plane, self.registry, self.directory)
             self._tasks += [
                 asyncio.create_task(watcher.run(), name="relay-plane-watcher"),
                 asyncio.create_task(self._writer.run(), name="relay-status-writer"),

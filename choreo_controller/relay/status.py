@@ -1,11 +1,11 @@
 """``status.agentConnection`` of every plane object (all four kinds), as the gateway sees it (SPEC 2, 7).
 
-``StatusWriter`` is the single writer. Connects and disconnects mark the affected plane objects dirty and
-are written at once (well, on the next loop turn); while agents are connected every object is rewritten
-every ``heartbeat_every`` seconds to move ``lastHeartbeatTime`` (at most one write per object per period,
-not one per ping). The patch is computed from the registry at write time, so a burst of changes costs one
-write with the final state. A failed write stays dirty and is retried after ``retry`` seconds; an object
-that no longer exists is forgotten.
+``ConnectionStatusWriter`` is the single writer. Connects and disconnects mark the affected plane objects
+dirty and are written at once (well, on the next loop turn); while agents are connected every object is
+rewritten every ``heartbeat_every`` seconds to move ``lastHeartbeatTime`` (at most one write per object per
+period, not one per ping). The patch is computed from the registry at write time, so a burst of changes
+costs one write with the final state. A failed write stays dirty and is retried after ``retry`` seconds; an
+object that no longer exists is forgotten.
 
 The patch is a JSON merge patch on the ``status`` subresource and only touches ``agentConnection``.
 ``message`` says how many agents serve the plane or why none can (a clientCA that cannot be read).
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("choreo.relay.status")
 
 
-class StatusWriter:
+class ConnectionStatusWriter:
     """Writes ``status.agentConnection`` for plane objects when it changes (and periodically)."""
 
     def __init__(
