@@ -2,8 +2,9 @@
 """Benchmark: the relay against a direct apiserver call, in one run, on loopback.
 
 Setup (all real): a build plane from hack/localcluster (etcd + kube-apiserver + Argo/ESO CRDs; or
---kubeconfig for one you already have), an ExternalSecret in openchoreo-ci-bench carrying a 4 KiB
-annotation (so each GET returns ~4.5 KiB), the gateway embedded in this process (as with
+--kubeconfig for one you already have), an Argo Workflow in openchoreo-ci-bench carrying a 4 KiB
+annotation (a run object, which the relay's allowlist serves get and patch on; each GET returns
+~4.5 KiB), the gateway embedded in this process (as with
 `controller --embedded-gateway`) and the agent as its own process (`choreo-controller agent`, mTLS, the
 real CLI) talking to the same apiserver.
 
@@ -60,7 +61,7 @@ from choreo_controller.relay.planes import PlaneDirectory
 from choreo_controller.relay.tls import agent_context
 
 NS = "openchoreo-ci-bench"
-ES = resources.EXTERNAL_SECRET
+KIND = resources.ARGO_WORKFLOW
 PAYLOAD = "x" * 4096
 REF = PlaneRef("BuildPlane", "bench", "bench")
 
@@ -78,14 +79,13 @@ def percentile(samples: list[float], q: int) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
 
 
-def external_secret(name: str) -> dict[str, object]:
+def run_object(name: str) -> dict[str, object]:
     return {
-        "apiVersion": "external-secrets.io/v1beta1",
-        "kind": "ExternalSecret",
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
         "metadata": {"name": name, "namespace": NS, "annotations": {"bench/payload": PAYLOAD}},
-        "spec": {"secretStoreRef": {"name": "s", "kind": "ClusterSecretStore"}, "target": {"name": name},
-                 "data": [{"secretKey": "k", "remoteRef": {"key": "k"}}]},
-    }  # fmt: skip
+        "spec": {"entrypoint": "main", "templates": [{"name": "main", "container": {"image": "bench"}}]},
+    }
 
 
 async def prepare(direct: kube.KubeClient) -> None:  # type: ignore[type-arg]
@@ -95,7 +95,7 @@ async def prepare(direct: kube.KubeClient) -> None:  # type: ignore[type-arg]
         )
     for name in ("bench", "bench-patch"):
         with contextlib.suppress(ApiError):
-            await direct.create(ES, external_secret(name))
+            await direct.create(KIND, run_object(name))
 
 
 def pki(workdir: Path) -> dict[str, Path]:
@@ -180,12 +180,12 @@ async def run(args: argparse.Namespace, kubeconfig: Path, workdir: Path, server_
             patch_body = {"metadata": {"annotations": {"bench/payload": PAYLOAD}}}
 
             async def get(client) -> None:  # noqa: ANN001
-                await client.get(ES, "bench", NS)
+                await client.get(KIND, "bench", NS)
 
             async def patch(client) -> None:  # noqa: ANN001
-                await client.merge_patch(ES, "bench-patch", patch_body, namespace=NS)
+                await client.merge_patch(KIND, "bench-patch", patch_body, namespace=NS)
 
-            body = len((await direct.transport.request(ApiRequest("GET", ES.path(NS, "bench")))).body)
+            body = len((await direct.transport.request(ApiRequest("GET", KIND.path(NS, "bench")))).body)
             server = "FAKE apiserver (aiohttp stand-in)" if args.fake else "real kube-apiserver"
             if args.memory_agent:
                 server += " for direct; the agent answers from MEMORY (relay alone)"
@@ -209,7 +209,7 @@ async def run(args: argparse.Namespace, kubeconfig: Path, workdir: Path, server_
         await gateway.stop()
 
 
-FAKE_OBJECT = external_secret("bench")
+FAKE_OBJECT = run_object("bench")
 
 
 def serve_fake(port: int) -> None:
