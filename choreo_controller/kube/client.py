@@ -13,8 +13,9 @@ Invariants:
   client's default for a dict body (json-patch).
 * ``list`` follows ``continue`` tokens until the last page and returns the first page's resourceVersion
   (every page of one consistent list carries the same one); ``list_pages`` yields each page as it arrives
-  and requests the next one before handing it over, so an informer stores one page while the apiserver
-  serves the next, and never holds the whole list decoded. If a token
+  and requests the next one before handing it over - before decoding it, when the token can be read at the
+  end of the body (``_continue_hint``) - so the apiserver serves the next page while this one is decoded and
+  stored, and the whole list is never held decoded. If a token
   expires mid-way, it lists again in one unpaginated request, as client-go's pager does (that page comes
   with ``first`` set: it supersedes the pages before it). A list is bounded (``ListLimits``: pages, objects,
   response bytes, seconds): a server - or a hostile relay agent - that pages for ever or answers huge
@@ -131,7 +132,15 @@ class KubeClient(Generic[T]):
         resource_version, first = "", True
         try:
             while True:
-                page, restarted = await fetch
+                req, body, restarted = await fetch
+                # The apiserver serves the next page while we decode and store this one: its token is read
+                # from the end of the body, where a custom resource list keeps its metadata, before decoding.
+                hint = _continue_hint(body)
+                if hint:
+                    fetch = asyncio.ensure_future(self._page(path, selectors, hint, budget))
+                    await asyncio.sleep(0)  # the request is sent in the task's first step: before the decode
+                page = _decode(req, body)
+                del body
                 if restarted:
                     resource_version, first = "", True
                 budget.page(len(page.get("items") or ()))
@@ -140,8 +149,12 @@ class KubeClient(Generic[T]):
                 items = [_typed(res, item) for item in page.get("items") or ()]
                 token = str(meta.get("continue") or "")
                 del page  # hold one decoded page (plus the one in flight), not the list
-                if token:  # the apiserver serves the next page while the caller stores this one
-                    fetch = asyncio.ensure_future(self._page(path, selectors, token, budget))
+                if token != hint:  # no hint (a built-in kind's list: metadata first), or a wrong one
+                    if hint:
+                        fetch.cancel()
+                        await asyncio.gather(fetch, return_exceptions=True)
+                    if token:  # the apiserver serves the next page while the caller stores this one
+                        fetch = asyncio.ensure_future(self._page(path, selectors, token, budget))
                 yield ObjectList(items, resource_version, first=first)
                 if not token:
                     return
@@ -152,16 +165,19 @@ class KubeClient(Generic[T]):
 
     async def _page(
         self, path: str, selectors: tuple[tuple[str, str], ...], token: str, budget: _ListBudget
-    ) -> tuple[JsonObj, bool]:
-        """One page; with ``True`` when the continue token had expired and this is the whole list instead."""
+    ) -> tuple[ApiRequest, bytes, bool]:
+        """One page, undecoded; ``True`` when the continue token had expired and it is the whole list."""
         query = (*selectors, ("limit", str(self._page_size)))
         if not token:
-            return await self._call(ApiRequest("GET", path, query), budget), False
+            req = ApiRequest("GET", path, query)
+            return req, await self._body(req, budget), False
         try:
-            return await self._call(ApiRequest("GET", path, (*query, ("continue", token))), budget), False
+            req = ApiRequest("GET", path, (*query, ("continue", token)))
+            return req, await self._body(req, budget), False
         except Gone:
             # The continue token expired (etcd compacted past it): start over in one piece.
-            return await self._call(ApiRequest("GET", path, selectors), budget), True
+            req = ApiRequest("GET", path, selectors)
+            return req, await self._body(req, budget), True
 
     async def watch(
         self,
@@ -264,15 +280,49 @@ class KubeClient(Generic[T]):
         path = _object_path(res, name, namespace)
         await self._call(ApiRequest("DELETE", path, body=_encode(options), content_type=JSON))
 
-    async def _call(self, req: ApiRequest, budget: _ListBudget | None = None) -> JsonObj:
+    async def _call(self, req: ApiRequest) -> JsonObj:
+        return _decode(req, await self._body(req))
+
+    async def _body(self, req: ApiRequest, budget: _ListBudget | None = None) -> bytes:
         resp: ApiResponse = await self.transport.request(req)
         raise_for_status(resp)
         if budget is not None:
             budget.spend(len(resp.body))
-        decoded = json.loads(resp.body) if resp.body else {}
-        if not isinstance(decoded, dict):
-            raise TypeError(f"{req.method} {req.path}: expected a JSON object")
-        return decoded
+        return resp.body
+
+
+def _decode(req: ApiRequest, body: bytes) -> JsonObj:
+    decoded = json.loads(body) if body else {}
+    if not isinstance(decoded, dict):
+        raise TypeError(f"{req.method} {req.path}: expected a JSON object")
+    return decoded
+
+
+_HINT_WINDOW = 4096  # bytes at a list's end searched for its metadata (a continue token is ~100-300)
+_METADATA = b'"metadata"'
+_HINT_DECODER = json.JSONDecoder()
+
+
+def _continue_hint(body: bytes) -> str:
+    """The continue token of a LIST page as it appears in its last ``"metadata"`` object, without decoding it.
+
+    A custom resource's list is encoded with sorted keys - ``apiVersion``, ``items``, ``kind``, ``metadata``
+    - so the list's own metadata comes last; a built-in kind's list puts it first, and then the last
+    ``"metadata"`` is an item's, which has no token: ``""``. Only a hint: ``list_pages`` checks it against
+    the decoded page (an escaped quote cannot end a key, so a string value cannot match ``"metadata"``).
+    """
+    at = body.rfind(_METADATA, max(0, len(body) - _HINT_WINDOW))
+    if at < 0:
+        return ""
+    rest = body[at + len(_METADATA) :].lstrip()
+    if not rest.startswith(b":"):
+        return ""
+    try:
+        meta, _ = _HINT_DECODER.raw_decode(rest[1:].lstrip().decode(errors="replace"))
+    except ValueError:
+        return ""
+    token = meta.get("continue") if isinstance(meta, dict) else None
+    return token if isinstance(token, str) else ""
 
 
 class _ListBudget:

@@ -24,6 +24,7 @@ from choreo_controller.contracts import (
     WatchEvent,
 )
 from choreo_controller.kube import KubeClient, TokenBucket, error_for, raise_for_status
+from choreo_controller.kube import client as kube_client
 from choreo_controller.kube.config import resolve_source
 
 WR = resources.WORKFLOW_RUN
@@ -318,6 +319,65 @@ async def test_list_pages_fetches_the_next_page_while_one_is_handed_over():
         seen.append((len(transport.requests), [i["metadata"]["name"] for i in listed.items], listed.first))
     # (requests made while the page was being stored, its names, whether it starts a list)
     assert [(2, ["a"], True), (4, ["b"], False), (4, ["a", "c"], True)] == seen
+
+
+def cr_page(names, rv, token=""):
+    """A page as the apiserver encodes a custom resource's list: sorted keys, the list's metadata last."""
+    body = {"apiVersion": "openchoreo.dev/v1alpha1", "items": [{"metadata": {"name": n}} for n in names],
+            "kind": "WorkflowRunList", "metadata": {"continue": token, "resourceVersion": rv}}  # fmt: skip
+    return ok(body)
+
+
+async def test_list_pages_requests_the_next_page_before_decoding_this_one(monkeypatch):
+    transport = FakeTransport(cr_page(["a"], "10", "t1"), cr_page(["b"], "10", "t2"), cr_page(["c"], "10"))
+    decoding = []
+    decode = kube_client._decode
+
+    def counted(req, body):
+        decoding.append(len(transport.requests))  # requests made when a page is decoded
+        return decode(req, body)
+
+    monkeypatch.setattr(kube_client, "_decode", counted)
+    names = [[i["metadata"]["name"] for i in p.items] async for p in KubeClient(transport).list_pages(WR)]
+    assert ([["a"], ["b"], ["c"]], [2, 3, 3]) == (names, decoding)
+    assert [None, "t1", "t2"] == [dict(r.query).get("continue") for r in transport.requests]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(
+            b'{"items":[],"metadata":{"continue":"eyJ2Ijoi","resourceVersion":"7"}}', "eyJ2Ijoi", id="cr-list"
+        ),
+        pytest.param(
+            b'{"metadata":{"continue":"tok"},"items":[{"metadata":{"name":"a"}}]}', "", id="typed-list"
+        ),
+        pytest.param(
+            b'{"items":[{"metadata":{"name":"a"},"note":"\\"metadata\\":{\\"continue\\":\\"no\\"}"}]}',
+            "",
+            id="escaped-in-a-string",
+        ),
+        pytest.param(b'{"items": [], "metadata": {"continue": "a b"}}', "a b", id="spaced"),
+        pytest.param(b'{"items":[],"metadata":{"resourceVersion":"7"}}', "", id="last-page"),
+        pytest.param(b'{"items":[],"metadata":{"continue":', "", id="truncated"),
+        pytest.param(b"", "", id="empty"),
+    ],
+)
+def test_continue_hint(body, expected):
+    assert expected == kube_client._continue_hint(body)
+
+
+async def test_a_wrong_hint_is_dropped_for_the_decoded_token():
+    """A hint is checked against the decoded page: here the last ``metadata`` is an item's, with a token."""
+    first = ok(
+        {"kind": "List", "metadata": {"continue": "right"}, "items": [{"metadata": {"continue": "x"}}]}
+    )
+    transport = FakeTransport(first, page(["wrong"], "10"), page(["b"], "10"))  # the hint's page is dropped
+    listed = [
+        [i["metadata"].get("name") for i in p.items] async for p in KubeClient(transport).list_pages(NS)
+    ]
+    assert [[None], ["b"]] == listed
+    assert [None, "x", "right"] == [dict(r.query).get("continue") for r in transport.requests]
 
 
 async def test_list_first_page_gone_raises():
