@@ -9,6 +9,7 @@ from waiting import async_wait_for
 from choreo_controller import kube
 from choreo_controller.api import resources
 from choreo_controller.contracts import AlreadyExists, Conflict, Forbidden, Gone, NotFound, TooManyRequests
+from choreo_controller.kube import client as kube_client
 
 pytestmark = pytest.mark.cluster
 CM = resources.CONFIG_MAP
@@ -133,3 +134,35 @@ async def test_unprivileged_user_is_forbidden(control_plane, namespace):
     async with kube.connect(kubeconfig) as nobody:
         with pytest.raises(Forbidden, match="cannot get resource"):
             await nobody.get(CM, "x", namespace)
+
+
+async def test_a_custom_resource_list_requests_each_next_page_before_decoding_the_page(
+    api, namespace, monkeypatch
+):
+    """The apiserver encodes a CR list with its metadata last: ``list_pages`` reads the continue token there."""
+    for i in range(5):
+        run = {"apiVersion": resources.API_VERSION, "kind": "WorkflowRun",
+               "metadata": {"name": f"run-{i}", "namespace": namespace},
+               "spec": {"workflow": {"name": "docker"}}}  # fmt: skip
+        await api.create(resources.WORKFLOW_RUN, run)
+    sent = []
+
+    class Recording:
+        async def request(self, req):
+            sent.append(dict(req.query).get("continue"))
+            return await api.transport.request(req)
+
+    decoding, decode = [], kube_client._decode
+    monkeypatch.setattr(
+        kube_client, "_decode", lambda req, body: decoding.append(len(sent)) or decode(req, body)
+    )
+    pages = [
+        p
+        async for p in kube.KubeClient(Recording(), page_size=2).list_pages(resources.WORKFLOW_RUN, namespace)
+    ]
+
+    assert [["run-0", "run-1"], ["run-2", "run-3"], ["run-4"]] == [
+        [o["metadata"]["name"] for o in p.items] for p in pages
+    ]
+    assert ([2, 3, 3], 3) == (decoding, len(sent))  # each next request out before its page was decoded
+    assert None not in sent[1:]
