@@ -65,7 +65,10 @@ class RequestInfo:
     subresource: str = ""
 
 
-@functools.lru_cache(maxsize=4096)  # pure; a controller asks about the same few paths over and over
+# Pure, so cached - but small: most keys name one run's objects (its Workflow's name, its uid in a label
+# selector) and never come again, so a big cache only fills with them; the keys that do repeat (a create
+# into a namespace) repeat within a few runs. Measured: docs/performance.md, "## Soak".
+@functools.lru_cache(maxsize=128)
 def parse(method: str, path: str, query: tuple[tuple[str, str], ...] = ()) -> RequestInfo:
     """Classify a request; ``NotCanonical`` unless method, path and query are in canonical form."""
     group, version, rest = _api_prefix(_segments(path))
