@@ -90,6 +90,14 @@ class Rig:
             await self.controller.stop()
             await task
 
+    async def started_busy(self):
+        """The controller running, reconciling A, with B queued behind it; returns ``run()``'s task."""
+        task = asyncio.create_task(self.controller.run())
+        self.queue.add(A)
+        await until(lambda: A in self.reconciler.active)
+        self.queue.add(B)
+        return task
+
 
 @pytest.mark.parametrize(
     ("outcome", "result", "requeues", "delay", "errors", "terminal", "panics"),
@@ -248,10 +256,7 @@ async def test_stop_lets_in_flight_reconciles_finish_and_starts_nothing_new():
         return Result()
 
     rig = Rig(script)
-    task = asyncio.create_task(rig.controller.run())
-    rig.queue.add(A)
-    await until(lambda: A in rig.reconciler.active)
-    rig.queue.add(B)
+    task = await rig.started_busy()
 
     stopping = asyncio.create_task(rig.controller.stop())
     for _ in range(10):
@@ -419,10 +424,7 @@ async def test_a_cancel_swallowed_by_a_reconcile_still_stops_the_worker():
         return Result()
 
     rig = Rig(script)
-    task = asyncio.create_task(rig.controller.run())
-    rig.queue.add(A)
-    await until(lambda: A in rig.reconciler.active)
-    rig.queue.add(B)
+    task = await rig.started_busy()
     answer.set_result(Result())
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=5)
