@@ -2,8 +2,9 @@
 
 We reuse the library only for what it does well - reading kubeconfig credentials into an SSL context
 (client certificates, CA) and keeping a bearer token fresh (``Configuration.auth_settings`` runs the
-in-cluster refresh hook) - and send the HTTP ourselves, on its connector (SSL context, pool limit) but in
-a session of our own with ``trust_env=False``: the library's session trusts the environment, which costs
+in-cluster refresh hook) - and send the HTTP ourselves, with its SSL context and pool limit but on a
+connector (``NewestFirstConnector``) and in a session of our own with ``trust_env=False``: the library's
+session trusts the environment, which costs
 every request two thread-pool hops (``.netrc``, proxy variables), which more than doubled our CPU per
 request (``docs/performance.md``, Profile). Proxy settings come from the ``Configuration`` or, when it has
 none, from the environment read once at connect (``env_proxy``), so ``HTTPS_PROXY``/``NO_PROXY`` still apply.
@@ -19,6 +20,9 @@ Invariants:
 * ``stream`` yields one line at a time (a watch's events, a log's lines, empty ones too) and closes the
   HTTP response when the consumer stops early (``aclose`` or garbage collection), so an abandoned watch
   never holds a connection.
+* Idle connections are closed after aiohttp's keep-alive timeout, including under steady traffic: the
+  connection released last is reused first (``NewestFirstConnector``), so the pool shrinks back to what
+  the traffic needs after a busy moment.
 * Redirects are not followed: a 3xx would otherwise carry the bearer token to another host.
 * The optional ``TokenBucket`` throttles every call. ``unthrottled()`` gives a sibling transport on the
   same connections without it, for leader election, whose renewals must never queue behind reconciles;
@@ -197,7 +201,7 @@ class ApiClientTransport:
             _close_stream(resp, ended=ended)
 
     async def close(self) -> None:
-        """Close our session and the REST client (whose session owns the connector), unless a sibling."""
+        """Close our session (which owns our connector) and the REST client's, unless a sibling."""
         if self._owns_session:
             await self._session.close()
         if self._owns_client:
@@ -230,15 +234,30 @@ class ApiClientTransport:
         )
 
 
+class NewestFirstConnector(aiohttp.TCPConnector):
+    """Reuse the idle connection released last, as Go's ``http.Transport`` does.
+
+    aiohttp (since 3.11) reuses the oldest idle connection first: under steady traffic every pooled
+    connection takes its turn, none stays idle for the keep-alive timeout, and the pool keeps the size of
+    its busiest moment for good - each TLS connection with asyncio's read buffer (``docs/performance.md``,
+    Soak). Reusing the newest leaves the surplus idle, and the connector's cleanup closes it.
+    """
+
+    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
+        super()._release(key, protocol, should_close=should_close)
+        idle = self._conns.get(key)
+        if idle and idle[-1][0] is protocol:  # released to the pool, not closed
+            idle.rotate(1)  # first in line for the next request
+
+
 def _session_without_env(rest_client: Any) -> aiohttp.ClientSession:
-    """A session on the REST client's connector that never consults the environment per request."""
-    library_session: aiohttp.ClientSession = rest_client.pool_manager
-    return aiohttp.ClientSession(
-        connector=library_session.connector,
-        connector_owner=False,  # the library's session closes it, in RESTClientObject.close()
-        trust_env=False,
-        read_bufsize=READ_BUFSIZE,
+    """A session with the REST client's SSL context and pool limit that never consults the environment."""
+    library_connector = rest_client.pool_manager.connector
+    connector = NewestFirstConnector(
+        limit=library_connector.limit,
+        ssl=library_connector._ssl,  # noqa: SLF001 - the SSL context the library built from the kubeconfig
     )
+    return aiohttp.ClientSession(connector=connector, trust_env=False, read_bufsize=READ_BUFSIZE)
 
 
 def _close_stream(resp: aiohttp.ClientResponse, *, ended: bool) -> None:

@@ -10,7 +10,8 @@
 * ``Fleet`` - ``choreo-controller gateway`` (standalone, or embedded in the controller), ``agent`` and one or
   more ``controller`` replicas (leader election on unless ``leader_elect=False``) as ``localcluster.Proc``
   children, each restartable (``Proc.start``) and killable (``Proc.kill``: SIGKILL; ``Proc.stop``: SIGTERM);
-  ``Controller`` reads ``/metrics`` and the process's RSS.
+  ``Controller`` reads ``/metrics`` and the process's RSS; ``tcp_connections`` counts a process's
+  connections to a port.
 * ``load()`` - ``os.getloadavg()`` as text, printed with every figure (2 shared cores: other work skews).
 * ``py_spy(out, pid)`` / ``stop_py_spy`` - record a process with py-spy (raw collapsed stacks, for
   ``pyspy_top.py``); a process just started is attached to as soon as its interpreter can be read.
@@ -223,6 +224,23 @@ def cpu_seconds(pid: int | None) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tcp_connections(pid: int | None, port: int) -> int:
+    """Open TCP connections of a process to a local ``port`` (its sockets in ``/proc/<pid>/net/tcp``)."""
+    if pid is None:
+        return 0
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):  # closed since the listing
+                inodes.add(str(fd.readlink())[8:-1])  # "socket:[N]"
+        table = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return 0
+    remote = f":{port:04X}"
+    rows = [row.split() for row in table]
+    return sum(1 for f in rows if f[2].endswith(remote) and f[3] == "01" and f[9] in inodes)  # ESTABLISHED
 
 
 def machine_cpu() -> tuple[float, float]:

@@ -5,7 +5,8 @@ Argo and kwok run; one controller with an embedded gateway and an agent (``bench
 is the bench Docker workflow cut to one step of ``--delay`` with ``ttlAfterCompletion`` ``--ttl``, so the
 controller itself deletes each run shortly after it completes (and, through the finalizer, its Argo
 Workflow). Runs are created at ``--rate`` per second for ``--minutes``; every ``--sample`` seconds a row:
-the controller's RSS (``/proc``), the ``workflowrun`` workqueue depth (``/metrics``; its max is also
+the controller's RSS (``/proc``) and its connections to the control-plane apiserver (the pool that
+grows with a busy moment), the ``workflowrun`` workqueue depth (``/metrics``; its max is also
 polled every 5 s), the agent's RSS (the relay's other end), runs created / completed / deleted (a watch
 on the control plane), runs and Argo Workflows alive, and the load. After the last create the script waits
 (bounded) for the TTL deletes, then prints the CPU per complete run: each process's CPU over the whole soak
@@ -30,7 +31,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlib import Fleet, Lab, cpu_seconds, load, machine, rss_mib, start_lab
+from benchlib import Fleet, Lab, cpu_seconds, load, machine, rss_mib, start_lab, tcp_connections
 from benchruns import CWTS, Watcher, bench_workflow, create_retrying, prepare, run_object, run_phase
 
 from choreo_controller.api import labels
@@ -92,6 +93,7 @@ async def create_steadily(cp: KubeApi, rate: float, seconds: float) -> int:
 async def sample(
     cp: KubeApi,
     bp: KubeApi,
+    lab: Lab,
     fleet: Fleet,
     tally: Tally,
     every: float,
@@ -105,8 +107,9 @@ async def sample(
     """
     start, top, n = time.monotonic(), 0.0, 0
     agent = fleet.pids()["agent"]
-    print(f"{'t(s)':>6} {'RSS MiB':>8} {'agent':>6} {'depth':>6} {'created':>8} {'completed':>9} "
-          f"{'deleted':>8} {'runs':>6} {'argo':>6}  load")  # fmt: skip
+    port = lab.cp.ports["apiserver"]
+    print(f"{'t(s)':>6} {'RSS MiB':>8} {'conns':>5} {'agent':>6} {'depth':>6} {'created':>8} "
+          f"{'completed':>9} {'deleted':>8} {'runs':>6} {'argo':>6}  load")  # fmt: skip
     while True:
         now, last = time.monotonic() - start, stop.is_set()
         top = max(top, d := depth(fleet.controller))
@@ -116,7 +119,8 @@ async def sample(
             rows.append((now, rss, agent_rss))
             runs = len((await cp.list(r.WORKFLOW_RUN, NAMESPACE)).items)
             argo = len((await bp.list(r.ARGO_WORKFLOW, label_selector=labels.MANAGED_SELECTOR)).items)
-            print(f"{now:6.0f} {rss:8.1f} {agent_rss:6.1f} {d:6.0f} {len(tally.created):8d} "
+            conns = tcp_connections(fleet.controller.pid, port)
+            print(f"{now:6.0f} {rss:8.1f} {conns:5d} {agent_rss:6.1f} {d:6.0f} {len(tally.created):8d} "
                   f"{len(tally.completed):9d} {len(tally.deleted):8d} {runs:6d} {argo:6d}  {load()}",
                   flush=True)  # fmt: skip
         if last:
@@ -142,7 +146,7 @@ async def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> int:
             print(f"\nsoak: {args.rate}/s for {args.minutes} min, ttl {args.ttl}  [{load()}]", flush=True)
             cpu = {name: cpu_seconds(pid) for name, pid in fleet.pids().items()}
             stop = asyncio.Event()
-            sampler = asyncio.create_task(sample(cp, bp, fleet, tally, args.sample, rows, stop))
+            sampler = asyncio.create_task(sample(cp, bp, lab, fleet, tally, args.sample, rows, stop))
             created = await create_steadily(cp, args.rate, seconds)
             print(f"created {created} runs; waiting for their TTL deletes", flush=True)
             for _ in range(int(args.drain)):

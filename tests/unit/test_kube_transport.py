@@ -11,6 +11,7 @@ import sys
 import threading
 import warnings
 
+import aiohttp
 import pytest
 from aiohttp import web
 from kubernetes_asyncio.client import Configuration
@@ -19,6 +20,7 @@ from localcluster.pki import CA, cert_pem, write_pair
 from choreo_controller.api import resources
 from choreo_controller.contracts import ApiRequest, ApiResponse, Forbidden, Unavailable, WatchEvent
 from choreo_controller.kube import connect
+from choreo_controller.kube.transport import NewestFirstConnector
 
 TOKEN = "t0ken-not-real"
 
@@ -262,6 +264,68 @@ async def test_the_connection_pool_can_be_sized_for_many_watches(kubeconfig, poo
     agent now connects with room for all its watches plus its requests (``cli.agent``)."""
     async with connect(kubeconfig, "fake", pool_size=pool_size) as api:
         assert expected == api.transport._session.connector.limit
+
+
+class PeerCounter:
+    """A loopback server that holds requests to ``/hold`` until ``held`` of them are in, and names each
+    request's client port: how many connections a client opened and which one each request used."""
+
+    def __init__(self, held):
+        self.held = held
+        self.arrived = 0
+        self.all_in = asyncio.Event()
+        app = web.Application()
+        app.router.add_get("/hold", self.hold)
+        app.router.add_get("/peer", self.peer)
+        self.runner = web.AppRunner(app)
+
+    async def hold(self, request):
+        self.arrived += 1
+        if self.arrived == self.held:
+            self.all_in.set()
+        await self.all_in.wait()
+        return await self.peer(request)
+
+    async def peer(self, request):
+        return web.Response(text=str(request.transport.get_extra_info("peername")[1]))
+
+    def open_connections(self):
+        return len(self.runner.server.connections)
+
+
+@pytest.mark.parametrize(
+    ("connector_class", "left_open"), [(aiohttp.TCPConnector, 4), (NewestFirstConnector, 1)]
+)
+async def test_the_pool_shrinks_back_after_a_busy_moment_under_steady_traffic(connector_class, left_open):
+    """aiohttp reuses the oldest idle connection first, so under steady traffic no connection is ever idle
+    for the keep-alive timeout and the pool keeps its busiest size (the plain connector's case shows that
+    our subclass is still needed); reusing the newest lets the surplus idle out."""
+    server = PeerCounter(held=4)
+    await server.runner.setup()
+    site = web.TCPSite(server.runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    keepalive = 1.0
+    try:
+        async with aiohttp.ClientSession(connector=connector_class(keepalive_timeout=keepalive)) as http:
+
+            async def get(path):
+                async with http.get(base + path) as resp:
+                    return await resp.text()
+
+            busy = await asyncio.gather(*(get("/hold") for _ in range(4)))
+            assert 4 == len(set(busy)) == server.open_connections()
+            loop = asyncio.get_running_loop()
+            steady_until = loop.time() + 2.5 * keepalive
+            used = []
+            for _ in range(1000):  # bounded: a request every 20 ms for 2.5 keep-alive timeouts
+                used.append(await get("/peer"))
+                if loop.time() > steady_until:
+                    break
+                await asyncio.sleep(0.02)
+            assert left_open == len(set(used[-20:])) == server.open_connections()
+    finally:
+        await server.runner.cleanup()
 
 
 LIGHT_PROCESS = """
