@@ -58,6 +58,7 @@ from choreo_controller.relay.status import ConnectionStatusWriter
 from choreo_controller.relay.tls import PlaneTrust, server_context
 from choreo_controller.relay.transport import RelayTransport
 from choreo_controller.runtime.listener import Listener, ListenerLimits
+from choreo_controller.runtime.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -289,8 +290,7 @@ class Gateway:
             session.shutdown(reason)
             self._sockets.pop(session, None)
             self.registry.remove(session)
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            await cancel_and_wait(heartbeat)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT)
             seconds = round(time.monotonic() - started, 1)

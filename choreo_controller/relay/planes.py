@@ -40,6 +40,7 @@ from choreo_controller.relay.identity import PLANE_KINDS, PlaneRecord, PlaneRef,
 from choreo_controller.runtime.clock import RealClock
 from choreo_controller.runtime.handlers import EventHandler, generation_changed
 from choreo_controller.runtime.informer import Informer
+from choreo_controller.runtime.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -129,11 +130,7 @@ class PlaneWatcher:
                 self.rebuilds += 1
                 await self._changed.wait()
         finally:
-            for task in [*tasks, *self._secret_tasks.values()]:
-                task.cancel()
-            for task in [*tasks, *self._secret_tasks.values()]:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(*tasks, *self._secret_tasks.values())
 
     def records(self) -> list[PlaneRecord]:
         """Every cached plane object as a record (clientCAs resolved from the Secret caches)."""
@@ -195,9 +192,7 @@ class PlaneWatcher:
             self._changed.set()
             await runner
         finally:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+            await cancel_and_wait(runner)
 
     def _record(self, kind: PlaneKind, obj: JsonObj) -> PlaneRecord:
         ref = _ref_of(kind, obj)

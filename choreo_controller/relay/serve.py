@@ -9,7 +9,6 @@ connections with 1001 so agents reconnect at once to whichever gateway takes ove
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from choreo_controller.relay.gateway import Gateway, GatewayConfig
 from choreo_controller.relay.identity import claimed_plane
 from choreo_controller.relay.tls import agent_context
 from choreo_controller.runtime.endpoints import HttpServer
+from choreo_controller.runtime.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -73,7 +73,7 @@ async def run_gateway(opts: GatewayOptions, control_plane: KubeApi, stop: asynci
     finally:
         log.info("gateway stopping")
         await gateway.stop()
-        await _cancel(probes)
+        await cancel_and_wait(probes)
 
 
 def agent_scope(cert_file: str | Path) -> authz.Scope:
@@ -106,16 +106,10 @@ async def run_agent(opts: AgentOptions, local: Transport, stop: asyncio.Event) -
         await stop.wait()
     finally:
         log.info("agent stopping")
-        await _cancel(task)
-        await _cancel(probes)
+        await cancel_and_wait(task)
+        await cancel_and_wait(probes)
 
 
 def _probes(host: str, port: int, metrics: Metrics, ready: Callable[[], list[str]]) -> asyncio.Task[Any]:
     server = HttpServer(metrics, health=list, ready=ready, host=host, port=port)
     return asyncio.create_task(server.run(), name="relay-probes")
-
-
-async def _cancel(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -33,6 +33,7 @@ from choreo_controller.runtime.informer import Informer
 from choreo_controller.runtime.leader import LeaderConfig, LeaderElector, LeadershipLost
 from choreo_controller.runtime.queue import RateLimitingQueue
 from choreo_controller.runtime.ratelimit import default_controller_rate_limiter
+from choreo_controller.runtime.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -237,17 +238,11 @@ class Manager:
                 log.warning("controllers did not finish in time; cancelling them", grace=self._grace)
             finally:
                 timer.cancel()
-        await _cancel(self._leader_tasks)
+        await cancel_and_wait(*self._leader_tasks)
         if elector_task is not None and self.elector is not None:
-            await _cancel([elector_task])  # no renewal may race the release below
+            await cancel_and_wait(elector_task)  # no renewal may race the release below
             await self.elector.release()
-        await _cancel(others)
-
-
-async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*others)
 
 
 def _cancel_soon(future: asyncio.Future[Any]) -> None:
