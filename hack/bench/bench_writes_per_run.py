@@ -6,10 +6,11 @@ kwok-friendly templates, 3 steps of 1 s) go through the relay (embedded gateway)
 Argo and kwok really run them, to ``Succeeded``. The control plane's audit log records every request of the
 controller's own user (``choreo-controller``) at ``ResponseComplete``; status patches at level ``Request``,
 so their bodies tell a phase change (conditions, ``completedAt``, ``runReference``...) from a progress-only
-update (``tasks`` alone, coalesced to one per run per second). Only requests received after the controller
-answered ``/readyz`` count; the count ends ``--settle`` seconds after the last run succeeded. The audit
-policy, the reading of the log and the per-run budget are ``localcluster.audit``'s, shared with the test
-that pins the budget (``tests/e2e/test_request_budget.py``).
+update (``tasks`` alone, coalesced to one per run per second). Only requests received after the agent
+connected count - not from ``/readyz``: a replica answers it before it leads, and the embedded gateway
+starts, and lists the plane objects, once it leads; the count ends ``--settle`` seconds after the last
+run succeeded. The audit policy, the reading of the log and the per-run budget are
+``localcluster.audit``'s, shared with the test that pins the budget (``tests/e2e/test_request_budget.py``).
 
 TTL: by default the Workflow keeps the sample's ``7d``, so no TTL delete happens during the count; the
 controller copies it into each run's ``spec.ttlAfterCompletion`` (in the same patch as the finalizer).
@@ -206,8 +207,8 @@ def main() -> int:
     try:
         fleet.controller.proc.start()
         fleet.controller.wait_ready()
+        fleet.start_agent()  # waits until it is connected: the leader's gateway has listed its plane objects
         ready_at = datetime.now(UTC)
-        fleet.start_agent()
         print(f"controller ready (relay, embedded gateway); {args.runs} runs, TTL {args.ttl or '7d'}")
         until = asyncio.run(drive(args, lab))
         entries = audit.entries(lab.audit_log, CONTROLLER_USER, ready_at, until)
