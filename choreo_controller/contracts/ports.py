@@ -124,8 +124,12 @@ class KubeApi(Protocol):
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        managed_fields: bool = True,
     ) -> AsyncGenerator[ObjectList, None]:
-        """List page by page, each yielded as it arrives (see ``ObjectList.first``)."""
+        """List page by page, each yielded as it arrives (see ``ObjectList.first``).
+
+        ``managed_fields=False``: the items come without ``metadata.managedFields`` (a cache drops them).
+        """
         ...
 
     def watch(

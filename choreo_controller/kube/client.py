@@ -123,8 +123,13 @@ class KubeClient(Generic[T]):
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        managed_fields: bool = True,
     ) -> AsyncGenerator[ObjectList, None]:
-        """List page by page: each page is yielded as it arrives, and the next one fetched meanwhile."""
+        """List page by page: each page is yielded as it arrives, and the next one fetched meanwhile.
+
+        ``managed_fields=False``: without ``metadata.managedFields``, which are then not decoded at all when
+        the page is encoded as the apiserver encodes a custom resource list (``_decode_without_managed``).
+        """
         selectors = _selectors(label_selector, field_selector)
         path = res.path(namespace)
         budget = _ListBudget(self._limits, res.plural)
@@ -139,7 +144,7 @@ class KubeClient(Generic[T]):
                 if hint:
                     fetch = asyncio.ensure_future(self._page(path, selectors, hint, budget))
                     await asyncio.sleep(0)  # the request is sent in the task's first step: before the decode
-                page = _decode(req, body)
+                page = _decode(req, body) if managed_fields else _decode_without_managed(req, body)
                 del body
                 if restarted:
                     resource_version, first = "", True
@@ -296,6 +301,50 @@ def _decode(req: ApiRequest, body: bytes) -> JsonObj:
     if not isinstance(decoded, dict):
         raise TypeError(f"{req.method} {req.path}: expected a JSON object")
     return decoded
+
+
+#: Where a custom resource's ``managedFields`` start and end, as the apiserver encodes it (sorted keys, no
+#: spaces): an entry's first key is ``apiVersion``, and ``name`` is the metadata key after the list. An entry
+#: holds no array (``fieldsV1`` is a tree of objects) and ``,"name":"`` cannot sit inside a string (its quote
+#: is not escaped), so the first ``],"name":"`` after a start ends that list.
+_MANAGED_START = b'"managedFields":[{"apiVersion":'
+_MANAGED_END = b'],"name":"'
+_MANAGED_CUT = b'"managedFields":0,'  # the mark left in the list's place: a real managedFields is a list
+
+
+def _decode_without_managed(req: ApiRequest, body: bytes) -> JsonObj:
+    """A LIST page decoded without its items' ``metadata.managedFields``, most of them never decoded.
+
+    Each managedFields list is cut out of the bytes before decoding and replaced by a mark; the page counts
+    only if every item's ``metadata.managedFields`` is a mark and there are as many items as cuts - then no
+    cut was anywhere else (say in a field of a run's own parameters that looks like one). Otherwise, or for
+    a list encoded another way (a built-in kind's), the page is decoded whole and the fields dropped.
+    """
+    parts: list[bytes] = []
+    at = cuts = 0
+    while (start := body.find(_MANAGED_START, at)) >= 0 and (end := body.find(_MANAGED_END, start)) >= 0:
+        parts += (body[at:start], _MANAGED_CUT)
+        at = end + 2  # the "name" key stays
+        cuts += 1
+    if cuts:
+        parts.append(body[at:])
+        page = _decode(req, b"".join(parts))
+        del parts
+        items = page.get("items")
+        if isinstance(items, list) and len(items) == cuts and all(map(_cut_mark, items)):
+            return page
+    page = _decode(req, body)
+    for item in page.get("items") or ():
+        meta = item.get("metadata") if isinstance(item, dict) else None
+        if isinstance(meta, dict):
+            meta.pop("managedFields", None)
+    return page
+
+
+def _cut_mark(item: object) -> bool:
+    """Whether ``item``'s ``metadata.managedFields`` is the mark of a cut (it is removed either way)."""
+    meta = item.get("metadata") if isinstance(item, dict) else None
+    return isinstance(meta, dict) and type(meta.pop("managedFields", None)) is int
 
 
 _HINT_WINDOW = 4096  # bytes at a list's end searched for its metadata (a continue token is ~100-300)

@@ -151,6 +151,7 @@ class Informer:
             self.namespace,
             label_selector=self.label_selector,
             field_selector=self.field_selector,
+            managed_fields=False,  # the store drops them: most are then never decoded (a cold start)
         )
         seen: set[ObjectKey] = set()
         resource_version = ""

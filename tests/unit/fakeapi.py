@@ -251,8 +251,14 @@ class FakeApi:
         ]
         return ObjectList(items, str(self.current_rv))
 
-    async def list_pages(self, res, namespace=None, *, label_selector=None, field_selector=None):
-        yield await self.list(res, namespace, label_selector=label_selector, field_selector=field_selector)
+    async def list_pages(
+        self, res, namespace=None, *, label_selector=None, field_selector=None, managed_fields=True
+    ):
+        listed = await self.list(res, namespace, label_selector=label_selector, field_selector=field_selector)
+        if not managed_fields:
+            for obj in listed.items:
+                obj.get("metadata", {}).pop("managedFields", None)
+        yield listed
 
     async def watch(
         self,

@@ -14,6 +14,7 @@ from fakeapi import FakeApi
 
 from choreo_controller.api.resources import CONFIG_MAP
 from choreo_controller.contracts import ApiResponse, ObjectKey, ServerError, Unavailable
+from choreo_controller.kube import client as kube_client
 from choreo_controller.kube.client import KubeClient
 from choreo_controller.runtime.backoff import Backoff
 from choreo_controller.runtime.clock import FakeClock
@@ -356,3 +357,22 @@ def _also(call, before):
         return await call(req)
 
     return wrapped
+
+
+async def test_the_list_comes_without_managed_fields_never_decoded(clock, monkeypatch):
+    """The store drops managedFields anyway: the informer lists without them, so most are never decoded."""
+    managed = [{"apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}, "manager": "m"}]
+    items = [{**cm(n), "metadata": {**cm(n)["metadata"], "managedFields": managed, "resourceVersion": "10"}}
+             for n in "ab"]  # fmt: skip
+    listed = {"items": items, "kind": "ConfigMapList", "metadata": {"resourceVersion": "10"}}
+    body = json.dumps(
+        listed, sort_keys=True, separators=(",", ":")
+    ).encode()  # as the apiserver sends a CR list
+    decoded, decode = [], kube_client._decode
+    monkeypatch.setattr(kube_client, "_decode", lambda req, b: decoded.append(b) or decode(req, b))
+    informer, _ = paged_informer(clock, ApiResponse(200, body))
+    async with running(informer):
+        await informer.wait_synced()
+    assert [False] == [b"fieldsV1" in b for b in decoded]
+    assert [cm(n)["metadata"]["name"] for n in "ab"] == [k.name for k in informer.store.list_keys()]
+    assert "managedFields" not in informer.store.get(informer.store.list_keys()[0])["metadata"]

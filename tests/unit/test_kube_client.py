@@ -380,6 +380,101 @@ async def test_a_wrong_hint_is_dropped_for_the_decoded_token():
     assert [None, "x", "right"] == [dict(r.query).get("continue") for r in transport.requests]
 
 
+MANAGED = [
+    {"apiVersion": "openchoreo.dev/v1alpha1", "fieldsType": "FieldsV1", "manager": "m", "operation": "Update",
+     "fieldsV1": {"f:spec": {".": {}, "f:x": {}}, "f:status": {'k:{"type":"Ready"}': {}}},
+     "time": "2026-12-04T00:00:00Z"},
+    {"apiVersion": "openchoreo.dev/v1alpha1", "fieldsType": "FieldsV1", "manager": "n", "operation": "Update",
+     "fieldsV1": {"f:status": {"f:tasks": {}}}, "subresource": "status", "time": "2026-12-04T00:00:01Z"},
+]  # fmt: skip
+
+
+def cr_run(name, **spec):
+    return {"apiVersion": "openchoreo.dev/v1alpha1", "kind": "WorkflowRun",
+            "metadata": {"creationTimestamp": "2026-12-04T00:00:00Z", "finalizers": ["f"], "generation": 1,
+                         "labels": {"name": "x"}, "managedFields": MANAGED, "name": name, "namespace": "ns",
+                         "resourceVersion": "5", "uid": f"u-{name}"},
+            "spec": spec, "status": {"tasks": [{"name": "a"}]}}  # fmt: skip
+
+
+def apiserver_json(obj):
+    """As the apiserver encodes a custom resource (unstructured): sorted keys, no spaces."""
+    return ApiResponse(200, json.dumps(obj, sort_keys=True, separators=(",", ":")).encode())
+
+
+def run_list(*runs, token=""):
+    return {"apiVersion": "openchoreo.dev/v1alpha1", "items": list(runs), "kind": "WorkflowRunList",
+            "metadata": {"continue": token, "resourceVersion": "9"}}  # fmt: skip
+
+
+def without_managed(obj):
+    obj = json.loads(json.dumps(obj))
+    del obj["metadata"]["managedFields"]
+    return obj
+
+
+async def listed_and_decoded(monkeypatch, *responses, res=WR, **kwargs):
+    """The items listed, and the bodies ``json`` decoded to list them."""
+    bodies, decode = [], kube_client._decode
+    monkeypatch.setattr(kube_client, "_decode", lambda req, body: bodies.append(body) or decode(req, body))
+    pages = KubeClient(FakeTransport(*responses)).list_pages(res, **kwargs)
+    return [item async for page in pages for item in page.items], bodies
+
+
+async def test_list_pages_without_managed_fields_never_decodes_them(monkeypatch):
+    runs = [cr_run("a"), cr_run("b")], [cr_run("c")]
+    items, bodies = await listed_and_decoded(
+        monkeypatch, apiserver_json(run_list(*runs[0], token="t")), apiserver_json(run_list(*runs[1])),
+        managed_fields=False,
+    )  # fmt: skip
+    assert [without_managed(r) for r in (*runs[0], *runs[1])] == items
+    assert 2 == len(bodies)
+    assert not any(b"fieldsV1" in body for body in bodies)
+
+
+async def test_list_pages_keeps_managed_fields_unless_asked(monkeypatch):
+    items, _ = await listed_and_decoded(monkeypatch, apiserver_json(run_list(cr_run("a"))))
+    assert [cr_run("a")] == items
+
+
+@pytest.mark.parametrize(
+    "runs",
+    [
+        pytest.param(
+            # Its managedFields stripped by someone, a run's parameters hold something shaped like them.
+            [
+                cr_run("a"),
+                {**without_managed(cr_run("b")), "spec": {"p": {"managedFields": MANAGED, "name": "n"}}},
+            ],
+            id="a-look-alike-in-a-run-without-managed-fields",
+        ),
+        pytest.param(
+            [cr_run("a", p={"managedFields": MANAGED, "name": "n"})], id="a-look-alike-besides-the-real-ones"
+        ),
+        pytest.param([cr_run("a"), without_managed(cr_run("b"))], id="a-run-without"),
+    ],
+)
+async def test_list_pages_without_managed_fields_cuts_nothing_else(monkeypatch, runs):
+    """When a cut may have hit anything but an item's managedFields, the page is decoded whole instead."""
+    items, bodies = await listed_and_decoded(
+        monkeypatch, apiserver_json(run_list(*runs)), managed_fields=False
+    )
+    expected = [json.loads(json.dumps(r)) for r in runs]
+    for run in expected:
+        run["metadata"].pop("managedFields", None)
+    assert expected == items
+    assert b"fieldsV1" in bodies[-1]  # the page as sent
+
+
+async def test_list_pages_without_managed_fields_of_a_built_in_kind(monkeypatch):
+    """A built-in kind's list is encoded in field order (``manager`` first): decoded whole, fields dropped."""
+    namespace = {"metadata": {"name": "a", "managedFields": [{"manager": "m", "apiVersion": "v1"}]}}
+    body = {"kind": "NamespaceList", "metadata": {"resourceVersion": "1"}, "items": [namespace]}
+    items, bodies = await listed_and_decoded(monkeypatch, ok(body), res=NS, managed_fields=False)
+    assert [{"metadata": {"name": "a"}, "apiVersion": "v1", "kind": "Namespace"}] == items
+    assert [json.dumps(body).encode()] == bodies
+
+
 async def test_list_first_page_gone_raises():
     transport = FakeTransport(ApiResponse(410, status_body(410, "Expired", "too old")))
     with pytest.raises(Gone):
