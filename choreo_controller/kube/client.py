@@ -316,9 +316,10 @@ def _decode_without_managed(req: ApiRequest, body: bytes) -> JsonObj:
     """A LIST page decoded without its items' ``metadata.managedFields``, most of them never decoded.
 
     Each managedFields list is cut out of the bytes before decoding and replaced by a mark; the page counts
-    only if every item's ``metadata.managedFields`` is a mark and there are as many items as cuts - then no
-    cut was anywhere else (say in a field of a run's own parameters that looks like one). Otherwise, or for
-    a list encoded another way (a built-in kind's), the page is decoded whole and the fields dropped.
+    only if it decodes, every item's ``metadata.managedFields`` is a mark and there are as many items as
+    cuts - then no cut was anywhere else (say in a field of a run's own parameters that looks like one).
+    Otherwise, or for a list encoded another way (a built-in kind's), the page is decoded whole and the
+    fields dropped.
     """
     parts: list[bytes] = []
     at = cuts = 0
@@ -328,7 +329,10 @@ def _decode_without_managed(req: ApiRequest, body: bytes) -> JsonObj:
         cuts += 1
     if cuts:
         parts.append(body[at:])
-        page = _decode(req, b"".join(parts))
+        try:  # a look-alike's cut may end in another item's list and leave no JSON: decode as sent then
+            page = _decode(req, b"".join(parts))
+        except ValueError:
+            page = {}
         del parts
         items = page.get("items")
         if isinstance(items, list) and len(items) == cuts and all(map(_cut_mark, items)):

@@ -195,3 +195,23 @@ async def test_a_list_without_managed_fields_as_the_apiserver_encodes_it(api, na
     assert whole == items
     assert 2 == len(decoded)
     assert (res is CM) == all(b"fieldsV1" in body for body in decoded)
+
+
+async def test_a_run_whose_parameters_look_like_managed_fields_is_listed_all_the_same(api, namespace):
+    """Bad input: parameters shaped like a managedFields list with no ``name`` after it - cut, the page
+    would not be JSON - are listed as stored: the page is decoded whole instead (before, the list raised,
+    and with it every informer of runs in the controller)."""
+    look_alike = {"managedFields": [{"apiVersion": "x"}]}
+    for i, parameters in enumerate((look_alike, {"a": 1})):
+        run = {"apiVersion": resources.API_VERSION, "kind": "WorkflowRun",
+               "metadata": {"name": f"run-{i}", "namespace": namespace},
+               "spec": {"workflow": {"name": "docker", "parameters": parameters}}}  # fmt: skip
+        await api.create(resources.WORKFLOW_RUN, run)
+    whole = (await api.list(resources.WORKFLOW_RUN, namespace)).items
+    pages = kube.KubeClient(api.transport).list_pages(resources.WORKFLOW_RUN, namespace, managed_fields=False)
+    items = [o async for p in pages for o in p.items]
+
+    for o in whole:
+        del o["metadata"]["managedFields"]
+    assert whole == items
+    assert look_alike == items[0]["spec"]["workflow"]["parameters"]

@@ -452,6 +452,11 @@ async def test_list_pages_keeps_managed_fields_unless_asked(monkeypatch):
             [cr_run("a", p={"managedFields": MANAGED, "name": "n"})], id="a-look-alike-besides-the-real-ones"
         ),
         pytest.param([cr_run("a"), without_managed(cr_run("b"))], id="a-run-without"),
+        pytest.param(
+            # No "name" after it: the cut runs on to the next item's managedFields and leaves no JSON.
+            [cr_run("a", p={"managedFields": [{"apiVersion": "x"}]}), cr_run("b")],
+            id="a-look-alike-whose-cut-is-not-json",
+        ),
     ],
 )
 async def test_list_pages_without_managed_fields_cuts_nothing_else(monkeypatch, runs):
