@@ -37,6 +37,7 @@ from choreo_controller.reconcilers.autobuild.receiver import reply
 from choreo_controller.runtime.clock import RealClock
 from choreo_controller.runtime.informer import Informer
 from choreo_controller.runtime.listener import Listener, ListenerLimits
+from choreo_controller.runtime.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -144,8 +145,7 @@ class AutoBuildServer:
             await self._listener.serve(self.application(), self._host, self._port, self._listening)
         finally:
             if watching is not None:
-                watching.cancel()
-                await asyncio.gather(watching, return_exceptions=True)
+                await cancel_and_wait(watching)
 
     def _listening(self, port: int) -> None:
         self._bound = port

@@ -39,6 +39,7 @@ from choreo_controller.api.resources import POD
 from choreo_controller.contracts import ApiError, ApiRequest, Gone, ObjectList, Transport, WatchEvent
 from choreo_controller.contracts.ports import WatchEventType
 from choreo_controller.kube.errors import error_for, raise_for_status
+from choreo_controller.runtime.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator
@@ -156,8 +157,7 @@ class KubeClient(Generic[T]):
                 del page  # hold one decoded page (plus the one in flight), not the list
                 if token != hint:  # no hint (a built-in kind's list: metadata first), or a wrong one
                     if hint:
-                        fetch.cancel()
-                        await asyncio.gather(fetch, return_exceptions=True)
+                        await cancel_and_wait(fetch)
                     if token:  # the apiserver serves the next page while the caller stores this one
                         fetch = asyncio.ensure_future(self._page(path, selectors, token, budget))
                 yield ObjectList(items, resource_version, first=first)
@@ -165,8 +165,7 @@ class KubeClient(Generic[T]):
                     return
                 first = False
         finally:
-            fetch.cancel()
-            await asyncio.gather(fetch, return_exceptions=True)
+            await cancel_and_wait(fetch)
 
     async def _page(
         self, path: str, selectors: tuple[tuple[str, str], ...], token: str, budget: _ListBudget

@@ -34,6 +34,7 @@ from choreo_controller.relay.executor import JSON, status_body
 from choreo_controller.relay.logstreams import Credit
 from choreo_controller.relay.sender import FrameSender
 from choreo_controller.runtime.backoff import Backoff
+from choreo_controller.runtime.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     import ssl
@@ -166,9 +167,7 @@ class _Connection:
         finally:
             heartbeat.cancel()
             tasks = [heartbeat, *self._tasks.values()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(*tasks)
 
     async def _read(self) -> str:
         count = 0

@@ -36,6 +36,7 @@ from choreo_controller.contracts import ApiError, ApiRequest, Unavailable
 from choreo_controller.kube.errors import raise_for_status
 from choreo_controller.relay import authz, protocol
 from choreo_controller.relay.protocol import LogData, LogEnd, Response, WatchBookmark, WatchEnd, WatchEvent
+from choreo_controller.runtime.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -232,8 +233,7 @@ async def _forward(
             await credit.take(len(chunk))
             await emit(LogData(log_id, chunk))
     finally:
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
+        await cancel_and_wait(reader)
     if failure:
         raise failure[0]
 

@@ -182,9 +182,7 @@ class Gateway:
         if self._writer is not None:
             with contextlib.suppress(Exception):  # best effort: the next gateway writes the truth anyway
                 await asyncio.wait_for(self._writer.flush(), CLOSE_TIMEOUT)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)
         self._tasks.clear()
 
     def transport(self, plane_id: str, plane: PlaneRef | None = None, **options: Any) -> RelayTransport:

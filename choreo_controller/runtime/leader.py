@@ -44,6 +44,7 @@ from choreo_controller.runtime.backoff import Backoff
 from choreo_controller.runtime.handlers import EventHandler
 from choreo_controller.runtime.informer import Informer
 from choreo_controller.runtime.lease import LeaseRecord, lease_object, record_of
+from choreo_controller.runtime.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -131,8 +132,7 @@ class LeaderElector:
             )
             raise
         finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            await cancel_and_wait(watcher)
 
     async def release(self) -> bool:
         """Give the Lease up (empty holder, 1 s) if we hold it; best effort, never raises."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from choreo_controller.contracts import ObjectKey, Unavailable
 from choreo_controller.runtime.informer import Informer
+from choreo_controller.runtime.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from choreo_controller.contracts import ApiResource, Clock, JsonObj, KubeApi
@@ -68,9 +69,7 @@ class PlaneCaches:
     async def close(self) -> None:
         """Stop every informer task."""
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)
 
     async def run(self) -> NoReturn:
         """Own the informer tasks until cancelled (a manager runnable), then stop them."""
