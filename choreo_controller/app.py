@@ -290,6 +290,7 @@ async def run_controller(opts: ControllerOptions) -> None:
         others = {res.plural: mgr.add_informer(res) for res in kinds}
         planes, plane_events = await _build_planes(opts, stack, mgr, cp, clock, others)
         events = KubeEventRecorder(cp, clock, instance=identity)
+        runs_informer.add_handler(EventHandler(on_delete=events.forget))  # no Event follows a deletion
         caches = Caches(
             runs=runs_informer.store,
             workflows=others["workflows"].store,

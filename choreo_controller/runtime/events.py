@@ -9,8 +9,11 @@ Aggregation (client-go's ``EventCorrelator``, simplified): an event with the sam
 type and reason as a recent one is not created again - whatever its message; the existing Event's
 ``count`` goes up, ``lastTimestamp`` moves and ``message`` becomes the latest, with one merge patch. So a
 run waiting for its plane, or a cleanup retried with backoff, holds one Event that counts its retries, and
-every Event object stands for one distinct (object, type, reason). Recent events are remembered in an LRU
-of ``cache_size`` entries. If the remembered Event is gone (TTL'd by the apiserver), a new one is created.
+every Event object stands for one distinct (object, type, reason). What was recorded is remembered per
+object, for the ``cache_size`` objects recorded about most recently (an LRU, as client-go's); ``forget`` drops
+an object's memory once the object is deleted, since no Event about it can follow, so the memory follows the
+objects that exist rather than how many have passed through. If the remembered Event is gone (TTL'd by the
+apiserver), a new one is created.
 
 Names follow client-go: ``<object name>.<hex of the timestamp in ns>``; the Event lives in the object's
 namespace (``default`` for cluster-scoped objects). Messages are clipped to 1024 characters; callers never
@@ -70,7 +73,7 @@ class KubeEventRecorder:
         self._component = component
         self._instance = instance
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(max_pending)
-        self._seen: OrderedDict[tuple[str, str, str], _Seen] = OrderedDict()
+        self._seen: OrderedDict[str, dict[tuple[str, str], _Seen]] = OrderedDict()
         self._cache_size = cache_size
         self._seq = itertools.count()
         self.dropped = 0
@@ -93,6 +96,10 @@ class KubeEventRecorder:
         except asyncio.QueueFull:
             self.dropped += 1
 
+    def forget(self, obj: JsonObj) -> None:
+        """Drop what is remembered about ``obj`` (an informer's delete handler); never raises."""
+        self._seen.pop(_object_key(obj.get("metadata") or {}), None)
+
     async def run(self) -> NoReturn:
         """Write queued Events until cancelled."""
         while True:
@@ -113,16 +120,16 @@ class KubeEventRecorder:
 
     async def _emit(self, item: _Pending) -> None:
         inv = item.involved
-        key = (inv["uid"] or f"{inv['namespace']}/{inv['name']}", item.event_type, item.reason)
+        obj_key, key = _object_key(inv), (item.event_type, item.reason)
         now = rfc3339(self._clock.now())
-        seen = self._seen.get(key)
+        seen = self._seen.get(obj_key, {}).get(key)
         if seen is not None:
             patch = {"count": seen.times + 1, "lastTimestamp": now}
             if item.message != seen.message:
                 patch["message"] = item.message
             try:
                 await self._api.merge_patch(EVENT, seen.name, patch, namespace=seen.namespace)
-                self._remember(key, seen._replace(times=seen.times + 1, message=item.message))
+                self._remember(obj_key, key, seen._replace(times=seen.times + 1, message=item.message))
             except NotFound:
                 pass
             else:
@@ -146,10 +153,15 @@ class KubeEventRecorder:
             "reportingInstance": self._instance or self._component,
         }
         await self._api.create(EVENT, event)
-        self._remember(key, _Seen(name, namespace, 1, item.message))
+        self._remember(obj_key, key, _Seen(name, namespace, 1, item.message))
 
-    def _remember(self, key: tuple[str, str, str], seen: _Seen) -> None:
-        self._seen[key] = seen
-        self._seen.move_to_end(key)
+    def _remember(self, obj_key: str, key: tuple[str, str], seen: _Seen) -> None:
+        self._seen.setdefault(obj_key, {})[key] = seen
+        self._seen.move_to_end(obj_key)
         while len(self._seen) > self._cache_size:
             self._seen.popitem(last=False)
+
+
+def _object_key(meta: dict[str, str] | JsonObj) -> str:
+    """An object's uid (``namespace/name`` without one), from its metadata or an ``involvedObject``."""
+    return str(meta.get("uid") or f"{meta.get('namespace') or ''}/{meta.get('name') or ''}")

@@ -99,6 +99,42 @@ async def test_event_gone_from_apiserver_is_created_again():
     assert [("Pending", "p", 1, "Normal")] == events(api)
 
 
+async def test_a_deleted_object_is_forgotten():
+    """After ``forget`` (the runs informer's delete handler) nothing about the object is remembered: a
+    later Event about the same uid is a new object, not a count on the old one."""
+    api = FakeApi()
+    recorder = KubeEventRecorder(api, FakeClock())
+    other = {**RUN, "metadata": {**RUN["metadata"], "uid": "u-2"}}
+    for obj in (RUN, other):
+        await recorder.record(obj, "Normal", "Submitted", "s")
+    await recorder.flush()
+    recorder.forget(RUN)
+    for obj in (RUN, other):
+        await recorder.record(obj, "Normal", "Submitted", "s")
+    await recorder.flush()
+    assert [
+        ("Submitted", "s", 1, "Normal"),
+        ("Submitted", "s", 1, "Normal"),
+        ("Submitted", "s", 2, "Normal"),
+    ] == (events(api))
+
+
+async def test_the_memory_is_bounded_by_objects():
+    """The LRU holds ``cache_size`` objects, each with all its (type, reason) pairs."""
+    api = FakeApi()
+    recorder = KubeEventRecorder(api, FakeClock(), cache_size=2)
+    runs = [{**RUN, "metadata": {**RUN["metadata"], "uid": f"u-{i}"}} for i in range(3)]
+    for obj in runs:
+        for reason in ("Submitted", "Succeeded"):
+            await recorder.record(obj, "Normal", reason, "m")
+    await recorder.flush()
+    for obj in reversed(runs):  # u-2 and u-1 remembered (both reasons), u-0 evicted
+        for reason in ("Submitted", "Succeeded"):
+            await recorder.record(obj, "Normal", reason, "m")
+    await recorder.flush()
+    assert [1, 1, 1, 1, 2, 2, 2, 2] == sorted(e[2] for e in events(api))
+
+
 async def test_long_messages_are_clipped():
     api = FakeApi()
     recorder = KubeEventRecorder(api, FakeClock())
