@@ -11,9 +11,9 @@ type and reason as a recent one is not created again - whatever its message; the
 run waiting for its plane, or a cleanup retried with backoff, holds one Event that counts its retries, and
 every Event object stands for one distinct (object, type, reason). What was recorded is remembered per
 object, for the ``cache_size`` objects recorded about most recently (an LRU, as client-go's); ``forget`` drops
-an object's memory once the object is deleted, since no Event about it can follow, so the memory follows the
-objects that exist rather than how many have passed through. If the remembered Event is gone (TTL'd by the
-apiserver), a new one is created.
+an object's memory once the object is deleted, so the memory follows the objects that exist rather than how
+many have passed through (an Event queued before the deletion and written after it is remembered again, until
+the LRU drops it). If the remembered Event is gone (TTL'd by the apiserver), a new one is created.
 
 Names follow client-go: ``<object name>.<hex of the timestamp in ns>``; the Event lives in the object's
 namespace (``default`` for cluster-scoped objects). Messages are clipped to 1024 characters; callers never
