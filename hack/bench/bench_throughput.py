@@ -23,6 +23,9 @@ the lab (both apiservers and etcds, controller, agent, this benchmark, the plane
 cores they kept busy next to the rest of the machine's, and the ratio split into a CPU-cost factor and a
 cores-had factor (``decompose``).
 
+``--slowest N`` prints each timed phase's N slowest runs: when each was created (``time.monotonic()``, the
+machine's one clock, to match other processes' logs) and its latency.
+
 ``--py-spy FILE`` records the controller with py-spy during the burst (raw collapsed stacks; summarise
 with ``hack/bench/pyspy_top.py FILE``).
 
@@ -31,7 +34,8 @@ p99 <= 250 ms at half the maximum rate, and the burst's runs/s >= 0.6 of the rea
 limit divided by the requests one run costs on its way to submitted (``REQUESTS_TO_SUBMITTED``).
 
 Usage: hack/bench/bench_throughput.py [--burst 5000] [--rate-seconds 40] [--sustain-seconds 60]
-           [--standalone] [--controller-arg=--workers=8 ...] [--py-spy FILE] [--workdir DIR]
+           [--standalone] [--controller-arg=--workers=8 ...] [--slowest N] [--py-spy FILE]
+           [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -160,6 +164,18 @@ def report(title: str, sent: dict[str, float], seen: list[float], limit: float |
     return rate
 
 
+def slowest(sent: dict[str, float], seen: list[float], count: int) -> None:
+    """The ``count`` slowest runs: created when (monotonic, and since the phase's first), and latency."""
+    if count <= 0:
+        return
+    start = min(sent.values())
+    runs = sorted(zip(sorted(sent), seen, strict=True), key=lambda ns: ns[1] - sent[ns[0]], reverse=True)
+    for name, at in runs[:count]:
+        t = sent[name]
+        print(f"    slow: {name} created at monotonic {t:.3f} (+{t - start:.2f}s) -> "
+              f"{1000 * (at - t):.0f} ms")  # fmt: skip
+
+
 def decompose(base: dict[str, float], run: dict[str, float]) -> None:
     """The ratio to the real ceiling as (CPU a run costs vs its requests' worth of creates) x (cores had).
 
@@ -202,6 +218,7 @@ async def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> None:
             sent, seen = await phase(cp, sub, lab, "bench-half-rate", count, rate=half)
             lat = [s - sent[n] for n, s in zip(sorted(sent), seen, strict=True)]
             report("half rate", sent, seen)
+            slowest(sent, seen, args.slowest)
             p50, p99 = percentile(lat, 0.5) * 1000, percentile(lat, 0.99) * 1000
             print(f"    targets p50 <= 50 ms: {p50:.0f} ms {'MET' if p50 <= 50 else 'MISSED'}; "
                   f"p99 <= 250 ms: {p99:.0f} ms {'MET' if p99 <= 250 else 'MISSED'}")  # fmt: skip
@@ -209,6 +226,7 @@ async def bench(args: argparse.Namespace, lab: Lab, fleet: Fleet) -> None:
             print(f"\nsustained: {count} runs at {args.sustain_rate:.0f}/s", flush=True)
             sent, seen = await phase(cp, sub, lab, "bench-sustained", count, rate=args.sustain_rate)
             rate = report("sustained", sent, seen)
+            slowest(sent, seen, args.slowest)
             behind = max(seen) - max(sent.values())
             print(f"    last run submitted {behind * 1000:.0f} ms after it was created; "
                   f"target >= 40 runs/s: {'MET' if rate >= 40 and behind < 1 else 'MISSED'}")  # fmt: skip
@@ -233,6 +251,7 @@ def main() -> int:
     parser.add_argument("--limit-concurrency", type=int, default=64)
     parser.add_argument("--standalone", action="store_true", help="a standalone gateway process")
     parser.add_argument("--controller-arg", action="append", default=[], help="extra controller flag")
+    parser.add_argument("--slowest", type=int, default=0, help="print the N slowest runs of a timed phase")
     parser.add_argument("--py-spy", type=Path, help="record the controller during the burst to FILE")
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
