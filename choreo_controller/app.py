@@ -186,7 +186,8 @@ def _wire_run_handlers(
     reconciler: WorkflowRunReconciler,
     others: dict[str, Informer],
 ) -> None:
-    runs_informer.add_handler(enqueue(runs_ctrl.queue))
+    # Not for the watch's echo of our own writes: a no-op reconcile each, queued in front of new runs.
+    runs_informer.add_handler(enqueue(runs_ctrl.queue, update_if=reconciler.not_our_write))
     runs = runs_informer.store
     # A run's arrival, completion or deletion wakes the other members of its concurrency group.
     runs_informer.add_handler(

@@ -25,6 +25,7 @@ from choreo_controller.contracts import (
     ServerError,
     Unavailable,
 )
+from choreo_controller.runtime.handlers import enqueue
 
 
 @pytest.fixture
@@ -493,6 +494,33 @@ async def test_our_copies_are_kept_only_while_the_cache_can_lag_behind_them(worl
     world.clock.step(11)  # longer than READ_YOUR_WRITES
     await world.step("run-2")
     assert [ObjectKey(NS, "run-2")] == list(world.reconciler._writer._written)
+
+
+async def test_the_watch_echo_of_our_own_writes_is_not_enqueued_and_anyone_elses_write_is(world):
+    """Each of our writes comes back as an update of the runs watch. The reconcile that made it went on from
+    that very version, so the runs handler does not enqueue it (a no-op reconcile each, queued in front of
+    the runs created since); the echo of our last write drops our copy, as ``fresh`` would; a third party's
+    write is enqueued."""
+    await world.submit()
+    await world.step()  # the finalizer and TTL patch, then the submission's record: two writes
+    await world.cp.merge_patch(r.WORKFLOW_RUN, "run-1", {"metadata": {"annotations": {labels.ANNOTATION_CANCEL: "true"}}}, namespace=NS)  # fmt: skip
+    versions = [obj for _, plural, _, obj in world.cp.history if plural == r.WORKFLOW_RUN.plural]
+    queue = Keys()
+    handler = enqueue(queue, update_if=world.reconciler.not_our_write)
+    assert handler.on_update is not None
+    handler.on_update(versions[0], versions[1])  # our patch
+    handler.on_update(versions[1], versions[2])  # our record
+    assert ([], []) == (queue.added, list(world.reconciler._writer._written))
+    handler.on_update(versions[2], versions[3])  # the cancel annotation
+    assert [ObjectKey(NS, "run-1")] == queue.added
+
+
+class Keys:
+    def __init__(self) -> None:
+        self.added: list[ObjectKey] = []
+
+    def add(self, key: ObjectKey) -> None:
+        self.added.append(key)
 
 
 # ---- settled runs ----------------------------------------------------------------------------------------

@@ -116,6 +116,14 @@ class WorkflowRunReconciler:
         """Called by the build-plane informers' handler (no IO): starts the status-lag clock for ``key``."""
         self._tracker.note(key)
 
+    def not_our_write(self, old: JsonObj, new: JsonObj) -> bool:
+        """Update predicate of the runs informer's own-key handler: ``new`` is not our write's echo.
+
+        No IO. The reconcile that wrote a version already went on from it (``StatusWriter.echo``).
+        """
+        del old
+        return not self._writer.echo(new)
+
     async def reconcile(self, key: ObjectKey) -> Result:
         """One step of ``key``'s lifecycle."""
         settled = self._settled(key)

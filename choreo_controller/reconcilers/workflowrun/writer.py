@@ -33,6 +33,14 @@ within ``READ_YOUR_WRITES`` seconds of the write:
   copy stale) -> one live read.
 
 Versions are only compared for equality, never ordered.
+
+Our own writes come back as updates of the runs watch. ``echo(obj)`` tells such an update apart - ``obj``
+is a version one of our writes returned - so the runs informer does not enqueue the run for it: the
+reconcile that wrote it already went on from exactly that object, so the update carries nothing new, and
+enqueueing it put a no-op reconcile per write at the back of the queue, in front of the runs created
+after it (after a burst, hundreds of them ahead of the next new run). The echo of our last write shows
+the cache has caught up: the memory is dropped, as ``fresh`` would drop it. An echo the watch delivers
+before the write's response is not known as ours yet: it is enqueued, as any update.
 """
 
 from __future__ import annotations
@@ -63,6 +71,7 @@ class _Written:
 
     version: str
     behind: frozenset[str]  # each of our writes in a row was applied on the one before
+    ours: frozenset[str]  # the versions our writes of the chain returned, ``version`` included
     run: JsonObj | None  # ``None`` once a write decided on it conflicted: a third party wrote after it
     at: float
 
@@ -83,8 +92,11 @@ class StatusWriter:
         key, now = ObjectKey.of(obj), self._clock.monotonic()
         based_on = _version(base)
         last = self._written.pop(key, None)
-        chain = last.behind | {last.version} if last is not None and based_on == last.version else frozenset()
-        self._written[key] = _Written(_version(obj), chain | {based_on}, obj, now)
+        chained = last is not None and based_on == last.version
+        chain = last.behind | {last.version} if last is not None and chained else frozenset()
+        ours = last.ours if last is not None and chained else frozenset()
+        version = _version(obj)
+        self._written[key] = _Written(version, chain | {based_on}, ours | {version}, obj, now)
         while self._written:  # dicts keep insertion order: the oldest entry first
             oldest = next(iter(self._written))
             if now - self._written[oldest].at <= READ_YOUR_WRITES:
@@ -95,6 +107,17 @@ class StatusWriter:
     def remembers(self, key: ObjectKey) -> bool:
         """We wrote to ``key`` and ``fresh`` may not simply return the cache."""
         return key in self._written
+
+    def echo(self, obj: JsonObj) -> bool:
+        """``obj`` (a watch update) is a version one of our remembered writes returned; no IO."""
+        key = ObjectKey.of(obj)
+        mine = self._written.get(key)
+        version = _version(obj)
+        if mine is None or version not in mine.ours:
+            return False
+        if version == mine.version:
+            del self._written[key]  # the cache has caught up with our last write
+        return True
 
     async def fresh(self, key: ObjectKey, cached: JsonObj | None) -> JsonObj | None:
         """``cached``, unless it is behind our last write to ``key``: then our copy, or a live read."""
@@ -153,7 +176,7 @@ class StatusWriter:
         """A write decided on our copy of ``key`` conflicted: a third party wrote after it; read live."""
         mine = self._written.get(key)
         if mine is not None:
-            self._written[key] = _Written(mine.version, mine.behind, None, mine.at)
+            self._written[key] = _Written(mine.version, mine.behind, mine.ours, None, mine.at)
 
     async def _announce(self, run: JsonObj, old: dict[str, Any], new: dict[str, Any]) -> None:
         if not old.get("runReference") and new.get("runReference"):
