@@ -187,6 +187,7 @@ def _wire_run_handlers(
     others: dict[str, Informer],
 ) -> None:
     # Not for the watch's echo of our own writes: a no-op reconcile each, queued in front of new runs.
+    reconciler.requeue_with(runs_ctrl.queue.add)
     runs_informer.add_handler(enqueue(runs_ctrl.queue, update_if=reconciler.not_our_write))
     runs = runs_informer.store
     # A run's arrival, completion or deletion wakes the other members of its concurrency group.

@@ -8,6 +8,9 @@ cache never syncs, our own orphan in the way of a new run, and a build plane ans
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+
 import pytest
 from runworld import BUILD_NS, NS, RunWorld, plane_object, sample
 
@@ -513,6 +516,40 @@ async def test_the_watch_echo_of_our_own_writes_is_not_enqueued_and_anyone_elses
     assert ([], []) == (queue.added, list(world.reconciler._writer._written))
     handler.on_update(versions[2], versions[3])  # the cancel annotation
     assert [ObjectKey(NS, "run-1")] == queue.added
+
+
+@pytest.mark.parametrize("third_party", [False, True])
+async def test_an_update_delivered_before_our_writes_answer_is_enqueued_only_if_not_ours(world, third_party):
+    """The watch often delivers our write's echo before the write's own answer: held back while the write
+    is in flight, then dropped if ours - or enqueued once, if someone else wrote in that window."""
+    queue = Keys()
+    world.reconciler.requeue_with(queue.add)
+    handler = enqueue(queue, update_if=world.reconciler.not_our_write)
+    assert handler.on_update is not None
+    await world.submit()
+    patch = world.cp.merge_patch
+    delivered = [1]  # the watch's position: the run as created
+
+    async def watch_first(res, name, body, **kw):
+        answer = await patch(res, name, body, **kw)
+        if third_party and "finalizers" in body.get("metadata", {}):
+            await patch(res, name, {"metadata": {"labels": {"team": "a"}}}, namespace=NS)  # meanwhile
+        runs = [obj for _, plural, _, obj in world.cp.history if plural == r.WORKFLOW_RUN.plural]
+        for old, new in itertools.pairwise(runs):
+            if int(new["metadata"]["resourceVersion"]) > delivered[0]:
+                handler.on_update(old, new)  # the watch, before the answer
+                delivered[0] = int(new["metadata"]["resourceVersion"])
+        return answer
+
+    world.cp.merge_patch = watch_first
+    with pytest.raises(Conflict) if third_party else contextlib.nullcontext():
+        await world.step()  # with a third party: the record, decided on our patch's answer, conflicts
+    assert ([ObjectKey(NS, "run-1")] if third_party else [], []) == (
+        queue.added,
+        list(world.reconciler._writer._inflight),
+    )
+    if not third_party:
+        assert [] == list(world.reconciler._writer._written)  # the cache has caught up: copy dropped
 
 
 class Keys:

@@ -77,6 +77,8 @@ from choreo_controller.reconcilers.workflowrun.ttl import (
 from choreo_controller.reconcilers.workflowrun.writer import StatusWriter
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from choreo_controller.contracts import Clock, EventRecorder, JsonObj, KubeApi
     from choreo_controller.metrics import Metrics
     from choreo_controller.reconcilers.ports import BuildPlanes, Caches, Governance, PlaneTarget
@@ -123,6 +125,10 @@ class WorkflowRunReconciler:
         """
         del old
         return not self._writer.echo(new)
+
+    def requeue_with(self, add: Callable[[ObjectKey], None]) -> None:
+        """Where a run goes whose update came while our write to it was in flight, once that is not ours."""
+        self._writer.requeue = add
 
     async def reconcile(self, key: ObjectKey) -> Result:
         """One step of ``key``'s lifecycle."""

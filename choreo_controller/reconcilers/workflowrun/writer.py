@@ -39,8 +39,10 @@ is a version one of our writes returned - so the runs informer does not enqueue 
 reconcile that wrote it already went on from exactly that object, so the update carries nothing new, and
 enqueueing it put a no-op reconcile per write at the back of the queue, in front of the runs created
 after it (after a burst, hundreds of them ahead of the next new run). The echo of our last write shows
-the cache has caught up: the memory is dropped, as ``fresh`` would drop it. An echo the watch delivers
-before the write's response is not known as ours yet: it is enqueued, as any update.
+the cache has caught up: the memory is dropped, as ``fresh`` would drop it. The watch often delivers the
+echo before the write's own response: an update of a run while our write to it is in flight is held back,
+and once the response has come, the run is enqueued (``requeue``) only if one of the held versions is not
+ours (a third party's write, or a failed write). Without ``requeue`` such an update is enqueued at once.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ from choreo_controller.reconcilers.workflowrun import state
 from choreo_controller.reconcilers.workflowrun.ttl import parse_time
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from choreo_controller.contracts import Clock, EventRecorder, JsonObj, KubeApi
     from choreo_controller.metrics import Metrics
 
@@ -86,6 +90,8 @@ class StatusWriter:
         self._metrics = metrics
         self.last_write: dict[ObjectKey, float] = {}
         self._written: dict[ObjectKey, _Written] = {}  # oldest first (pruned after READ_YOUR_WRITES)
+        self._inflight: dict[ObjectKey, list[str]] = {}  # our writes awaiting their answer: updates seen
+        self.requeue: Callable[[ObjectKey], None] | None = None  # the work queue's add, for held updates
 
     def remember(self, obj: JsonObj, base: JsonObj) -> JsonObj:
         """Record ``obj``, the answer to a write carrying ``base``'s resourceVersion; returns it."""
@@ -113,6 +119,10 @@ class StatusWriter:
         key = ObjectKey.of(obj)
         mine = self._written.get(key)
         version = _version(obj)
+        held = self._inflight.get(key)
+        if (mine is None or version not in mine.ours) and held is not None and self.requeue is not None:
+            held.append(version)  # told apart once our write's answer has come (``patch``)
+            return True
         if mine is None or version not in mine.ours:
             return False
         if version == mine.version:
@@ -142,6 +152,8 @@ class StatusWriter:
             **body,
             "metadata": {**body.get("metadata", {}), "resourceVersion": meta.get("resourceVersion")},
         }
+        key = ObjectKey.of(run)
+        held = self._inflight[key] = []
         try:
             updated = await self._api.merge_patch(
                 WORKFLOW_RUN,
@@ -150,10 +162,26 @@ class StatusWriter:
                 namespace=str(meta["namespace"]),
                 subresource=subresource,
             )
-        except Conflict:
-            self._stale(ObjectKey.of(run))
+        except BaseException as exc:
+            if isinstance(exc, Conflict):
+                self._stale(key)
+            self._release(key, held, None)
             raise
-        return self.remember(updated, run)
+        self.remember(updated, run)
+        self._release(key, held, self._written[key])
+        return updated
+
+    def _release(self, key: ObjectKey, held: list[str], mine: _Written | None) -> None:
+        """Our write to ``key`` is answered (``mine``) or failed: enqueue it if a held update is not ours."""
+        del self._inflight[key]
+        if not held:
+            return
+        if mine is not None and all(version in mine.ours for version in held):
+            if mine.version in held:
+                del self._written[key]  # the cache has caught up with our last write
+            return
+        if self.requeue is not None:
+            self.requeue(key)
 
     async def write(self, run: JsonObj, desired: dict[str, Any]) -> JsonObj:
         """Patch ``run``'s status to ``desired`` if it differs; the updated run (``run`` itself if equal)."""
