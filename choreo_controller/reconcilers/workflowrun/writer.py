@@ -173,7 +173,7 @@ class StatusWriter:
 
     def _release(self, key: ObjectKey, held: list[str], mine: _Written | None) -> None:
         """Our write to ``key`` is answered (``mine``) or failed: enqueue it if a held update is not ours."""
-        del self._inflight[key]
+        self._inflight.pop(key, None)  # (one reconcile per run: never two writes in flight)
         if not held:
             return
         if mine is not None and all(version in mine.ours for version in held):
