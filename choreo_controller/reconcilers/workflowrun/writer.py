@@ -119,12 +119,12 @@ class StatusWriter:
         key = ObjectKey.of(obj)
         mine = self._written.get(key)
         version = _version(obj)
-        held = self._inflight.get(key)
-        if (mine is None or version not in mine.ours) and held is not None and self.requeue is not None:
+        if mine is None or version not in mine.ours:
+            held = self._inflight.get(key)
+            if held is None or self.requeue is None:
+                return False
             held.append(version)  # told apart once our write's answer has come (``patch``)
             return True
-        if mine is None or version not in mine.ours:
-            return False
         if version == mine.version:
             del self._written[key]  # the cache has caught up with our last write
         return True
