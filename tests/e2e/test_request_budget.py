@@ -9,8 +9,9 @@ reports against - and anything outside the table is budgeted at 0. The run is cr
 shown that the controller's cache holds the BuildPlane (a run that meets no plane waits: not the happy path).
 
 The count ends when nothing of the run can still be in flight: the reconcile that wrote ``Succeeded`` has
-ended (waiting for the TTL; the watch's echo of that write enqueues no other), and a second run, whose Workflow does not exist, has had its Warning Event
-written - Events go out through one queue and one writer, so every Event of the first run is written by then.
+ended (waiting for the TTL; the watch's echo of that write enqueues no other), and a second run, whose
+Workflow does not exist, has had its Warning Event written - Events go out through one queue and one writer,
+so every Event of the first run is written by then.
 """
 
 from __future__ import annotations
